@@ -1,0 +1,114 @@
+package rpc
+
+import "time"
+
+// Method names of the RPC endpoints servers answer. Clients, the HTTP API and
+// servers forwarding to their leader all name endpoints with these constants.
+const (
+	MethodStatusLeader   = "Status.Leader"
+	MethodStatusPeers    = "Status.Peers"
+	MethodRaftConfig     = "Operator.RaftConfiguration"
+	MethodCatalogReg     = "Catalog.Register"
+	MethodCatalogDereg   = "Catalog.Deregister"
+	MethodCatalogNodes   = "Catalog.ListNodes"
+	MethodCatalogNode    = "Catalog.NodeServices"
+	MethodCatalogSvcs    = "Catalog.ListServices"
+	MethodCatalogSvc     = "Catalog.ServiceNodes"
+	MethodHealthService  = "Health.ServiceNodes"
+	MethodHealthNode     = "Health.NodeChecks"
+	MethodHealthChecks   = "Health.ServiceChecks"
+	MethodHealthState    = "Health.ChecksInState"
+	MethodCatalogDCs     = "Catalog.ListDatacenters"
+	MethodInternalLeader = "Internal.LeaderAddr"
+)
+
+// QueryOptions are the read parameters every query carries: where to read,
+// how fresh the answer must be, and how long to block for a change.
+type QueryOptions struct {
+	// Datacenter names the DC to read from; "" means the local one.
+	Datacenter string
+	// AllowStale lets any server answer from its own view (?stale).
+	AllowStale bool
+	// RequireConsistent makes the leader confirm its leadership with a
+	// quorum before answering (?consistent).
+	RequireConsistent bool
+	// MinIndex turns the query into a blocking one: the answer waits until
+	// its index is greater than MinIndex or MaxWait passes.
+	MinIndex uint64
+	// MaxWait bounds a blocking query; 0 means the server's default.
+	MaxWait time.Duration
+}
+
+// QueryMeta describes where an answer came from: the index it was read at,
+// whether the answering server knew a leader, and how long ago it last
+// heard from the leader.
+type QueryMeta struct {
+	Index       uint64
+	KnownLeader bool
+	LastContact time.Duration
+}
+
+// WriteOptions are the parameters every write carries.
+type WriteOptions struct {
+	// Datacenter names the DC to write to; "" means the local one.
+	Datacenter string
+}
+
+// Query is the envelope of a read: the common options and the endpoint's
+// own arguments.
+type Query[A any] struct {
+	QueryOptions
+	Args A
+}
+
+// Answer is the envelope of a read's reply: where it came from and the value.
+type Answer[V any] struct {
+	QueryMeta
+	Value V
+}
+
+// Write is the envelope of a write: the common options and the endpoint's
+// own arguments.
+type Write[A any] struct {
+	WriteOptions
+	Args A
+}
+
+// WriteResult is the reply to a write: the Raft index it was applied at and
+// the FSM's answer for writes that have one (a CAS, a lock acquisition).
+type WriteResult struct {
+	Index uint64
+	OK    bool
+}
+
+// RaftServer is one member of the Raft configuration, as
+// /v1/operator/raft/configuration reports it.
+type RaftServer struct {
+	ID              string
+	Node            string
+	Address         string
+	Leader          bool
+	Voter           bool
+	ProtocolVersion string
+}
+
+// RaftConfiguration is the Raft configuration of a datacenter.
+type RaftConfiguration struct {
+	Servers []RaftServer
+	Index   uint64
+}
+
+// Errors every endpoint may answer, carried with their codes so that callers
+// in other processes (and the HTTP API, which maps them to status codes)
+// match them with errors.Is.
+var (
+	// ErrNoLeader means the datacenter has no Raft leader right now.
+	ErrNoLeader = &Error{Code: "no_leader", Message: "No cluster leader"}
+	// ErrNoPathToDC means the request named a datacenter that cannot be
+	// reached or is not known.
+	ErrNoPathToDC = &Error{Code: "no_path_to_dc", Message: "No path to datacenter"}
+	// ErrNotFound means the named object does not exist.
+	ErrNotFound = &Error{Code: "not_found", Message: "not found"}
+	// ErrBadRequest means the request itself is wrong; the message says how.
+	ErrBadRequest = &Error{Code: "bad_request", Message: "bad request"}
+)
