@@ -1,0 +1,402 @@
+package lan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"maps"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
+)
+
+// ErrShutdown is returned by calls on a Pool after Shutdown.
+var ErrShutdown = errors.New("pool is shut down")
+
+// ErrUnknownMember is returned by ForceLeave for a name the pool does not
+// know.
+var ErrUnknownMember = errors.New("no member with that name")
+
+// Pool is this agent's membership in the LAN gossip pool. Create it with New;
+// all its methods are safe for concurrent use.
+type Pool struct {
+	cfg       Config
+	log       *slog.Logger
+	serf      *serf.Serf
+	conflicts *conflicts
+
+	stop         chan struct{} // closed by Shutdown after serf stopped
+	mu           sync.Mutex    // guards shut and wg.Add against Shutdown
+	shut         bool
+	wg           sync.WaitGroup
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New validates cfg, binds the gossip port and starts gossiping. It returns
+// once the pool is listening; with a snapshot it starts rejoining the members
+// it knew in the background. The error names the address when the bind
+// fails.
+func New(cfg Config) (*Pool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("lan config: %w", err)
+	}
+	cfg.Tags = maps.Clone(cfg.Tags)
+	cfg.EncryptKey = append([]byte(nil), cfg.EncryptKey...)
+	if len(cfg.EncryptKey) == 0 {
+		cfg.EncryptKey = nil
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	bind := net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort))
+	if cfg.BindPort != 0 {
+		// memberlist's bind error loses its cause; probe first for a
+		// precise one (errors.Is(err, syscall.EADDRINUSE)).
+		if err := probeBind(bind); err != nil {
+			return nil, fmt.Errorf("bind gossip %s: %w", bind, err)
+		}
+	}
+
+	p := &Pool{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		conflicts: newConflicts(cfg.NodeName),
+		stop:      make(chan struct{}),
+	}
+	logger := log.New(&logBridge{log: cfg.Logger, conflicts: p.conflicts}, "", 0)
+
+	sc := serfConfig(cfg, logger)
+	var events chan serf.Event
+	if cfg.EventCh != nil {
+		events = make(chan serf.Event, 1024)
+		sc.EventCh = events
+	}
+	s, err := serf.Create(sc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", bind, err)
+	}
+	p.serf = s
+	if events != nil {
+		p.wg.Add(1)
+		go p.forward(events)
+	}
+	ip, port := p.Addr()
+	p.log.Info("lan pool started", "node", cfg.NodeName, "addr", net.JoinHostPort(ip.String(), strconv.Itoa(port)))
+	return p, nil
+}
+
+// serfConfig maps cfg onto serf's and memberlist's configurations.
+func serfConfig(cfg Config, logger *log.Logger) *serf.Config {
+	t := cfg.Timings
+	mc := memberlist.DefaultLANConfig()
+	mc.BindAddr = cfg.BindAddr
+	mc.BindPort = cfg.BindPort
+	mc.AdvertiseAddr = cfg.AdvertiseAddr
+	mc.AdvertisePort = cfg.AdvertisePort
+	if mc.AdvertisePort == 0 {
+		mc.AdvertisePort = cfg.BindPort // memberlist fills it in when BindPort is 0
+	}
+	mc.SecretKey = cfg.EncryptKey
+	mc.Logger = logger
+	mc.ProbeInterval = t.ProbeInterval
+	mc.ProbeTimeout = t.ProbeTimeout
+	mc.SuspicionMult = t.SuspicionMult
+	mc.SuspicionMaxTimeoutMult = t.SuspicionMaxTimeoutMult
+	mc.GossipInterval = t.GossipInterval
+	mc.GossipNodes = t.GossipNodes
+	mc.GossipToTheDeadTime = t.GossipToTheDeadTime
+	mc.PushPullInterval = t.PushPullInterval
+	mc.TCPTimeout = t.TCPTimeout
+	mc.RetransmitMult = t.RetransmitMult
+	mc.DeadNodeReclaimTime = t.DeadNodeReclaimTime
+
+	sc := serf.DefaultConfig()
+	sc.NodeName = cfg.NodeName
+	sc.Tags = maps.Clone(cfg.Tags)
+	sc.MemberlistConfig = mc
+	sc.Logger = logger
+	sc.LogOutput = nil
+	sc.ReconnectTimeout = cfg.ReconnectTimeout
+	sc.TombstoneTimeout = cfg.TombstoneTimeout
+	sc.SnapshotPath = cfg.SnapshotPath
+	sc.RejoinAfterLeave = cfg.RejoinAfterLeave
+	sc.ReapInterval = t.ReapInterval
+	sc.ReconnectInterval = t.ReconnectInterval
+	sc.BroadcastTimeout = t.BroadcastTimeout
+	sc.LeavePropagateDelay = t.LeavePropagateDelay
+	// Serf's resolution votes and shuts down the loser, which in a small
+	// pool can be both claimants, or the healthy member. We report the
+	// conflict instead (Join's error, NameConflict events) and keep the
+	// member known first.
+	sc.EnableNameConflictResolution = false
+	return sc
+}
+
+// probeBind checks that the TCP and UDP gossip ports at addr are free.
+func probeBind(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	u, err := net.ListenPacket("udp", addr)
+	l.Close()
+	if err != nil {
+		return err
+	}
+	u.Close()
+	return nil
+}
+
+// closed reports whether Shutdown was called.
+func (p *Pool) closed() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return p.serf.State() == serf.SerfShutdown
+	}
+}
+
+// Join contacts the given members ("host" or "host:port", port 8301 by
+// default) and merges their view of the pool. It returns how many addresses
+// were joined; the error names each address that failed and why, and is
+// nil when at least one succeeded and no name conflict was found. A
+// conflict over this pool's own name returns a *NameConflictError (see
+// ErrNameConflict): Shutdown the pool then, do not Leave it (a leave would
+// be taken for the other member's). Each address takes at most
+// Timings.TCPTimeout; ctx is checked between addresses.
+func (p *Pool) Join(ctx context.Context, addrs []string) (int, error) {
+	if p.closed() {
+		return 0, fmt.Errorf("join: %w", ErrShutdown)
+	}
+	if len(addrs) == 0 {
+		return 0, errors.New("join: no addresses")
+	}
+	var errs joinErrors
+	joined := 0
+	for _, a := range addrs {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("join %s: %w", a, err))
+			break
+		}
+		addr, err := withDefaultPort(a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("join %s: %w", a, err))
+			continue
+		}
+		before := p.conflicts.seq.Load()
+		n, err := p.serf.Join([]string{addr}, true)
+		if c := p.conflicts.lastLocal(); p.conflicts.seq.Load() != before && c != nil {
+			errs = append(errs, fmt.Errorf("join %s: %w", addr, c))
+			continue
+		}
+		if err != nil && n == 0 {
+			errs = append(errs, fmt.Errorf("join %s: %w", addr, flatten(err)))
+			continue
+		}
+		joined++
+	}
+	p.log.Debug("lan join", "addrs", addrs, "joined", joined, "errors", len(errs))
+	if len(errs) == 0 {
+		return joined, nil
+	}
+	var conflict *NameConflictError
+	if joined > 0 && !errors.As(errs, &conflict) {
+		// Consul's rule: joining one address is success.
+		p.log.Warn("lan join: some addresses failed", "error", errs.Error())
+		return joined, nil
+	}
+	return joined, errs
+}
+
+// withDefaultPort returns addr as host:port, adding DefaultPort when it has
+// no port.
+func withDefaultPort(addr string) (string, error) {
+	if addr == "" {
+		return "", errors.New("empty address")
+	}
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr, nil
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+	if strings.ContainsAny(host, "[]") {
+		return "", fmt.Errorf("bad address %q", addr)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(DefaultPort)), nil
+}
+
+// joinErrors is the one-line error of a Join, one entry per failed address.
+type joinErrors []error
+
+func (e joinErrors) Error() string {
+	s := make([]string, len(e))
+	for i, err := range e {
+		s[i] = err.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (e joinErrors) Unwrap() []error { return e }
+
+// flatten turns memberlist's multi-line multierror into one line, dropping
+// its "failed to join <addr>: " prefix that Join already says.
+func flatten(err error) error {
+	w, ok := err.(interface{ WrappedErrors() []error })
+	if !ok {
+		return err
+	}
+	var s []string
+	for _, e := range w.WrappedErrors() {
+		msg := e.Error()
+		if rest, ok := strings.CutPrefix(msg, "failed to join "); ok {
+			if _, after, ok := strings.Cut(rest, ": "); ok {
+				msg = after
+			}
+		}
+		s = append(s, msg)
+	}
+	return errors.New(strings.Join(s, "; "))
+}
+
+// Leave leaves the pool gracefully: it broadcasts the leave, waits for it to
+// go out (Timings.BroadcastTimeout) and stays up Timings.LeavePropagateDelay
+// answering probes so that others record "left", not "failed". It returns
+// early with ctx's error, the leave going on in the background until
+// Shutdown. Call Shutdown afterwards. Leave refuses after a conflict over
+// this pool's own name, since the leave would be taken for the other
+// member's.
+func (p *Pool) Leave(ctx context.Context) error {
+	if p.closed() {
+		return fmt.Errorf("leave: %w", ErrShutdown)
+	}
+	if c := p.conflicts.lastLocal(); c != nil {
+		return fmt.Errorf("leave: %w", c)
+	}
+	done := make(chan error, 1)
+	p.mu.Lock()
+	if p.shut {
+		p.mu.Unlock()
+		return fmt.Errorf("leave: %w", ErrShutdown)
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		done <- p.serf.Leave()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("leave: %w", err)
+		}
+		p.log.Info("left lan pool", "node", p.cfg.NodeName)
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("leave: %w", ctx.Err())
+	}
+}
+
+// ForceLeave marks the failed member node as left, so that it is no longer
+// reconnected to and is reaped after TombstoneTimeout; with prune it is
+// removed from the member list at once (a MemberReap event). It waits up to
+// Timings.BroadcastTimeout for the news to go out. Forcing out an alive
+// member has no lasting effect: it refutes.
+func (p *Pool) ForceLeave(node string, prune bool) error {
+	if p.closed() {
+		return fmt.Errorf("force leave %q: %w", node, ErrShutdown)
+	}
+	known := false
+	for _, m := range p.serf.Members() {
+		if m.Name == node {
+			known = true
+			break
+		}
+	}
+	if !known {
+		return fmt.Errorf("force leave %q: %w", node, ErrUnknownMember)
+	}
+	var err error
+	if prune {
+		err = p.serf.RemoveFailedNodePrune(node)
+	} else {
+		err = p.serf.RemoveFailedNode(node)
+	}
+	if err != nil {
+		return fmt.Errorf("force leave %q: %w", node, err)
+	}
+	return nil
+}
+
+// Members returns every member this pool knows, itself included, in no
+// particular order.
+func (p *Pool) Members() []Member {
+	ms := p.serf.Members()
+	out := make([]Member, len(ms))
+	for i, m := range ms {
+		out[i] = memberOf(m)
+	}
+	return out
+}
+
+// LocalMember returns this pool's own member.
+func (p *Pool) LocalMember() Member {
+	return memberOf(p.serf.LocalMember())
+}
+
+// SetTags replaces this member's tags (copied) and gossips them; others see
+// a MemberUpdate. It waits up to Timings.BroadcastTimeout for the update to
+// go out.
+func (p *Pool) SetTags(tags map[string]string) error {
+	if p.closed() {
+		return fmt.Errorf("set tags: %w", ErrShutdown)
+	}
+	if err := p.serf.SetTags(maps.Clone(tags)); err != nil {
+		return fmt.Errorf("set tags: %w", err)
+	}
+	return nil
+}
+
+// UserEvent gossips a user event to every member, itself included (a User
+// event). name and payload together are limited to 512 bytes. With coalesce,
+// receivers may deliver only the latest of events with the same name.
+func (p *Pool) UserEvent(name string, payload []byte, coalesce bool) error {
+	if p.closed() {
+		return fmt.Errorf("user event %q: %w", name, ErrShutdown)
+	}
+	if err := p.serf.UserEvent(name, payload, coalesce); err != nil {
+		return fmt.Errorf("user event %q: %w", name, err)
+	}
+	return nil
+}
+
+// Addr returns the address other members reach this one at: the advertised
+// address and the real port (after binding port 0).
+func (p *Pool) Addr() (net.IP, int) {
+	n := p.serf.Memberlist().LocalNode()
+	return append(net.IP(nil), n.Addr...), int(n.Port)
+}
+
+// Shutdown stops gossiping and closes the sockets without leaving: others
+// see this member fail, as after a crash. It waits for the pool's goroutines
+// and is safe to call more than once.
+func (p *Pool) Shutdown() error {
+	p.shutdownOnce.Do(func() {
+		p.mu.Lock()
+		p.shut = true
+		p.mu.Unlock()
+		if err := p.serf.Shutdown(); err != nil {
+			p.shutdownErr = fmt.Errorf("shutdown lan pool: %w", err)
+		}
+		close(p.stop)
+		p.wg.Wait()
+		p.log.Info("lan pool stopped", "node", p.cfg.NodeName)
+	})
+	return p.shutdownErr
+}
