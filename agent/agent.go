@@ -1,0 +1,365 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/meridian/meridian/configs"
+	"github.com/meridian/meridian/httpapi"
+	"github.com/meridian/meridian/lan"
+	"github.com/meridian/meridian/rpc"
+	"github.com/meridian/meridian/server"
+)
+
+// Version is the agent's version, reported by /v1/agent/self and
+// `meridian version`.
+const Version = "0.1.0"
+
+// Options are what a caller may add to the configuration: the logger, and
+// hooks that adjust the derived component configs (tests use them for fast
+// gossip and Raft timings).
+type Options struct {
+	Logger     *slog.Logger
+	TuneLAN    func(*lan.Config)
+	TuneServer func(*server.Config)
+}
+
+// Agent is one running agent.
+type Agent struct {
+	cfg    configs.Config
+	opts   Options
+	logger *slog.Logger
+	nodeID string
+
+	lan       *lan.Pool
+	lanEvents chan lan.Event
+	server    *server.Server // nil on a client
+	pool      *rpc.Pool      // a client's connections to servers
+	servers   serverList
+
+	http   *httpapi.Server
+	httpLn net.Listener
+
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	shutdownOnce sync.Once
+	leaveOnce    sync.Once
+	done         chan struct{}
+}
+
+// New prepares an agent from a validated configuration; Start runs it.
+func New(cfg *configs.Config, opts Options) (*Agent, error) {
+	if cfg == nil {
+		return nil, errors.New("agent: no configuration")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Agent{
+		cfg:       *cfg,
+		opts:      opts,
+		logger:    opts.Logger,
+		lanEvents: make(chan lan.Event, 256),
+		ctx:       ctx,
+		cancel:    cancel,
+		done:      make(chan struct{}),
+	}, nil
+}
+
+// Start brings the agent up: node ID, server port and Raft (server mode),
+// LAN gossip, the HTTP API, then the joins. On error everything started is
+// stopped again.
+func (a *Agent) Start() (err error) {
+	defer func() {
+		if err != nil {
+			a.Shutdown()
+		}
+	}()
+	for _, w := range a.cfg.Warnings() {
+		a.logger.Warn(w)
+	}
+	if a.nodeID, err = a.loadNodeID(); err != nil {
+		return err
+	}
+	advertise, err := a.advertiseIP()
+	if err != nil {
+		return err
+	}
+
+	var serverLn net.Listener
+	tags := map[string]string{
+		server.TagRole:       server.RoleClient,
+		server.TagDatacenter: a.cfg.Datacenter,
+		server.TagID:         a.nodeID,
+		server.TagBuild:      Version,
+	}
+	if a.cfg.Server {
+		addr := net.JoinHostPort(a.cfg.BindAddr, strconv.Itoa(a.cfg.Ports.Server))
+		if serverLn, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("server port: %w", err)
+		}
+		tags[server.TagRole] = server.RoleServer
+		tags[server.TagPort] = strconv.Itoa(serverLn.Addr().(*net.TCPAddr).Port)
+		if a.cfg.BootstrapExpect > 0 {
+			tags[server.TagExpect] = strconv.Itoa(a.cfg.BootstrapExpect)
+		}
+	}
+
+	lc := lan.DefaultConfig()
+	lc.NodeName = a.cfg.NodeName
+	lc.BindAddr = a.cfg.BindAddr
+	lc.BindPort = a.cfg.Ports.SerfLAN
+	lc.AdvertiseAddr = advertise
+	lc.Tags = tags
+	lc.EncryptKey = a.cfg.EncryptKey()
+	lc.ReconnectTimeout = a.cfg.ReconnectTimeout
+	lc.RejoinAfterLeave = a.cfg.RejoinAfterLeave
+	if a.cfg.DataDir != "" && !a.cfg.Dev {
+		lc.SnapshotPath = filepath.Join(a.cfg.DataDir, "serf", "local.snapshot")
+		if err := os.MkdirAll(filepath.Dir(lc.SnapshotPath), 0o700); err != nil {
+			return fmt.Errorf("data_dir %s: %w", a.cfg.DataDir, err)
+		}
+	}
+	lc.EventCh = a.lanEvents
+	lc.Logger = a.logger.With("component", "lan")
+	if a.opts.TuneLAN != nil {
+		a.opts.TuneLAN(&lc)
+	}
+	if a.lan, err = lan.New(lc); err != nil {
+		if serverLn != nil {
+			serverLn.Close()
+		}
+		return fmt.Errorf("lan gossip: %w", err)
+	}
+
+	if a.cfg.Server {
+		sc := server.DefaultConfig()
+		sc.NodeName = a.cfg.NodeName
+		sc.NodeID = a.nodeID
+		sc.Datacenter = a.cfg.Datacenter
+		if !a.cfg.Dev {
+			sc.DataDir = a.cfg.DataDir
+		}
+		sc.Bootstrap = a.cfg.Bootstrap || a.cfg.Dev
+		sc.BootstrapExpect = a.cfg.BootstrapExpect
+		sc.Listener = serverLn
+		sc.Advertise = net.JoinHostPort(advertise, tags[server.TagPort])
+		sc.ScaleTimings(a.cfg.Performance.RaftMultiplier)
+		sc.Logger = a.logger.With("component", "server")
+		if a.opts.TuneServer != nil {
+			a.opts.TuneServer(&sc)
+		}
+		if a.server, err = server.New(sc, a.lan); err != nil {
+			return err
+		}
+	} else {
+		a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.logger.With("component", "rpc")})
+	}
+	a.servers.update(a.lan.Members(), a.cfg.Datacenter)
+	a.goFunc(a.handleLANEvents)
+
+	httpAddr := net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.HTTP))
+	if a.httpLn, err = net.Listen("tcp", httpAddr); err != nil {
+		return fmt.Errorf("http api: %w", err)
+	}
+	hc := httpapi.DefaultConfig()
+	hc.Logger = a.logger.With("component", "http")
+	a.http = httpapi.New(hc, a)
+	a.goFunc(func() {
+		if err := a.http.Serve(a.httpLn); err != nil {
+			a.logger.Error("http api stopped", "error", err)
+		}
+	})
+
+	if len(a.cfg.StartJoin) > 0 {
+		if _, err := a.lan.Join(a.ctx, a.cfg.StartJoin); err != nil {
+			return fmt.Errorf("join %v: %w", a.cfg.StartJoin, err)
+		}
+	}
+	if len(a.cfg.RetryJoin) > 0 {
+		a.goFunc(a.retryJoin)
+	}
+	a.logger.Info("agent started", "node", a.cfg.NodeName, "datacenter", a.cfg.Datacenter,
+		"server", a.cfg.Server, "http", a.HTTPAddr(), "lan", a.LANAddr())
+	return nil
+}
+
+func (a *Agent) goFunc(f func()) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		f()
+	}()
+}
+
+// handleLANEvents drains the gossip pool's events: servers reconcile, every
+// agent refreshes its list of servers.
+func (a *Agent) handleLANEvents() {
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-a.lanEvents:
+			a.servers.update(a.lan.Members(), a.cfg.Datacenter)
+			if a.server != nil {
+				a.server.NotifyLAN()
+			}
+		}
+	}
+}
+
+// retryJoin keeps trying the retry_join addresses until one join works, the
+// attempts run out, or the agent stops.
+func (a *Agent) retryJoin() {
+	for attempt := 1; ; attempt++ {
+		n, err := a.lan.Join(a.ctx, a.cfg.RetryJoin)
+		if err == nil || n > 0 {
+			a.logger.Info("joined LAN pool", "contacted", n)
+			return
+		}
+		if a.cfg.RetryMax > 0 && attempt >= a.cfg.RetryMax {
+			a.logger.Error("retry join gave up", "attempts", attempt, "error", err)
+			return
+		}
+		a.logger.Warn("join failed, retrying", "error", err, "in", a.cfg.RetryInterval)
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-time.After(a.cfg.RetryInterval):
+		}
+	}
+}
+
+// Leave leaves the cluster gracefully (a server first leaves the Raft
+// configuration), then shuts the agent down.
+func (a *Agent) Leave(ctx context.Context) error {
+	var err error
+	a.leaveOnce.Do(func() {
+		if a.server != nil {
+			if e := a.server.Leave(ctx); e != nil {
+				a.logger.Warn("leave raft", "error", e)
+			}
+		}
+		if a.lan != nil {
+			err = a.lan.Leave(ctx)
+		}
+		if a.server != nil {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			a.server.WaitRemoved(wctx)
+			cancel()
+		}
+		a.Shutdown()
+	})
+	return err
+}
+
+// Shutdown stops the agent without leaving: to the cluster it looks like a
+// crash, and a server keeps its Raft membership. Safe to call twice.
+func (a *Agent) Shutdown() {
+	a.shutdownOnce.Do(func() {
+		a.cancel()
+		if a.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = a.http.Shutdown(ctx)
+			cancel()
+		} else if a.httpLn != nil {
+			a.httpLn.Close()
+		}
+		if a.server != nil {
+			a.server.Shutdown()
+		}
+		if a.lan != nil {
+			_ = a.lan.Shutdown()
+		}
+		if a.pool != nil {
+			_ = a.pool.Close()
+		}
+		a.wg.Wait()
+		close(a.done)
+		a.logger.Info("agent stopped")
+	})
+}
+
+// Done is closed once the agent has shut down (after Leave, Shutdown, or a
+// leave requested over the HTTP API).
+func (a *Agent) Done() <-chan struct{} { return a.done }
+
+// HTTPAddr is the address the HTTP API listens on.
+func (a *Agent) HTTPAddr() string {
+	if a.httpLn == nil {
+		return ""
+	}
+	return a.httpLn.Addr().String()
+}
+
+// LANAddr is the address of the agent's LAN gossip, for others to join.
+func (a *Agent) LANAddr() string {
+	ip, port := a.lan.Addr()
+	return net.JoinHostPort(ip.String(), strconv.Itoa(port))
+}
+
+// Server is the agent's Raft server, nil on a client.
+func (a *Agent) Server() *server.Server { return a.server }
+
+// NodeName is the agent's node name.
+func (a *Agent) NodeName() string { return a.cfg.NodeName }
+
+// loadNodeID returns the configured node ID, the one kept in the data dir,
+// or a new one (kept in the data dir when there is one).
+func (a *Agent) loadNodeID() (string, error) {
+	if a.cfg.NodeID != "" {
+		return a.cfg.NodeID, nil
+	}
+	if a.cfg.DataDir == "" || a.cfg.Dev {
+		return newUUID()
+	}
+	if err := os.MkdirAll(a.cfg.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("data_dir %s: %w", a.cfg.DataDir, err)
+	}
+	path := filepath.Join(a.cfg.DataDir, "node-id")
+	if b, err := os.ReadFile(path); err == nil && len(b) >= 36 {
+		return string(b[:36]), nil
+	}
+	id, err := newUUID()
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(id), 0o600); err != nil {
+		return "", fmt.Errorf("data_dir %s is not writable: %w", a.cfg.DataDir, err)
+	}
+	return id, nil
+}
+
+// advertiseIP is the address other agents reach this one at: advertise_addr,
+// else bind_addr, else (binding every address) the first private IPv4.
+func (a *Agent) advertiseIP() (string, error) {
+	if a.cfg.AdvertiseAddr != "" {
+		return a.cfg.AdvertiseAddr, nil
+	}
+	if ip := net.ParseIP(a.cfg.BindAddr); ip != nil && !ip.IsUnspecified() {
+		return a.cfg.BindAddr, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", fmt.Errorf("find an address to advertise: %w", err)
+	}
+	for _, addr := range addrs {
+		if ipn, ok := addr.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsPrivate() {
+			return ipn.IP.String(), nil
+		}
+	}
+	return "", errors.New("bind_addr is 0.0.0.0 and no private IPv4 address was found: set advertise_addr")
+}

@@ -1,0 +1,13 @@
+// Package agent runs one Meridian agent: the process every host runs, in
+// client or server mode.
+//
+// Where it sits (DESIGN.md): at the top, under cmd/meridian. It turns a
+// validated configs.Config into the parts below and starts and stops them in
+// order: the LAN gossip pool (package lan), the Raft server (package server)
+// in server mode or a pool of RPC connections to the datacenter's servers in
+// client mode, and the HTTP API (package httpapi). A client agent holds no
+// replicated state: every read and write is an RPC to a server of its
+// datacenter, retried on another server when one is down.
+//
+// An Agent is safe for concurrent use.
+package agent

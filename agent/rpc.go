@@ -1,0 +1,98 @@
+package agent
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+
+	"github.com/meridian/meridian/lan"
+	"github.com/meridian/meridian/rpc"
+	"github.com/meridian/meridian/server"
+)
+
+// serverList is a client's view of its datacenter's alive servers, kept from
+// LAN gossip. Calls stick to one server while it answers and move to the
+// next when it does not.
+type serverList struct {
+	mu    sync.Mutex
+	addrs []string
+	next  int
+}
+
+func (l *serverList) update(members []lan.Member, dc string) {
+	var addrs []string
+	for _, m := range members {
+		if meta, ok := server.ParseMember(m); ok && meta.Datacenter == dc && m.Status == lan.StatusAlive {
+			addrs = append(addrs, meta.Addr)
+		}
+	}
+	sort.Strings(addrs)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(addrs) != len(l.addrs) {
+		// Spread clients over the servers instead of all on the first.
+		l.next = 0
+		if len(addrs) > 0 {
+			l.next = rand.N(len(addrs))
+		}
+	}
+	l.addrs = addrs
+}
+
+// pick returns the servers to try, the sticky one first.
+func (l *serverList) pick() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.addrs)
+	out := make([]string, 0, n)
+	for i := range n {
+		out = append(out, l.addrs[(l.next+i)%n])
+	}
+	return out
+}
+
+// failed moves the sticky choice past addr.
+func (l *serverList) failed(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.addrs); n > 0 && l.addrs[l.next%n] == addr {
+		l.next = (l.next + 1) % n
+	}
+}
+
+// RPC calls a server endpoint: in-process on a server, otherwise on a server
+// of the datacenter, trying the next one when a server cannot be reached.
+func (a *Agent) RPC(ctx context.Context, method string, args, reply any) error {
+	if a.server != nil {
+		return a.server.Call(ctx, method, args, reply)
+	}
+	addrs := a.servers.pick()
+	if len(addrs) == 0 {
+		return fmt.Errorf("no known servers in datacenter %q (is the agent joined?): %w", a.cfg.Datacenter, rpc.ErrNoLeader)
+	}
+	var err error
+	for _, addr := range addrs {
+		err = a.pool.Call(ctx, addr, method, args, reply)
+		if err == nil || !errors.Is(err, rpc.ErrTransport) || ctx.Err() != nil {
+			return err
+		}
+		a.logger.Debug("server unreachable, trying another", "server", addr, "error", err)
+		a.servers.failed(addr)
+	}
+	return err
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() (string, error) {
+	var b [16]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate node id: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/meridian/meridian/agent"
+	"github.com/meridian/meridian/configs"
+)
+
+func runAgent(args []string, stdout, stderr io.Writer) int {
+	cfg, err := configs.Load(args, os.Environ(), stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "meridian agent: %v\n", err)
+		return 1
+	}
+	logger := newLogger(stderr, cfg.LogLevel, cfg.LogJSON)
+	a, err := agent.New(cfg, agent.Options{Logger: logger})
+	if err == nil {
+		err = a.Start()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "meridian agent: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "==> Meridian agent running: node %s, datacenter %s, server %v, HTTP http://%s\n",
+		cfg.NodeName, cfg.Datacenter, cfg.Server, a.HTTPAddr())
+
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	for {
+		select {
+		case <-a.Done():
+			return 0
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				logger.Info("SIGHUP received; nothing to reload yet")
+				continue
+			}
+			leave := (sig == syscall.SIGINT && !cfg.SkipLeaveOnInterrupt) || (sig == syscall.SIGTERM && cfg.LeaveOnTerminate)
+			logger.Info("signal received", "signal", sig.String(), "leave", leave)
+			if leave {
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				err := a.Leave(ctx)
+				cancel()
+				if err != nil {
+					logger.Warn("graceful leave failed", "error", err)
+				}
+			}
+			a.Shutdown()
+			return 0
+		}
+	}
+}
+
+// newLogger builds the agent's logger at the configured level.
+func newLogger(w io.Writer, level string, asJSON bool) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "trace", "debug":
+		l = slog.LevelDebug
+	case "warn", "warning":
+		l = slog.LevelWarn
+	case "error", "err":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if asJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/meridian/meridian/configs"
+)
+
+// httpClient talks to a running agent's HTTP API.
+type httpClient struct {
+	base string
+	http *http.Client
+}
+
+// clientFlags returns a FlagSet with the flags every client command has,
+// and a function that builds the client once the flags are parsed.
+func clientFlags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, func() *httpClient) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("http-addr", "", "address of the agent's HTTP API (default $MERIDIAN_HTTP_ADDR, $CONSUL_HTTP_ADDR, or 127.0.0.1:8500)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: meridian %s\n\n%s\n\nOptions:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs, func() *httpClient {
+		return &httpClient{
+			base: configs.HTTPAddr(*addr, os.Environ()),
+			http: &http.Client{Timeout: 30 * time.Second},
+		}
+	}
+}
+
+// do sends a request and decodes a JSON answer into out (when not nil).
+func (c *httpClient) do(method, path string, out any) error {
+	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the agent at %s (is it running? set -http-addr): %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("read answer from %s: %w", c.base, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("decode answer of %s: %w", path, err)
+	}
+	return nil
+}
+
+// parseOrExit parses the flags; it returns false and the exit code when the
+// command should stop (help, bad flag, wrong number of arguments).
+func parseArgs(fs *flag.FlagSet, args []string, nargs int, argsHelp string) (ok bool, code int) {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return false, 0
+		}
+		return false, 1
+	}
+	if nargs >= 0 && fs.NArg() != nargs {
+		fmt.Fprintf(fs.Output(), "meridian %s: expected %s, got %d argument(s)\n", fs.Name(), argsHelp, fs.NArg())
+		return false, 1
+	}
+	return true, 0
+}
+
+func fail(stderr io.Writer, name string, err error) int {
+	fmt.Fprintf(stderr, "meridian %s: %v\n", name, err)
+	return 1
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/meridian/meridian/agent"
+)
+
+// member is what /v1/agent/members answers, as far as the CLI prints it.
+type member struct {
+	Name   string
+	Addr   string
+	Port   uint16
+	Tags   map[string]string
+	Status int
+}
+
+var statusNames = map[int]string{0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed"}
+
+func runMembers(args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("members [options]", "Lists the members of the LAN gossip pool the agent is in.", stderr)
+	wan := fs.Bool("wan", false, "list the WAN pool of servers instead")
+	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
+		return code
+	}
+	path := "/v1/agent/members"
+	if *wan {
+		path += "?wan=1"
+	}
+	var members []member
+	if err := client().do("GET", path, &members); err != nil {
+		return fail(stderr, "members", err)
+	}
+	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Node\tAddress\tStatus\tType\tBuild\tDC")
+	for _, m := range members {
+		kind := "client"
+		if m.Tags["role"] == "consul" {
+			kind = "server"
+		}
+		fmt.Fprintf(tw, "%s\t%s:%d\t%s\t%s\t%s\t%s\n", m.Name, m.Addr, m.Port, statusNames[m.Status], kind, m.Tags["build"], m.Tags["dc"])
+	}
+	tw.Flush()
+	return 0
+}
+
+func runJoin(args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("join [options] ADDRESS...", "Tells the agent to join the cluster through the agents at ADDRESS (host or host:port of LAN gossip).", stderr)
+	wan := fs.Bool("wan", false, "join the WAN pool of servers")
+	if ok, code := parseArgs(fs, args, -1, ""); !ok {
+		return code
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "meridian join: expected at least one address to join")
+		return 1
+	}
+	c := client()
+	joined := 0
+	for _, addr := range fs.Args() {
+		path := "/v1/agent/join/" + url.PathEscape(addr)
+		if *wan {
+			path += "?wan=1"
+		}
+		if err := c.do("PUT", path, nil); err != nil {
+			fmt.Fprintf(stderr, "meridian join: %s: %v\n", addr, err)
+			continue
+		}
+		joined++
+	}
+	if joined == 0 {
+		return 1
+	}
+	fmt.Fprintf(stdout, "Successfully joined cluster by contacting %d nodes.\n", joined)
+	return 0
+}
+
+func runLeave(args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("leave [options]", "Makes the agent leave the cluster gracefully and shut down.", stderr)
+	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
+		return code
+	}
+	if err := client().do("PUT", "/v1/agent/leave", nil); err != nil {
+		return fail(stderr, "leave", err)
+	}
+	fmt.Fprintln(stdout, "Graceful leave complete")
+	return 0
+}
+
+func runForceLeave(args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("force-leave [options] NODE", "Forces a failed member into the left state, so it is not reconnected to.", stderr)
+	prune := fs.Bool("prune", false, "forget the member at once instead of keeping it as left")
+	if ok, code := parseArgs(fs, args, 1, "one node name"); !ok {
+		return code
+	}
+	path := "/v1/agent/force-leave/" + url.PathEscape(fs.Arg(0))
+	if *prune {
+		path += "?prune=1"
+	}
+	if err := client().do("PUT", path, nil); err != nil {
+		return fail(stderr, "force-leave", err)
+	}
+	return 0
+}
+
+// raftServer is one line of /v1/operator/raft/configuration.
+type raftServer struct {
+	ID      string
+	Node    string
+	Address string
+	Leader  bool
+	Voter   bool
+}
+
+func runOperator(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 2 || args[0] != "raft" || args[1] != "list-peers" {
+		fmt.Fprintln(stderr, "Usage: meridian operator raft list-peers [options]")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return 0
+		}
+		return 1
+	}
+	fs, client := clientFlags("operator raft list-peers [options]", "Lists the Raft peers of the datacenter.", stderr)
+	stale := fs.Bool("stale", false, "let any server answer, not only the leader")
+	if ok, code := parseArgs(fs, args[2:], 0, "no arguments"); !ok {
+		return code
+	}
+	path := "/v1/operator/raft/configuration"
+	if *stale {
+		path += "?stale"
+	}
+	var cfg struct{ Servers []raftServer }
+	if err := client().do("GET", path, &cfg); err != nil {
+		return fail(stderr, "operator raft list-peers", err)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Node\tID\tAddress\tState\tVoter")
+	for _, s := range cfg.Servers {
+		state := "follower"
+		if s.Leader {
+			state = "leader"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", s.Node, s.ID, s.Address, state, s.Voter)
+	}
+	tw.Flush()
+	return 0
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && strings.TrimLeft(args[0], "-") == "h" {
+		fmt.Fprintln(stderr, "Usage: meridian version")
+		return 0
+	}
+	fmt.Fprintf(stdout, "Meridian v%s\n", agent.Version)
+	return 0
+}

@@ -1,0 +1,71 @@
+// Command meridian is the Meridian agent and its command-line interface.
+//
+// `meridian agent` runs an agent; every other command is an HTTP client of a
+// running agent, found by -http-addr, MERIDIAN_HTTP_ADDR or CONSUL_HTTP_ADDR
+// (default 127.0.0.1:8500).
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// command is one subcommand: its one-line synopsis and what runs it.
+type command struct {
+	synopsis string
+	run      func(args []string, stdout, stderr io.Writer) int
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"agent":       {"Runs a Meridian agent", runAgent},
+		"members":     {"Lists the members of the gossip pool", runMembers},
+		"join":        {"Tells the agent to join a cluster", runJoin},
+		"leave":       {"Makes the agent leave the cluster gracefully and stop", runLeave},
+		"force-leave": {"Forces a failed member into the left state", runForceLeave},
+		"operator":    {"Operator tools: operator raft list-peers", runOperator},
+		"version":     {"Prints the Meridian version", runVersion},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
+		usage(stdout, cmds)
+		if len(args) == 0 {
+			return 1
+		}
+		return 0
+	}
+	if args[0] == "-v" || args[0] == "--version" || args[0] == "-version" {
+		return runVersion(nil, stdout, stderr)
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "meridian: unknown command %q (see meridian --help)\n", args[0])
+		return 1
+	}
+	return cmd.run(args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("Usage: meridian <command> [options]\n\nCommands:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "    %-12s %s\n", n, cmds[n].synopsis)
+	}
+	b.WriteString("\nRun `meridian <command> -h` for a command's options.\n")
+	io.WriteString(w, b.String())
+}

@@ -1,0 +1,92 @@
+package httpapi
+
+import (
+	"net/http"
+)
+
+// Self is /v1/agent/self in Consul's shape.
+type Self struct {
+	Config SelfConfig
+	Member Member
+	Stats  map[string]map[string]string
+	Meta   map[string]string
+}
+
+// SelfConfig is the Config part of /v1/agent/self: the fields tools read
+// (Prometheus reads Datacenter, Vault and Fabio NodeName).
+type SelfConfig struct {
+	Datacenter        string
+	PrimaryDatacenter string
+	NodeName          string
+	NodeID            string
+	Server            bool
+	Revision          string
+	Version           string
+}
+
+// Member is one gossip pool member as /v1/agent/members lists it. Status is
+// Consul's number: 0 none, 1 alive, 2 leaving, 3 left, 4 failed.
+type Member struct {
+	Name        string
+	Addr        string
+	Port        uint16
+	Tags        map[string]string
+	Status      int
+	ProtocolMin uint8
+	ProtocolMax uint8
+	ProtocolCur uint8
+	DelegateMin uint8
+	DelegateMax uint8
+	DelegateCur uint8
+}
+
+func (s *Server) agentSelf(_ http.ResponseWriter, _ *http.Request) (any, error) {
+	return s.agent.Self(), nil
+}
+
+func (s *Server) agentMembers(_ http.ResponseWriter, r *http.Request) (any, error) {
+	wan, err := parseBool(r.URL.Query(), "wan")
+	if err != nil {
+		return nil, err
+	}
+	members, err := s.agent.Members(wan)
+	if err != nil {
+		return nil, err
+	}
+	if members == nil {
+		members = []Member{}
+	}
+	return members, nil
+}
+
+func (s *Server) agentJoin(_ http.ResponseWriter, r *http.Request) (any, error) {
+	wan, err := parseBool(r.URL.Query(), "wan")
+	if err != nil {
+		return nil, err
+	}
+	addr := r.PathValue("addr")
+	if addr == "" {
+		return nil, badf("join: missing address")
+	}
+	if err := s.agent.Join(r.Context(), addr, wan); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (s *Server) agentLeave(_ http.ResponseWriter, r *http.Request) (any, error) {
+	// Answer first: leaving shuts this very HTTP server down.
+	go func() { _ = s.agent.Leave(r.Context()) }()
+	return nil, nil
+}
+
+func (s *Server) agentForceLeave(_ http.ResponseWriter, r *http.Request) (any, error) {
+	prune, err := parseBool(r.URL.Query(), "prune")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.agent.ForceLeave(r.PathValue("node"), prune); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}

@@ -1,0 +1,200 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/rpc"
+)
+
+// maxBodyBytes bounds request bodies other than KV values.
+const maxBodyBytes = 1 << 20
+
+// query runs a read endpoint: it parses the common options, calls method
+// with args, and sets the read headers.
+func query[A, V any](s *Server, w http.ResponseWriter, r *http.Request, method string, args A) (V, error) {
+	var zero V
+	opts, err := parseQueryOptions(r)
+	if err != nil {
+		return zero, err
+	}
+	q := rpc.Query[A]{QueryOptions: opts, Args: args}
+	var reply rpc.Answer[V]
+	if err := s.agent.RPC(r.Context(), method, &q, &reply); err != nil {
+		return zero, err
+	}
+	setMeta(w, &reply.QueryMeta)
+	return reply.Value, nil
+}
+
+// write runs a write endpoint with args decoded by the caller.
+func write[A any](s *Server, r *http.Request, method string, args A) (bool, error) {
+	dc, err := parseDC(r.URL.Query())
+	if err != nil {
+		return false, err
+	}
+	req := rpc.Write[A]{WriteOptions: rpc.WriteOptions{Datacenter: dc}, Args: args}
+	var reply rpc.WriteResult
+	if err := s.agent.RPC(r.Context(), method, &req, &reply); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// decodeBody decodes a JSON request body into v, naming what was wrong.
+func decodeBody(r *http.Request, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		return badf("read request body: %v", err)
+	}
+	if len(body) > maxBodyBytes {
+		return badf("request body too large (limit %d bytes)", maxBodyBytes)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return badf("request body: %s", jsonError(err))
+	}
+	return nil
+}
+
+// jsonError turns encoding/json's errors into one line naming the field.
+func jsonError(err error) string {
+	switch e := err.(type) {
+	case *json.UnmarshalTypeError:
+		return fmt.Sprintf("field %q: expected %s, got %s", e.Field, e.Type, e.Value)
+	case *json.SyntaxError:
+		return fmt.Sprintf("malformed JSON at byte %d: %v", e.Offset, e)
+	}
+	return err.Error()
+}
+
+func emptyIfNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
+func (s *Server) catalogDatacenters(_ http.ResponseWriter, r *http.Request) (any, error) {
+	var dcs []string
+	if err := s.agent.RPC(r.Context(), rpc.MethodCatalogDCs, &struct{}{}, &dcs); err != nil {
+		return nil, err
+	}
+	return emptyIfNil(dcs), nil
+}
+
+func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error) {
+	meta, err := parseNodeMeta(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := query[catalog.NodesRequest, []*catalog.Node](s, w, r, rpc.MethodCatalogNodes, catalog.NodesRequest{NodeMeta: meta})
+	return emptyIfNil(nodes), err
+}
+
+func (s *Server) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
+	ns, err := query[catalog.NodeRequest, *catalog.NodeServices](s, w, r, rpc.MethodCatalogNode, catalog.NodeRequest{Node: r.PathValue("node")})
+	if err != nil {
+		return nil, err
+	}
+	if ns == nil {
+		// Consul answers an unknown node with 200 and null, and the Go
+		// client turns that into a nil *CatalogNode.
+		return json.RawMessage("null"), nil
+	}
+	return ns, nil
+}
+
+func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	meta, err := parseNodeMeta(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	svcs, err := query[catalog.NodesRequest, map[string][]string](s, w, r, rpc.MethodCatalogSvcs, catalog.NodesRequest{NodeMeta: meta})
+	if svcs == nil {
+		svcs = map[string][]string{}
+	}
+	return svcs, err
+}
+
+// serviceRequest reads the parameters of the service endpoints.
+func serviceRequest(r *http.Request) (catalog.ServiceRequest, error) {
+	q := r.URL.Query()
+	meta, err := parseNodeMeta(q)
+	if err != nil {
+		return catalog.ServiceRequest{}, err
+	}
+	passing, err := parseBool(q, "passing")
+	if err != nil {
+		return catalog.ServiceRequest{}, err
+	}
+	return catalog.ServiceRequest{
+		Service:      r.PathValue("service"),
+		ServiceQuery: catalog.ServiceQuery{Tags: q["tag"], NodeMeta: meta, Passing: passing},
+	}, nil
+}
+
+func (s *Server) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
+	req, err := serviceRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := query[catalog.ServiceRequest, []*catalog.ServiceNode](s, w, r, rpc.MethodCatalogSvc, req)
+	return emptyIfNil(nodes), err
+}
+
+func (s *Server) catalogRegister(_ http.ResponseWriter, r *http.Request) (any, error) {
+	var req catalog.RegisterRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	return write(s, r, rpc.MethodCatalogReg, req)
+}
+
+func (s *Server) catalogDeregister(_ http.ResponseWriter, r *http.Request) (any, error) {
+	var req catalog.DeregisterRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	return write(s, r, rpc.MethodCatalogDereg, req)
+}
+
+func (s *Server) healthService(w http.ResponseWriter, r *http.Request) (any, error) {
+	req, err := serviceRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := query[catalog.ServiceRequest, []*catalog.CheckServiceNode](s, w, r, rpc.MethodHealthService, req)
+	return emptyIfNil(nodes), err
+}
+
+func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request) (any, error) {
+	meta, err := parseNodeMeta(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	checks, err := query[catalog.ChecksRequest, []*catalog.HealthCheck](s, w, r, rpc.MethodHealthChecks, catalog.ChecksRequest{Name: r.PathValue("service"), NodeMeta: meta})
+	return emptyIfNil(checks), err
+}
+
+func (s *Server) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
+	checks, err := query[catalog.NodeRequest, []*catalog.HealthCheck](s, w, r, rpc.MethodHealthNode, catalog.NodeRequest{Node: r.PathValue("node")})
+	return emptyIfNil(checks), err
+}
+
+func (s *Server) healthState(w http.ResponseWriter, r *http.Request) (any, error) {
+	state := r.PathValue("state")
+	switch state {
+	case "any", catalog.HealthPassing, catalog.HealthWarning, catalog.HealthCritical:
+	default:
+		return nil, badf("state: %q is not one of any, passing, warning, critical", state)
+	}
+	meta, err := parseNodeMeta(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	checks, err := query[catalog.ChecksRequest, []*catalog.HealthCheck](s, w, r, rpc.MethodHealthState, catalog.ChecksRequest{Name: state, NodeMeta: meta})
+	return emptyIfNil(checks), err
+}

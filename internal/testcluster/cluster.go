@@ -1,0 +1,339 @@
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian/meridian/agent"
+	"github.com/meridian/meridian/configs"
+	"github.com/meridian/meridian/lan"
+	"github.com/meridian/meridian/server"
+)
+
+// Options shape a cluster.
+type Options struct {
+	// Servers and Clients are how many of each to start.
+	Servers, Clients int
+	// Datacenter defaults to "dc1".
+	Datacenter string
+	// InMemory keeps Raft in memory (dev mode style): faster, but a
+	// restarted server starts empty.
+	InMemory bool
+	// Configure, when set, adjusts every agent's configuration before it
+	// starts.
+	Configure func(*configs.Config)
+	// Verbose sends agent logs to the test log.
+	Verbose bool
+}
+
+// Cluster is a running datacenter of agents.
+type Cluster struct {
+	t       testing.TB
+	opts    Options
+	mu      sync.Mutex
+	Servers []*Node
+	Clients []*Node
+}
+
+// Node is one agent of a cluster, which a test may kill and restart.
+type Node struct {
+	t       testing.TB
+	Name    string
+	cfg     configs.Config
+	opts    *Options
+	mu      sync.Mutex
+	agent   *agent.Agent
+	running bool
+}
+
+// New starts a cluster and waits until it has a leader and every agent sees
+// every other as alive.
+func New(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.Datacenter == "" {
+		opts.Datacenter = "dc1"
+	}
+	c := &Cluster{t: t, opts: opts}
+	var joinAddr string
+	for i := range opts.Servers {
+		n := c.newNode(fmt.Sprintf("server%d", i+1), true, joinAddr)
+		n.start()
+		if joinAddr == "" {
+			joinAddr = n.LANAddr()
+		}
+		c.Servers = append(c.Servers, n)
+	}
+	for i := range opts.Clients {
+		n := c.newNode(fmt.Sprintf("client%d", i+1), false, joinAddr)
+		n.start()
+		c.Clients = append(c.Clients, n)
+	}
+	if opts.Servers > 0 {
+		c.WaitLeader(10 * time.Second)
+	}
+	c.WaitMembers(opts.Servers+opts.Clients, 10*time.Second)
+	return c
+}
+
+// newNode configures an agent; ports are picked free now so that a restart
+// comes back on the same addresses, as a real server does.
+func (c *Cluster) newNode(name string, isServer bool, join string) *Node {
+	t := c.t
+	cfg := configs.Default()
+	cfg.NodeName = name
+	cfg.Datacenter = c.opts.Datacenter
+	cfg.BindAddr = "127.0.0.1"
+	cfg.ClientAddr = "127.0.0.1"
+	cfg.Ports.HTTP = freePort(t, "tcp")
+	cfg.Ports.DNS = 0
+	cfg.Ports.SerfLAN = freePort(t, "both")
+	cfg.Ports.SerfWAN = 0
+	cfg.Ports.Server = freePort(t, "tcp")
+	cfg.Server = isServer
+	cfg.RetryInterval = 100 * time.Millisecond
+	if isServer {
+		if c.opts.Servers == 1 {
+			cfg.Bootstrap = true
+		} else {
+			cfg.BootstrapExpect = c.opts.Servers
+		}
+	}
+	if c.opts.InMemory {
+		cfg.Dev = true
+	} else {
+		cfg.DataDir = filepath.Join(t.TempDir(), name)
+	}
+	if join != "" {
+		cfg.RetryJoin = []string{join}
+	}
+	if c.opts.Configure != nil {
+		c.opts.Configure(cfg)
+	}
+	n := &Node{t: t, Name: name, cfg: *cfg, opts: &c.opts}
+	t.Cleanup(n.Kill)
+	return n
+}
+
+func (n *Node) start() {
+	n.t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	if n.opts.Verbose {
+		logger = slog.New(slog.NewTextHandler(testWriter{n.t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", n.Name)
+	}
+	cfg := n.cfg
+	a, err := agent.New(&cfg, agent.Options{
+		Logger:     logger,
+		TuneLAN:    func(c *lan.Config) { c.Timings = lan.FastTimings() },
+		TuneServer: FastServer,
+	})
+	if err != nil {
+		n.t.Fatalf("configure %s: %v", n.Name, err)
+	}
+	// A port picked free a moment ago may be taken meanwhile by another
+	// test; try a few times before failing.
+	err = a.Start()
+	if err != nil {
+		n.t.Fatalf("start %s: %v", n.Name, err)
+	}
+	n.mu.Lock()
+	n.agent, n.running = a, true
+	n.mu.Unlock()
+}
+
+// FastServer sets Raft timings for tests on loopback.
+func FastServer(c *server.Config) {
+	c.HeartbeatTimeout = 200 * time.Millisecond
+	c.ElectionTimeout = 200 * time.Millisecond
+	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.ReconcileInterval = time.Second
+}
+
+// Agent is the running agent (nil while killed).
+func (n *Node) Agent() *agent.Agent {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.agent
+}
+
+// Kill stops the agent without leaving, as a crash would. Safe to call on a
+// stopped node.
+func (n *Node) Kill() {
+	n.mu.Lock()
+	a, running := n.agent, n.running
+	n.running = false
+	n.mu.Unlock()
+	if running {
+		a.Shutdown()
+	}
+}
+
+// Leave leaves the cluster gracefully and stops the agent.
+func (n *Node) Leave() {
+	n.t.Helper()
+	n.mu.Lock()
+	a, running := n.agent, n.running
+	n.running = false
+	n.mu.Unlock()
+	if !running {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := a.Leave(ctx); err != nil {
+		n.t.Fatalf("leave %s: %v", n.Name, err)
+	}
+}
+
+// Restart starts a stopped node again on the same addresses and data dir.
+func (n *Node) Restart() {
+	n.t.Helper()
+	n.Kill()
+	n.start()
+}
+
+// Running reports whether the node's agent runs.
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.running
+}
+
+// HTTPAddr is the agent's HTTP API address.
+func (n *Node) HTTPAddr() string { return "127.0.0.1:" + strconv.Itoa(n.cfg.Ports.HTTP) }
+
+// LANAddr is the agent's LAN gossip address.
+func (n *Node) LANAddr() string { return "127.0.0.1:" + strconv.Itoa(n.cfg.Ports.SerfLAN) }
+
+// ServerAddr is the server port's address.
+func (n *Node) ServerAddr() string { return "127.0.0.1:" + strconv.Itoa(n.cfg.Ports.Server) }
+
+// API is an official Consul API client pointed at this agent.
+func (n *Node) API() *api.Client {
+	n.t.Helper()
+	cfg := api.DefaultConfig()
+	cfg.Address = n.HTTPAddr()
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		n.t.Fatalf("consul api client: %v", err)
+	}
+	return c
+}
+
+// Leader returns the server that leads, waiting up to timeout for one.
+func (c *Cluster) WaitLeader(timeout time.Duration) *Node {
+	c.t.Helper()
+	var leader *Node
+	Eventually(c.t, timeout, func() error {
+		leader = nil
+		for _, n := range c.Servers {
+			a := n.Agent()
+			if !n.Running() || a == nil {
+				continue
+			}
+			if a.Server().IsLeader() {
+				if leader != nil {
+					return fmt.Errorf("two leaders: %s and %s", leader.Name, n.Name)
+				}
+				leader = n
+			}
+		}
+		if leader == nil {
+			return fmt.Errorf("no leader among %d servers", len(c.Servers))
+		}
+		// Every running server must know it.
+		for _, n := range c.Servers {
+			if n.Running() && n.Agent().Server().Leader() != leader.ServerAddr() {
+				return fmt.Errorf("%s does not know leader %s yet", n.Name, leader.Name)
+			}
+		}
+		return nil
+	})
+	return leader
+}
+
+// WaitMembers waits until every running agent sees want alive members.
+func (c *Cluster) WaitMembers(want int, timeout time.Duration) {
+	c.t.Helper()
+	Eventually(c.t, timeout, func() error {
+		for _, n := range append(append([]*Node{}, c.Servers...), c.Clients...) {
+			if !n.Running() {
+				continue
+			}
+			members, err := n.Agent().Members(false)
+			if err != nil {
+				return err
+			}
+			alive := 0
+			for _, m := range members {
+				if m.Status == 1 {
+					alive++
+				}
+			}
+			if alive != want {
+				return fmt.Errorf("%s sees %d alive members, want %d", n.Name, alive, want)
+			}
+		}
+		return nil
+	})
+}
+
+// Eventually retries fn until it returns nil or timeout passes, then fails
+// the test with fn's last error.
+func Eventually(t testing.TB, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	wait := 10 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not true after %v: %v", timeout, err)
+		}
+		time.Sleep(wait) // a retry interval, not synchronisation: fn decides
+		wait = min(wait*2, 100*time.Millisecond)
+	}
+}
+
+// freePort returns a port free on 127.0.0.1 for TCP ("tcp") or for both TCP
+// and UDP ("both", for gossip).
+func freePort(t testing.TB, kind string) int {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("find a free port: %v", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		if kind == "both" {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				ln.Close()
+				continue
+			}
+			pc.Close()
+		}
+		ln.Close()
+		return port
+	}
+	t.Fatalf("no port free for both TCP and UDP")
+	return 0
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+

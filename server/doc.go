@@ -1,0 +1,24 @@
+// Package server is one Raft server of a datacenter: the replicated state
+// store, the Raft FSM that is its only writer, the leader's duties, and the
+// RPC endpoints that client agents and other servers call.
+//
+// Where it sits (DESIGN.md): below the agent, above catalog, kvstore, lan and
+// rpc. The agent owns the LAN gossip pool and hands it in; the server owns the
+// server port (8300), on which the first byte of each connection selects Raft
+// or a yamux session of RPC streams (see package rpc).
+//
+// Reads are answered from the local go-memdb database: with AllowStale by any
+// server, otherwise by the leader (a follower forwards), and with
+// RequireConsistent only after the leader has confirmed its leadership with a
+// quorum. Blocking queries park on go-memdb watch channels. Writes are Raft
+// log entries; hashicorp/raft groups concurrent Apply calls into shared disk
+// writes, and the FSM applies committed entries in batches.
+//
+// The leader reconciles LAN membership into the catalog: every member is a
+// node with a serfHealth check that turns critical when the member fails, and
+// the node is deregistered when it leaves or is reaped. It also adds servers
+// that join the LAN pool to the Raft configuration and removes those that
+// leave.
+//
+// A Server is safe for concurrent use.
+package server

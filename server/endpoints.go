@@ -1,0 +1,371 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/raft"
+
+	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/rpc"
+)
+
+// localHandler calls an endpoint in-process, with no encoding: the agent of
+// a server answers its own HTTP API this way.
+type localHandler func(ctx context.Context, args, reply any) error
+
+// register exposes an endpoint over RPC and in-process.
+func register[A, R any](s *Server, method string, fn func(ctx context.Context, args *A, reply *R) error) {
+	rpc.Register(s.rpcServer, method, fn)
+	s.local[method] = func(ctx context.Context, args, reply any) error {
+		a, ok := args.(*A)
+		if !ok {
+			return fmt.Errorf("%s: args are %T, want %T", method, args, a)
+		}
+		r, ok := reply.(*R)
+		if !ok {
+			return fmt.Errorf("%s: reply is %T, want %T", method, reply, r)
+		}
+		return fn(ctx, a, r)
+	}
+}
+
+// Call runs an endpoint of this server in-process, exactly as an RPC from
+// another agent would.
+func (s *Server) Call(ctx context.Context, method string, args, reply any) error {
+	h, ok := s.local[method]
+	if !ok {
+		return &rpc.Error{Code: "unknown_method", Message: "unknown method " + method}
+	}
+	return h(ctx, args, reply)
+}
+
+// Query and answer types of the endpoints, named for what they carry.
+type (
+	nodesQuery      = rpc.Query[catalog.NodesRequest]
+	nodeQuery       = rpc.Query[catalog.NodeRequest]
+	servicesQuery   = rpc.Query[catalog.NodesRequest]
+	serviceQuery    = rpc.Query[catalog.ServiceRequest]
+	checksQuery     = rpc.Query[catalog.ChecksRequest]
+	registerWrite   = rpc.Write[catalog.RegisterRequest]
+	deregisterWrite = rpc.Write[catalog.DeregisterRequest]
+)
+
+func (s *Server) registerEndpoints() {
+	register(s, rpc.MethodStatusLeader, s.statusLeader)
+	register(s, rpc.MethodStatusPeers, s.statusPeers)
+	register(s, rpc.MethodRaftConfig, s.raftConfiguration)
+	register(s, rpc.MethodCatalogReg, s.catalogRegister)
+	register(s, rpc.MethodCatalogDereg, s.catalogDeregister)
+	register(s, rpc.MethodCatalogNodes, s.catalogNodes)
+	register(s, rpc.MethodCatalogNode, s.catalogNodeServices)
+	register(s, rpc.MethodCatalogSvcs, s.catalogServices)
+	register(s, rpc.MethodCatalogSvc, s.catalogServiceNodes)
+	register(s, rpc.MethodHealthService, s.healthServiceNodes)
+	register(s, rpc.MethodHealthNode, s.healthNodeChecks)
+	register(s, rpc.MethodHealthChecks, s.healthServiceChecks)
+	register(s, rpc.MethodHealthState, s.healthChecksInState)
+	register(s, rpc.MethodCatalogDCs, s.catalogDatacenters)
+}
+
+// forwardWrite sends a write to the leader when this server is not it.
+// It reports whether it handled the request.
+func forwardWrite[A any](s *Server, ctx context.Context, method string, args *rpc.Write[A], reply *rpc.WriteResult) (bool, error) {
+	if err := s.checkDC(args.Datacenter); err != nil {
+		return true, err
+	}
+	if s.IsLeader() {
+		return false, nil
+	}
+	return true, s.forwardToLeader(ctx, method, args, reply)
+}
+
+// forwardRead sends a read to the leader unless this server may answer it:
+// stale reads are answered anywhere; default and consistent reads by the
+// leader, which confirms its leadership first for consistent ones.
+func forwardRead[A, V any](s *Server, ctx context.Context, method string, args *rpc.Query[A], reply *rpc.Answer[V]) (bool, error) {
+	if err := s.checkDC(args.Datacenter); err != nil {
+		return true, err
+	}
+	if args.AllowStale {
+		return false, nil
+	}
+	if !s.IsLeader() {
+		return true, s.forwardToLeader(ctx, method, args, reply)
+	}
+	if args.RequireConsistent {
+		if err := s.raft.VerifyLeader().Error(); err != nil {
+			return true, fmt.Errorf("consistent read: %w", rpc.ErrNoLeader)
+		}
+	}
+	return false, nil
+}
+
+func (s *Server) checkDC(dc string) error {
+	if dc == "" || dc == s.cfg.Datacenter {
+		return nil
+	}
+	return fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
+}
+
+// forwardToLeader relays a request to the leader, waiting a little for an
+// election when there is no leader right now.
+func (s *Server) forwardToLeader(ctx context.Context, method string, args, reply any) error {
+	deadline := time.Now().Add(s.cfg.ElectionTimeout * 4)
+	for {
+		leader := s.Leader()
+		if leader != "" && leader != s.cfg.Advertise {
+			return s.pool.Call(ctx, leader, method, args, reply)
+		}
+		if leader == s.cfg.Advertise {
+			// We just became leader: answer ourselves.
+			return s.Call(ctx, method, args, reply)
+		}
+		if time.Now().After(deadline) {
+			return rpc.ErrNoLeader
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// blockingQuery runs fn once, or, for a blocking query, until its index
+// moves past opts.MinIndex or the wait (plus up to wait/16 of jitter, so
+// that many watchers do not return at once) passes. fn adds what its answer
+// depends on to ws.
+func (s *Server) blockingQuery(ctx context.Context, opts *rpc.QueryOptions, meta *rpc.QueryMeta, fn func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error)) error {
+	if opts.MinIndex > 0 {
+		wait := opts.MaxWait
+		if wait <= 0 {
+			wait = s.cfg.DefaultQueryWait
+		}
+		wait = min(wait, s.cfg.MaxQueryWait)
+		wait += rand.N(wait/16 + 1)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+	}
+	for {
+		tx, abandon := s.readTxn()
+		var ws memdb.WatchSet
+		if opts.MinIndex > 0 {
+			ws = memdb.NewWatchSet()
+			ws.Add(abandon)
+		}
+		idx, err := fn(ws, tx)
+		tx.Abort()
+		if err != nil {
+			return err
+		}
+		meta.Index = max(idx, 1)
+		if opts.MinIndex == 0 || meta.Index > opts.MinIndex {
+			break
+		}
+		if ws.WatchCtx(ctx) != nil {
+			break // the wait is over: an unchanged answer is normal
+		}
+	}
+	s.setQueryMeta(meta)
+	return nil
+}
+
+func (s *Server) setQueryMeta(meta *rpc.QueryMeta) {
+	if s.IsLeader() {
+		meta.KnownLeader = true
+		meta.LastContact = 0
+		return
+	}
+	meta.KnownLeader = s.Leader() != ""
+	if last := s.raft.LastContact(); !last.IsZero() {
+		meta.LastContact = time.Since(last)
+	}
+}
+
+func (s *Server) statusLeader(_ context.Context, _ *struct{}, reply *string) error {
+	*reply = s.Leader()
+	return nil
+}
+
+func (s *Server) statusPeers(_ context.Context, _ *struct{}, reply *[]string) error {
+	future := s.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return err
+	}
+	peers := []string{}
+	for _, srv := range future.Configuration().Servers {
+		if srv.Suffrage == raft.Voter {
+			peers = append(peers, string(srv.Address))
+		}
+	}
+	*reply = peers
+	return nil
+}
+
+func (s *Server) raftConfiguration(ctx context.Context, args *rpc.Query[struct{}], reply *rpc.Answer[rpc.RaftConfiguration]) error {
+	if done, err := forwardRead(s, ctx, rpc.MethodRaftConfig, args, reply); done {
+		return err
+	}
+	future := s.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return err
+	}
+	leader := s.Leader()
+	names := map[string]string{}
+	for _, m := range s.lan.Members() {
+		if meta, ok := ParseMember(m); ok {
+			names[meta.ID] = meta.Name
+		}
+	}
+	out := rpc.RaftConfiguration{Index: future.Index(), Servers: []rpc.RaftServer{}}
+	for _, srv := range future.Configuration().Servers {
+		out.Servers = append(out.Servers, rpc.RaftServer{
+			ID:              string(srv.ID),
+			Node:            names[string(srv.ID)],
+			Address:         string(srv.Address),
+			Leader:          string(srv.Address) == leader,
+			Voter:           srv.Suffrage == raft.Voter,
+			ProtocolVersion: "3",
+		})
+	}
+	reply.Value = out
+	reply.Index = max(future.Index(), 1)
+	s.setQueryMeta(&reply.QueryMeta)
+	return nil
+}
+
+func (s *Server) catalogRegister(ctx context.Context, args *registerWrite, reply *rpc.WriteResult) error {
+	if done, err := forwardWrite(s, ctx, rpc.MethodCatalogReg, args, reply); done {
+		return err
+	}
+	if args.Args.Datacenter == "" {
+		args.Args.Datacenter = s.cfg.Datacenter
+	}
+	idx, err := s.raftApply(msgRegister, &args.Args)
+	reply.Index, reply.OK = idx, err == nil
+	return badRequestIf(err)
+}
+
+func (s *Server) catalogDeregister(ctx context.Context, args *deregisterWrite, reply *rpc.WriteResult) error {
+	if done, err := forwardWrite(s, ctx, rpc.MethodCatalogDereg, args, reply); done {
+		return err
+	}
+	if args.Args.Node == "" {
+		return fmt.Errorf("%w: missing node name", rpc.ErrBadRequest)
+	}
+	idx, err := s.raftApply(msgDeregister, &args.Args)
+	reply.Index, reply.OK = idx, err == nil
+	return badRequestIf(err)
+}
+
+func (s *Server) catalogNodes(ctx context.Context, args *nodesQuery, reply *rpc.Answer[[]*catalog.Node]) error {
+	if done, err := forwardRead(s, ctx, rpc.MethodCatalogNodes, args, reply); done {
+		return err
+	}
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+		idx, nodes, err := catalog.Nodes(tx, ws, args.Args.NodeMeta)
+		reply.Value = nodes
+		return idx, err
+	})
+}
+
+func (s *Server) catalogNodeServices(ctx context.Context, args *nodeQuery, reply *rpc.Answer[*catalog.NodeServices]) error {
+	if done, err := forwardRead(s, ctx, rpc.MethodCatalogNode, args, reply); done {
+		return err
+	}
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+		idx, ns, err := catalog.GetNodeServices(tx, ws, args.Args.Node)
+		reply.Value = ns
+		return idx, err
+	})
+}
+
+func (s *Server) catalogServices(ctx context.Context, args *servicesQuery, reply *rpc.Answer[map[string][]string]) error {
+	if done, err := forwardRead(s, ctx, rpc.MethodCatalogSvcs, args, reply); done {
+		return err
+	}
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+		idx, svcs, err := catalog.Services(tx, ws, args.Args.NodeMeta)
+		reply.Value = svcs
+		return idx, err
+	})
+}
+
+func (s *Server) catalogServiceNodes(ctx context.Context, args *serviceQuery, reply *rpc.Answer[[]*catalog.ServiceNode]) error {
+	if done, err := forwardRead(s, ctx, rpc.MethodCatalogSvc, args, reply); done {
+		return err
+	}
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+		idx, nodes, err := catalog.ServiceNodes(tx, ws, args.Args.Service, args.Args.ServiceQuery)
+		reply.Value = nodes
+		return idx, err
+	})
+}
+
+func (s *Server) healthServiceNodes(ctx context.Context, args *serviceQuery, reply *rpc.Answer[[]*catalog.CheckServiceNode]) error {
+	if done, err := forwardRead(s, ctx, rpc.MethodHealthService, args, reply); done {
+		return err
+	}
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+		idx, nodes, err := catalog.CheckServiceNodes(tx, ws, args.Args.Service, args.Args.ServiceQuery)
+		reply.Value = nodes
+		return idx, err
+	})
+}
+
+func (s *Server) healthNodeChecks(ctx context.Context, args *nodeQuery, reply *rpc.Answer[[]*catalog.HealthCheck]) error {
+	if done, err := forwardRead(s, ctx, rpc.MethodHealthNode, args, reply); done {
+		return err
+	}
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+		idx, checks, err := catalog.NodeChecks(tx, ws, args.Args.Node)
+		reply.Value = checks
+		return idx, err
+	})
+}
+
+func (s *Server) healthServiceChecks(ctx context.Context, args *checksQuery, reply *rpc.Answer[[]*catalog.HealthCheck]) error {
+	if done, err := forwardRead(s, ctx, rpc.MethodHealthChecks, args, reply); done {
+		return err
+	}
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+		idx, checks, err := catalog.ServiceChecks(tx, ws, args.Args.Name, args.Args.NodeMeta)
+		reply.Value = checks
+		return idx, err
+	})
+}
+
+func (s *Server) healthChecksInState(ctx context.Context, args *checksQuery, reply *rpc.Answer[[]*catalog.HealthCheck]) error {
+	if done, err := forwardRead(s, ctx, rpc.MethodHealthState, args, reply); done {
+		return err
+	}
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+		idx, checks, err := catalog.ChecksInState(tx, ws, args.Args.Name, args.Args.NodeMeta)
+		reply.Value = checks
+		return idx, err
+	})
+}
+
+// catalogDatacenters lists the known datacenters. Until WAN federation
+// lands that is this one; it needs no leader.
+func (s *Server) catalogDatacenters(_ context.Context, _ *struct{}, reply *[]string) error {
+	*reply = []string{s.cfg.Datacenter}
+	return nil
+}
+
+// badRequestIf marks the catalog's refusals of a request as the caller's
+// fault, so the HTTP API answers 400 with the reason.
+func badRequestIf(err error) error {
+	for _, target := range []error{catalog.ErrInvalidRequest, catalog.ErrMissingNode, catalog.ErrMissingService, catalog.ErrNodeIDConflict} {
+		if errors.Is(err, target) {
+			return fmt.Errorf("%w: %w", rpc.ErrBadRequest, err)
+		}
+	}
+	return err
+}

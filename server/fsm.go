@@ -1,0 +1,150 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/raft"
+
+	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/rpc"
+)
+
+// msgType is the first byte of every Raft log entry the FSM applies; the
+// rest is the msgpack encoding of the command.
+type msgType byte
+
+const (
+	msgRegister   msgType = 1
+	msgDeregister msgType = 2
+)
+
+// snapshotVersion is written first in every snapshot so a future format can
+// be told apart.
+const snapshotVersion = 1
+
+// encodeCommand builds a Raft log entry.
+func encodeCommand(t msgType, cmd any) ([]byte, error) {
+	body, err := rpc.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %d: %w", t, err)
+	}
+	buf := make([]byte, 1+len(body))
+	buf[0] = byte(t)
+	copy(buf[1:], body)
+	return buf, nil
+}
+
+// fsm applies committed Raft entries to the state store. Raft calls Apply,
+// ApplyBatch, Snapshot and Restore from one goroutine at a time (Snapshot's
+// Persist runs concurrently with later Applies, on an immutable read txn), so
+// the FSM needs no lock of its own: the state store's atomic swap on Restore
+// is what readers synchronise on.
+type fsm struct {
+	state  *state
+	logger *slog.Logger
+}
+
+var (
+	_ raft.FSM         = (*fsm)(nil)
+	_ raft.BatchingFSM = (*fsm)(nil)
+)
+
+// Apply applies one entry; its result is what raft's ApplyFuture.Response
+// returns: nil or an error.
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand || len(l.Data) == 0 {
+		return nil
+	}
+	return f.applyCommand(l.Index, msgType(l.Data[0]), l.Data[1:])
+}
+
+// ApplyBatch applies entries in commit order, each in its own transaction so
+// that one failing command leaves no half-applied change behind.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	for i, l := range logs {
+		out[i] = f.Apply(l)
+	}
+	return out
+}
+
+func (f *fsm) applyCommand(idx uint64, t msgType, body []byte) any {
+	switch t {
+	case msgRegister:
+		var req catalog.RegisterRequest
+		if err := rpc.Unmarshal(body, &req); err != nil {
+			return fmt.Errorf("decode register at index %d: %w", idx, err)
+		}
+		return f.state.write(func(tx *memdb.Txn) error { return catalog.Register(tx, idx, &req) })
+	case msgDeregister:
+		var req catalog.DeregisterRequest
+		if err := rpc.Unmarshal(body, &req); err != nil {
+			return fmt.Errorf("decode deregister at index %d: %w", idx, err)
+		}
+		return f.state.write(func(tx *memdb.Txn) error { return catalog.Deregister(tx, idx, &req) })
+	default:
+		// An entry from a newer version: skipping it would fork the state,
+		// so stop loudly rather than diverge silently.
+		panic(fmt.Sprintf("raft log entry %d has unknown command type %d: upgrade this server", idx, t))
+	}
+}
+
+// Snapshot captures the state store as of now; Persist streams it later.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	tx, _ := f.state.read()
+	return &fsmSnapshot{tx: tx}, nil
+}
+
+// Restore replaces the whole state store with a snapshot's content.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	dec := rpc.NewDecoder(bufio.NewReader(rc))
+	var version int
+	if err := dec.Decode(&version); err != nil {
+		return fmt.Errorf("read snapshot header: %w", err)
+	}
+	if version != snapshotVersion {
+		return fmt.Errorf("snapshot version %d is not supported (want %d)", version, snapshotVersion)
+	}
+	sdb, err := newStateDB()
+	if err != nil {
+		return err
+	}
+	tx := sdb.db.Txn(true)
+	if err := catalog.Restore(tx, dec); err != nil {
+		tx.Abort()
+		return fmt.Errorf("restore catalog: %w", err)
+	}
+	tx.Commit()
+	f.state.replace(sdb)
+	return nil
+}
+
+type fsmSnapshot struct {
+	tx *memdb.Txn
+}
+
+// Persist writes the snapshot: a version, then each package's section.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	w := bufio.NewWriter(sink)
+	enc := rpc.NewEncoder(w)
+	err := enc.Encode(snapshotVersion)
+	if err == nil {
+		err = catalog.Snapshot(s.tx, enc)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release ends the snapshot's read transaction.
+func (s *fsmSnapshot) Release() { s.tx.Abort() }

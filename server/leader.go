@@ -1,0 +1,392 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/raft"
+
+	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/lan"
+	"github.com/meridian/meridian/rpc"
+)
+
+// The check every node gets from the leader's reconciliation of LAN
+// membership, named as Consul names it.
+const (
+	SerfCheckName     = "Serf Health Status"
+	serfCheckAlive    = "Agent alive and reachable"
+	serfCheckCritical = "Agent not live or unreachable"
+)
+
+// maybeBootstrap bootstraps the Raft cluster when this server is told to and
+// no Raft state exists yet.
+func (s *Server) maybeBootstrap() error {
+	if !s.cfg.Bootstrap && s.cfg.BootstrapExpect == 0 {
+		return nil
+	}
+	has, err := s.hasExistingState()
+	if err != nil {
+		return err
+	}
+	if has {
+		return nil
+	}
+	if s.cfg.Bootstrap || s.cfg.BootstrapExpect == 1 {
+		return s.bootstrap([]raft.Server{{ID: raft.ServerID(s.cfg.NodeID), Address: raft.ServerAddress(s.cfg.Advertise)}})
+	}
+	s.goFunc(s.bootstrapExpectLoop)
+	return nil
+}
+
+func (s *Server) hasExistingState() (bool, error) {
+	if s.cfg.DataDir == "" {
+		return false, nil
+	}
+	cfg := s.raft.GetConfiguration()
+	if err := cfg.Error(); err != nil {
+		return false, fmt.Errorf("server: read raft configuration: %w", err)
+	}
+	return len(cfg.Configuration().Servers) > 0, nil
+}
+
+func (s *Server) bootstrap(servers []raft.Server) error {
+	err := s.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("server: bootstrap raft: %w", err)
+	}
+	s.logger.Info("bootstrapped raft cluster", "servers", len(servers))
+	return nil
+}
+
+// bootstrapExpectLoop waits until BootstrapExpect servers of this
+// datacenter are alive in the LAN pool, checks that none of them is already
+// part of a cluster, and bootstraps them all with one identical
+// configuration (each server does the same; raft accepts identical
+// bootstraps).
+func (s *Server) bootstrapExpectLoop() {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.reconcileCh:
+		}
+		if s.raft.Leader() != "" {
+			return // someone already leads a cluster we are in
+		}
+		var servers []raft.Server
+		var addrs []string
+		for _, m := range s.lan.Members() {
+			meta, ok := ParseMember(m)
+			if !ok || meta.Datacenter != s.cfg.Datacenter || m.Status != lan.StatusAlive {
+				continue
+			}
+			if meta.Expect != 0 && meta.Expect != s.cfg.BootstrapExpect {
+				s.logger.Error("servers disagree on bootstrap_expect; not bootstrapping",
+					"server", meta.Name, "theirs", meta.Expect, "ours", s.cfg.BootstrapExpect)
+				continue
+			}
+			servers = append(servers, raft.Server{ID: raft.ServerID(meta.ID), Address: raft.ServerAddress(meta.Addr)})
+			addrs = append(addrs, meta.Addr)
+		}
+		if len(servers) < s.cfg.BootstrapExpect {
+			continue
+		}
+		if s.peersAlreadyClustered(addrs) {
+			s.logger.Info("existing raft peers found; waiting to be added instead of bootstrapping")
+			return
+		}
+		if err := s.bootstrap(servers); err != nil {
+			s.logger.Error("bootstrap failed", "error", err)
+		}
+		return
+	}
+}
+
+// peersAlreadyClustered asks each other server whether it already has Raft
+// peers, so a server whose data dir was wiped does not bootstrap a second
+// cluster beside the running one.
+func (s *Server) peersAlreadyClustered(addrs []string) bool {
+	for _, addr := range addrs {
+		if addr == s.cfg.Advertise {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+		var peers []string
+		err := s.pool.Call(ctx, addr, rpc.MethodStatusPeers, &struct{}{}, &peers)
+		cancel()
+		if err == nil && len(peers) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// monitorLeadership runs the leader loop while this server leads.
+func (s *Server) monitorLeadership() {
+	var stop context.CancelFunc
+	done := make(chan struct{})
+	for {
+		select {
+		case <-s.ctx.Done():
+			if stop != nil {
+				stop()
+				<-done
+			}
+			return
+		case isLeader := <-s.leaderCh:
+			if isLeader && stop == nil {
+				var ctx context.Context
+				ctx, stop = context.WithCancel(s.ctx)
+				done = make(chan struct{})
+				go func() {
+					defer close(done)
+					s.leaderLoop(ctx)
+				}()
+				s.logger.Info("cluster leadership acquired")
+			} else if !isLeader && stop != nil {
+				stop()
+				<-done
+				stop = nil
+				s.logger.Info("cluster leadership lost")
+			}
+		}
+	}
+}
+
+// leaderLoop does the leader's duties: after a barrier (so the FSM has
+// applied everything committed before) it reconciles membership now, on
+// every LAN event, and every ReconcileInterval.
+func (s *Server) leaderLoop(ctx context.Context) {
+	if err := s.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
+		s.logger.Error("leader barrier failed", "error", err)
+	}
+	interval := time.NewTicker(s.cfg.ReconcileInterval)
+	defer interval.Stop()
+	for {
+		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Warn("reconcile membership", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-interval.C:
+		case <-s.reconcileCh:
+		}
+	}
+}
+
+// reconcile brings the catalog and the Raft configuration in line with LAN
+// membership.
+func (s *Server) reconcile(ctx context.Context) error {
+	members := s.lan.Members()
+	known := make(map[string]bool, len(members))
+	var errs []error
+	for _, m := range members {
+		if m.Tags[TagDatacenter] != s.cfg.Datacenter {
+			continue
+		}
+		known[m.Name] = true
+		if err := s.reconcileMember(ctx, m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Nodes whose member was reaped are no longer in the pool at all.
+	tx, _ := s.state.read()
+	_, checks, err := catalog.ChecksInState(tx, nil, "any", nil)
+	tx.Abort()
+	if err != nil {
+		return err
+	}
+	for _, c := range checks {
+		if c.CheckID == catalog.SerfCheckID && !known[c.Node] {
+			if err := s.deregisterNode(c.Node); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) reconcileMember(ctx context.Context, m lan.Member) error {
+	if meta, ok := ParseMember(m); ok {
+		s.reconcileRaftPeer(meta)
+	}
+	switch m.Status {
+	case lan.StatusAlive:
+		return s.ensureNode(m, catalog.HealthPassing, serfCheckAlive)
+	case lan.StatusFailed:
+		return s.ensureNode(m, catalog.HealthCritical, serfCheckCritical)
+	case lan.StatusLeft:
+		return s.deregisterNode(m.Name)
+	}
+	return nil
+}
+
+// ensureNode registers the member's node and serfHealth check unless the
+// catalog already says exactly that.
+func (s *Server) ensureNode(m lan.Member, status, output string) error {
+	addr := m.Addr.String()
+	tx, _ := s.state.read()
+	_, node, err := catalog.GetNode(tx, nil, m.Name)
+	var current *catalog.HealthCheck
+	if err == nil && node != nil {
+		var checks []*catalog.HealthCheck
+		_, checks, err = catalog.NodeChecks(tx, nil, m.Name)
+		for _, c := range checks {
+			if c.CheckID == catalog.SerfCheckID {
+				current = c
+			}
+		}
+	}
+	tx.Abort()
+	if err != nil {
+		return err
+	}
+	if node != nil && node.Address == addr && node.ID == m.Tags[TagID] && current != nil && current.Status == status {
+		return nil
+	}
+	req := &catalog.RegisterRequest{
+		ID:         m.Tags[TagID],
+		Node:       m.Name,
+		Address:    addr,
+		Datacenter: s.cfg.Datacenter,
+		Check: &catalog.HealthCheck{
+			Node:    m.Name,
+			CheckID: catalog.SerfCheckID,
+			Name:    SerfCheckName,
+			Status:  status,
+			Output:  output,
+			Type:    "serf",
+		},
+	}
+	if node != nil {
+		// Keep what agents registered about themselves (meta, tagged
+		// addresses); only correct what gossip is the truth for.
+		req.NodeMeta = node.Meta
+		req.TaggedAddresses = node.TaggedAddresses
+	}
+	_, err = s.raftApply(msgRegister, req)
+	return err
+}
+
+func (s *Server) deregisterNode(name string) error {
+	tx, _ := s.state.read()
+	_, node, err := catalog.GetNode(tx, nil, name)
+	tx.Abort()
+	if err != nil || node == nil {
+		return err
+	}
+	_, err = s.raftApply(msgDeregister, &catalog.DeregisterRequest{Node: name})
+	return err
+}
+
+// reconcileRaftPeer adds alive servers of this datacenter to the Raft
+// configuration and removes those that left.
+func (s *Server) reconcileRaftPeer(meta Meta) {
+	if meta.Datacenter != s.cfg.Datacenter || meta.ID == "" {
+		return
+	}
+	future := s.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return
+	}
+	var present bool
+	for _, srv := range future.Configuration().Servers {
+		if srv.ID == raft.ServerID(meta.ID) {
+			present = srv.Address == raft.ServerAddress(meta.Addr)
+			if !present && meta.Status == lan.StatusAlive {
+				// The server came back on another address: replace it.
+				_ = s.raft.RemoveServer(srv.ID, 0, 0).Error()
+			}
+		}
+	}
+	switch {
+	case meta.Status == lan.StatusAlive && !present:
+		if err := s.raft.AddVoter(raft.ServerID(meta.ID), raft.ServerAddress(meta.Addr), 0, 0).Error(); err != nil {
+			s.logger.Warn("add raft peer", "server", meta.Name, "addr", meta.Addr, "error", err)
+		} else {
+			s.logger.Info("added raft peer", "server", meta.Name, "addr", meta.Addr)
+		}
+	case meta.Status == lan.StatusLeft && present:
+		if err := s.raft.RemoveServer(raft.ServerID(meta.ID), 0, 0).Error(); err != nil {
+			s.logger.Warn("remove raft peer", "server", meta.Name, "error", err)
+		} else {
+			s.logger.Info("removed raft peer", "server", meta.Name)
+		}
+	}
+}
+
+// Leave takes this server out of the Raft configuration before the agent
+// leaves the LAN pool, so the remaining servers keep a quorum of the right
+// size. A leader removes itself; a follower waits (bounded by ctx) for the
+// leader to remove it once its LAN leave is seen.
+func (s *Server) Leave(ctx context.Context) error {
+	if !s.IsLeader() {
+		return nil
+	}
+	future := s.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return fmt.Errorf("server leave: %w", err)
+	}
+	if len(future.Configuration().Servers) < 2 {
+		return nil
+	}
+	if err := s.raft.RemoveServer(raft.ServerID(s.cfg.NodeID), 0, 0).Error(); err != nil {
+		return fmt.Errorf("server leave: remove self from raft: %w", err)
+	}
+	return nil
+}
+
+// WaitRemoved waits, bounded by ctx, until this server is no longer in the
+// Raft configuration; a follower calls it after leaving the LAN pool.
+func (s *Server) WaitRemoved(ctx context.Context) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		future := s.raft.GetConfiguration()
+		if future.Error() != nil {
+			return
+		}
+		var present bool
+		for _, srv := range future.Configuration().Servers {
+			present = present || srv.ID == raft.ServerID(s.cfg.NodeID)
+		}
+		if !present {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// raftApply commits a command and returns the index it was applied at.
+func (s *Server) raftApply(t msgType, cmd any) (uint64, error) {
+	buf, err := encodeCommand(t, cmd)
+	if err != nil {
+		return 0, err
+	}
+	future := s.raft.Apply(buf, s.cfg.ApplyTimeout)
+	if err := future.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return 0, fmt.Errorf("apply: %w", rpc.ErrNoLeader)
+		}
+		return 0, fmt.Errorf("apply: %w", err)
+	}
+	if resp, ok := future.Response().(error); ok && resp != nil {
+		return 0, resp
+	}
+	return future.Index(), nil
+}
+
+// readTxn is a shortcut for the state store's read transaction.
+func (s *Server) readTxn() (*memdb.Txn, <-chan struct{}) { return s.state.read() }

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/meridian/meridian/rpc"
+)
+
+// raftLayer is raft's StreamLayer on the shared server port: it accepts the
+// connections whose first byte is rpc.ProtoRaft and dials with that byte.
+// It tracks every connection it hands to raft and closes them all on Close:
+// raft's NetworkTransport leaves a goroutine reading each accepted
+// connection until the peer hangs up, which would outlive the server.
+type raftLayer struct {
+	ln        net.Listener
+	advertise net.Addr
+
+	mu     sync.Mutex
+	conns  map[*trackedConn]struct{}
+	closed bool
+}
+
+var _ raft.StreamLayer = (*raftLayer)(nil)
+
+func newRaftLayer(ln net.Listener, advertise net.Addr) *raftLayer {
+	return &raftLayer{ln: ln, advertise: advertise, conns: map[*trackedConn]struct{}{}}
+}
+
+// Accept waits for the next Raft connection from another server.
+func (l *raftLayer) Accept() (net.Conn, error) {
+	c, err := l.ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.track(c)
+}
+
+// Dial opens a Raft connection to another server.
+func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := rpc.DialProto(ctx, string(addr), rpc.ProtoRaft)
+	if err != nil {
+		return nil, err
+	}
+	return l.track(c)
+}
+
+func (l *raftLayer) track(c net.Conn) (net.Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: c, layer: l}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+// Close stops accepting and closes every connection raft still holds.
+func (l *raftLayer) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	conns := l.conns
+	l.conns = map[*trackedConn]struct{}{}
+	l.mu.Unlock()
+	err := l.ln.Close()
+	for c := range conns {
+		c.Conn.Close()
+	}
+	return err
+}
+
+// Addr is the address other servers reach this one at.
+func (l *raftLayer) Addr() net.Addr { return l.advertise }
+
+// trackedConn forgets itself in its layer when closed.
+type trackedConn struct {
+	net.Conn
+	layer *raftLayer
+	once  sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.layer.mu.Lock()
+		delete(c.layer.conns, c)
+		c.layer.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// raftStores opens the log, stable and snapshot stores: bolt and files under
+// dataDir, or memory when dataDir is empty (dev mode).
+func raftStores(dataDir string, logger hclog.Logger) (raft.LogStore, raft.StableStore, raft.SnapshotStore, io.Closer, error) {
+	if dataDir == "" {
+		store := raft.NewInmemStore()
+		return store, store, raft.NewInmemSnapshotStore(), nopCloser{}, nil
+	}
+	dir := filepath.Join(dataDir, "raft")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("open raft log %s: %w", filepath.Join(dir, "raft.db"), err)
+	}
+	// A cache in front of bolt keeps recent entries for followers that lag
+	// a little without a disk read.
+	logs, err := raft.NewLogCache(512, bolt)
+	if err != nil {
+		bolt.Close()
+		return nil, nil, nil, nil, fmt.Errorf("raft log cache: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, logger)
+	if err != nil {
+		bolt.Close()
+		return nil, nil, nil, nil, fmt.Errorf("raft snapshots in %s: %w", dir, err)
+	}
+	return logs, bolt, snaps, bolt, nil
+}
+
+// hclogger bridges raft's hclog output into slog. Raft logs at info what is
+// routine for an operator (elections, heartbeats), so levels are kept as raft
+// states them and the handler filters.
+func hclogger(logger *slog.Logger, name string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       name,
+		Level:      hclog.Debug,
+		Output:     &slogWriter{logger: logger},
+		JSONFormat: false,
+		TimeFormat: " ",
+	})
+}
+
+// slogWriter turns hclog's text lines into slog records.
+type slogWriter struct{ logger *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelDebug
+	switch {
+	case strings.Contains(line, "[ERROR]"):
+		level = slog.LevelError
+	case strings.Contains(line, "[WARN]"):
+		level = slog.LevelWarn
+	case strings.Contains(line, "[INFO]"):
+		level = slog.LevelInfo
+	}
+	for _, tag := range []string{"[ERROR]", "[WARN]", "[INFO]", "[DEBUG]", "[TRACE]"} {
+		if i := strings.Index(line, tag); i >= 0 {
+			line = strings.TrimSpace(line[i+len(tag):])
+			break
+		}
+	}
+	w.logger.Log(context.Background(), level, line)
+	return len(p), nil
+}
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }

@@ -1,0 +1,297 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/meridian/meridian/lan"
+	"github.com/meridian/meridian/rpc"
+)
+
+// Config is what a server needs to run. The agent fills it from the
+// configs package; DefaultConfig gives the timings.
+type Config struct {
+	// NodeName is this agent's node name, unique in the datacenter.
+	NodeName string
+	// NodeID is the node's UUID; it is also the Raft server ID.
+	NodeID string
+	// Datacenter is the name of this server's datacenter.
+	Datacenter string
+	// DataDir holds the Raft log and snapshots; "" keeps them in memory
+	// (dev mode: nothing survives a restart).
+	DataDir string
+	// Bootstrap makes this server bootstrap a one-server cluster by itself.
+	Bootstrap bool
+	// BootstrapExpect waits for this many servers in the LAN pool, then
+	// bootstraps them as one cluster, once. 0 disables it.
+	BootstrapExpect int
+	// Listener is the server port (8300), already bound; the server owns
+	// it from New on.
+	Listener net.Listener
+	// Advertise is the host:port other servers and clients reach this
+	// server at; "" uses the listener's address.
+	Advertise string
+
+	// HeartbeatTimeout is how long a follower goes without hearing from the
+	// leader before it starts an election. With ElectionTimeout it bounds
+	// how fast a dead leader is replaced: about HeartbeatTimeout plus one
+	// or two randomised ElectionTimeouts.
+	HeartbeatTimeout time.Duration
+	// ElectionTimeout is how long a candidate waits for votes.
+	ElectionTimeout time.Duration
+	// LeaderLeaseTimeout is how long a leader stays leader without
+	// reaching a quorum.
+	LeaderLeaseTimeout time.Duration
+	// MaxAppendEntries caps how many log entries raft sends, writes and
+	// fsyncs as one batch; concurrent writes share one fsync up to it.
+	MaxAppendEntries int
+	// ReconcileInterval is how often the leader re-checks every LAN member
+	// against the catalog, besides reacting to member events.
+	ReconcileInterval time.Duration
+	// DefaultQueryWait is a blocking query's wait when the caller gives
+	// none; MaxQueryWait caps what a caller may ask for.
+	DefaultQueryWait, MaxQueryWait time.Duration
+	// ApplyTimeout bounds a write waiting to be committed.
+	ApplyTimeout time.Duration
+
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns production timings. They are tighter than Consul's
+// (which uses 1s heartbeat and election timeouts): on a LAN a 500ms
+// heartbeat timeout still leaves room for several missed heartbeats (raft
+// sends them every HeartbeatTimeout/10), and it replaces a dead leader in
+// about 1-2 seconds.
+func DefaultConfig() Config {
+	return Config{
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		MaxAppendEntries:   256,
+		ReconcileInterval:  60 * time.Second,
+		DefaultQueryWait:   5 * time.Minute,
+		MaxQueryWait:       10 * time.Minute,
+		ApplyTimeout:       30 * time.Second,
+	}
+}
+
+// ScaleTimings multiplies the Raft timings by m, as Consul's
+// performance.raft_multiplier does, for slow or overloaded machines.
+func (c *Config) ScaleTimings(m int) {
+	if m <= 1 {
+		return
+	}
+	c.HeartbeatTimeout *= time.Duration(m)
+	c.ElectionTimeout *= time.Duration(m)
+	c.LeaderLeaseTimeout *= time.Duration(m)
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.NodeName == "":
+		return errors.New("server: node name is empty")
+	case c.NodeID == "":
+		return errors.New("server: node id is empty")
+	case c.Datacenter == "":
+		return errors.New("server: datacenter is empty")
+	case c.Listener == nil:
+		return errors.New("server: no listener for the server port")
+	case c.Bootstrap && c.BootstrapExpect > 0:
+		return errors.New("server: bootstrap and bootstrap_expect are exclusive")
+	case c.BootstrapExpect < 0:
+		return fmt.Errorf("server: bootstrap_expect must be >= 0, got %d", c.BootstrapExpect)
+	case c.HeartbeatTimeout <= 0 || c.ElectionTimeout <= 0 || c.LeaderLeaseTimeout <= 0:
+		return errors.New("server: raft timings must be positive")
+	case c.LeaderLeaseTimeout > c.HeartbeatTimeout:
+		return errors.New("server: leader lease timeout must not exceed the heartbeat timeout")
+	}
+	return nil
+}
+
+// Server is one Raft server of a datacenter.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+
+	state     *state
+	fsm       *fsm
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	stores    io.Closer
+
+	mux       *rpc.Mux
+	rpcServer *rpc.Server
+	pool      *rpc.Pool
+	local     map[string]localHandler
+	lan       *lan.Pool
+
+	// reconcileCh nudges the leader loop when LAN membership changes.
+	reconcileCh chan struct{}
+	leaderCh    chan bool
+
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	shutdownOnce sync.Once
+}
+
+// New starts a server: its state store, Raft on the shared port, the RPC
+// endpoints, and the loops that bootstrap the cluster and do the leader's
+// duties. pool is the LAN gossip pool the agent runs.
+func New(cfg Config, pool *lan.Pool) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	advertise := cfg.Advertise
+	if advertise == "" {
+		advertise = cfg.Listener.Addr().String()
+	}
+	advAddr, err := net.ResolveTCPAddr("tcp", advertise)
+	if err != nil {
+		return nil, fmt.Errorf("server: advertise address %q: %w", advertise, err)
+	}
+	cfg.Advertise = advAddr.String()
+
+	st, err := newState()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:         cfg,
+		logger:      cfg.Logger,
+		state:       st,
+		fsm:         &fsm{state: st, logger: cfg.Logger},
+		lan:         pool,
+		local:       map[string]localHandler{},
+		reconcileCh: make(chan struct{}, 1),
+		leaderCh:    make(chan bool, 8),
+		ctx:         ctx,
+		cancel:      cancel,
+	}
+	s.mux = rpc.NewMux(cfg.Listener, rpc.MuxConfig{Logger: cfg.Logger})
+	s.rpcServer = rpc.NewServer(rpc.ServerConfig{Logger: cfg.Logger})
+	s.pool = rpc.NewPool(rpc.PoolConfig{Logger: cfg.Logger})
+	s.registerEndpoints()
+
+	if err := s.setupRaft(advAddr); err != nil {
+		s.mux.Close()
+		s.pool.Close()
+		cancel()
+		return nil, err
+	}
+	s.goFunc(func() { _ = s.mux.Serve() })
+	s.goFunc(func() { s.rpcServer.ServeListener(s.mux.Listener(rpc.ProtoMux)) })
+	s.goFunc(s.monitorLeadership)
+	if err := s.maybeBootstrap(); err != nil {
+		s.Shutdown()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) goFunc(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+func (s *Server) setupRaft(adv *net.TCPAddr) error {
+	hl := hclogger(s.logger.With("component", "raft"), "raft")
+	logs, stable, snaps, closer, err := raftStores(s.cfg.DataDir, hl)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	layer := newRaftLayer(s.mux.Listener(rpc.ProtoRaft), adv)
+	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  layer,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  hl,
+	})
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(s.cfg.NodeID)
+	rc.Logger = hl
+	rc.HeartbeatTimeout = s.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = s.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = 10 * time.Millisecond
+	rc.MaxAppendEntries = s.cfg.MaxAppendEntries
+	rc.BatchApplyCh = true
+	rc.SnapshotThreshold = 16384
+	rc.SnapshotInterval = 120 * time.Second
+	rc.TrailingLogs = 10240
+	rc.NotifyCh = s.leaderCh
+	r, err := raft.NewRaft(rc, s.fsm, logs, stable, snaps, s.transport)
+	if err != nil {
+		closer.Close()
+		s.transport.Close()
+		return fmt.Errorf("server: start raft: %w", err)
+	}
+	s.raft = r
+	s.stores = closer
+	return nil
+}
+
+// Shutdown stops the server without leaving the cluster: Raft, the RPC
+// endpoints and the loops stop, the data dir keeps everything. Safe to call
+// more than once.
+func (s *Server) Shutdown() {
+	s.shutdownOnce.Do(func() {
+		s.cancel()
+		if s.raft != nil {
+			if err := s.raft.Shutdown().Error(); err != nil {
+				s.logger.Warn("raft shutdown", "error", err)
+			}
+		}
+		s.mux.Close()
+		s.rpcServer.Shutdown()
+		s.pool.Close()
+		if s.transport != nil {
+			s.transport.Close()
+		}
+		s.wg.Wait()
+		if s.stores != nil {
+			s.stores.Close()
+		}
+	})
+}
+
+// NotifyLAN tells the server that LAN membership changed, so the leader
+// reconciles promptly. It never blocks.
+func (s *Server) NotifyLAN() {
+	select {
+	case s.reconcileCh <- struct{}{}:
+	default:
+	}
+}
+
+// IsLeader reports whether this server is the Raft leader.
+func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Leader returns the leader's server address, or "" when none is known.
+func (s *Server) Leader() string {
+	addr, _ := s.raft.LeaderWithID()
+	return string(addr)
+}
+
+// Addr is the server's advertised RPC address.
+func (s *Server) Addr() string { return s.cfg.Advertise }
+
+// Stats reports Raft's own statistics, for /v1/agent/self.
+func (s *Server) Stats() map[string]string { return s.raft.Stats() }
