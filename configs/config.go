@@ -1,0 +1,280 @@
+package configs
+
+import (
+	"encoding/base64"
+	"os"
+	"time"
+)
+
+// Config is the whole configuration of one agent. The `config` tag of each
+// field is its key in files (and, upper-cased with MERIDIAN_, in the
+// environment).
+type Config struct {
+	// Datacenter is the datacenter this agent belongs to: lowercase letters,
+	// digits, '-' and '_'. Default "dc1".
+	Datacenter string `config:"datacenter"`
+	// NodeName is this node's name in the catalog and in gossip, unique in the
+	// datacenter. Default: the hostname (in dev mode too).
+	NodeName string `config:"node_name"`
+	// NodeID is a UUID naming this node across renames. Empty: the agent makes
+	// one and keeps it in DataDir.
+	NodeID string `config:"node_id"`
+	// DataDir holds Raft logs and snapshots, the node ID and local state.
+	// Required unless Dev; in dev mode state is kept in memory.
+	DataDir string `config:"data_dir"`
+	// LogLevel is one of trace, debug, info, warn, error (lower case after
+	// Load). Default "info".
+	LogLevel string `config:"log_level"`
+	// LogJSON writes logs as JSON lines instead of text.
+	LogJSON bool `config:"log_json"`
+
+	// Server runs this agent as a Raft server rather than a client.
+	Server bool `config:"server"`
+	// Bootstrap lets this server elect itself leader alone. Only one server of
+	// a datacenter may have it, and never together with BootstrapExpect.
+	Bootstrap bool `config:"bootstrap"`
+	// BootstrapExpect is how many servers to wait for before the first
+	// election; 0 is unset. Needs Server. Load turns 1 into Bootstrap.
+	BootstrapExpect int `config:"bootstrap_expect"`
+	// Dev runs a throw-away single-server agent: Server, Bootstrap and UI on,
+	// bound to 127.0.0.1 unless bind_addr or client_addr are set, state in
+	// memory.
+	Dev bool `config:"dev"`
+
+	// BindAddr is the IP the server RPC and gossip ports bind to. Default
+	// "0.0.0.0"; a single IP, not a hostname.
+	BindAddr string `config:"bind_addr"`
+	// AdvertiseAddr is the IP other agents reach this one at. Empty: the
+	// agent picks BindAddr, or a private IP of the host when BindAddr is
+	// 0.0.0.0.
+	AdvertiseAddr string `config:"advertise_addr"`
+	// ClientAddr is the IP the HTTP API and DNS bind to. Default "127.0.0.1".
+	ClientAddr string `config:"client_addr"`
+	// UI serves the web UI at /ui on the HTTP port.
+	UI bool `config:"ui"`
+	// Ports are the ports this agent listens on.
+	Ports Ports `config:"ports"`
+
+	// StartJoin are agents (host or host:port, serf LAN port by default) to
+	// join at start; failing to join any of them fails the start.
+	StartJoin []string `config:"start_join,collect"`
+	// RetryJoin are agents to join at start, retried every RetryInterval until
+	// one answers or RetryMax attempts have failed.
+	RetryJoin []string `config:"retry_join,collect"`
+	// RetryInterval is the wait between attempts to join RetryJoin. Default 30s.
+	RetryInterval time.Duration `config:"retry_interval"`
+	// RetryMax is how many attempts to join RetryJoin are made; 0 is forever.
+	RetryMax int `config:"retry_max"`
+	// RejoinAfterLeave rejoins the cluster from the gossip snapshot even
+	// after a graceful leave.
+	RejoinAfterLeave bool `config:"rejoin_after_leave"`
+	// LeaveOnTerminate leaves the cluster gracefully on SIGTERM. Default true
+	// for clients, false for servers (as Consul).
+	LeaveOnTerminate bool `config:"leave_on_terminate"`
+	// SkipLeaveOnInterrupt does not leave the cluster on SIGINT. Default true
+	// for servers, false for clients (as Consul).
+	SkipLeaveOnInterrupt bool `config:"skip_leave_on_interrupt"`
+
+	// Encrypt is the gossip encryption key: base64 of 16, 24 or 32 bytes.
+	// EncryptKey returns it decoded.
+	Encrypt string `config:"encrypt"`
+	// ReconnectTimeout is how long a failed node stays in the member list
+	// before it is reaped. Default 72h; must be positive.
+	ReconnectTimeout time.Duration `config:"reconnect_timeout"`
+	// Performance tunes timings.
+	Performance Performance `config:"performance"`
+
+	// EnableScriptChecks allows checks that run a command (Args), registered
+	// from files or over the HTTP API.
+	EnableScriptChecks bool `config:"enable_script_checks"`
+	// EnableLocalScriptChecks allows script checks from files only.
+	EnableLocalScriptChecks bool `config:"enable_local_script_checks"`
+
+	// Services are the local services, collected from every file.
+	Services []ServiceDefinition `config:"services,collect,single=service"`
+	// Checks are the local node or service checks, collected from every file.
+	Checks []CheckDefinition `config:"checks,collect,single=check"`
+
+	// origins maps a key ("ports.http", "services[2]") to where it was last
+	// set, so that Validate can name the file. Filled by Load; read-only after.
+	origins map[string]origin
+	// notes are warnings found while loading (normalisations Load made).
+	notes []string
+}
+
+// Ports are the ports an agent listens on. 0 means "pick a free port", which
+// suits tests; the agent reports the port it got.
+type Ports struct {
+	// HTTP is the HTTP API and UI port (TCP) on ClientAddr. Default 8500.
+	HTTP int `config:"http"`
+	// DNS is the DNS port (UDP and TCP) on ClientAddr. Default 8600.
+	DNS int `config:"dns"`
+	// Server is the server RPC and Raft port (TCP, and UDP for QUIC WAN
+	// links) on BindAddr. Default 8300.
+	Server int `config:"server"`
+	// SerfLAN is the LAN gossip port (TCP and UDP) on BindAddr. Default 8301.
+	SerfLAN int `config:"serf_lan"`
+	// SerfWAN is the WAN gossip port (TCP and UDP) on BindAddr, servers
+	// only. Default 8302.
+	SerfWAN int `config:"serf_wan"`
+}
+
+// Performance tunes an agent's timings.
+type Performance struct {
+	// RaftMultiplier scales Raft's heartbeat, election and lease timeouts
+	// (1 = the fastest, Consul's production setting; up to 10 for slow
+	// machines). Every Raft timeout is its base value times RaftMultiplier.
+	// Default 1.
+	RaftMultiplier int `config:"raft_multiplier"`
+}
+
+// ServiceDefinition is a local service as written in a file, in Consul's
+// shape. A file may hold one `service:` or a list of `services:`.
+type ServiceDefinition struct {
+	// ID is unique among the agent's services; empty means Name.
+	ID string `config:"id"`
+	// Name is the service name, required.
+	Name string `config:"name"`
+	// Tags are free-form labels, usable in DNS and health queries.
+	Tags []string `config:"tags"`
+	// Address is the service's address; empty means the node's.
+	Address string `config:"address"`
+	// Port is the service's port, 0-65535.
+	Port int `config:"port"`
+	// Meta is free-form key/value metadata (keys keep their case).
+	Meta map[string]string `config:"meta"`
+	// Weights are the DNS SRV weights; zero means {Passing: 1, Warning: 1}.
+	Weights Weights `config:"weights"`
+	// EnableTagOverride lets the catalog's tags win over these in
+	// anti-entropy.
+	EnableTagOverride bool `config:"enable_tag_override"`
+	// Checks are the service's checks. A single `check:` in a file is
+	// appended here too, before those of `checks:`.
+	Checks []CheckDefinition `config:"checks,single=check"`
+}
+
+// Weights are the SRV weights of a service by health state.
+type Weights struct {
+	// Passing is the weight while every check passes.
+	Passing int `config:"passing"`
+	// Warning is the weight while a check warns.
+	Warning int `config:"warning"`
+}
+
+// CheckDefinition is a health check as written in a file, in Consul's shape.
+// Exactly one of HTTP, TCP, TTL and Args says what kind it is.
+type CheckDefinition struct {
+	// ID is unique among the agent's checks; empty means Name (Consul's
+	// "service:<id>" form for a check inside a service definition).
+	ID string `config:"id"`
+	// Name is the check's name; empty lets the agent name it.
+	Name string `config:"name"`
+	// Notes are free-form text for humans.
+	Notes string `config:"notes"`
+	// ServiceID ties a top-level check to a service; empty is a node check.
+	ServiceID string `config:"service_id"`
+	// HTTP is a URL polled every Interval: 2xx passes, 429 warns, else
+	// critical.
+	HTTP string `config:"http"`
+	// Method is the HTTP method; empty means GET.
+	Method string `config:"method"`
+	// Header are extra HTTP request headers.
+	Header map[string][]string `config:"header"`
+	// Body is the HTTP request body.
+	Body string `config:"body"`
+	// TLSSkipVerify does not verify the HTTPS certificate.
+	TLSSkipVerify bool `config:"tls_skip_verify"`
+	// TCP is a host:port dialled every Interval: connected passes.
+	TCP string `config:"tcp"`
+	// TTL makes a check that the application marks passing through the API;
+	// it turns critical when not updated within TTL.
+	TTL time.Duration `config:"ttl"`
+	// Args is a command run every Interval: exit 0 passes, 1 warns, else
+	// critical. Needs enable_script_checks or enable_local_script_checks.
+	Args []string `config:"args"`
+	// Interval is how often HTTP, TCP and Args checks run; required for them.
+	Interval time.Duration `config:"interval"`
+	// Timeout bounds one run; zero means the agent's default (10s).
+	Timeout time.Duration `config:"timeout"`
+	// DeregisterCriticalServiceAfter deregisters the service when this check
+	// has been critical that long; zero never does.
+	DeregisterCriticalServiceAfter time.Duration `config:"deregister_critical_service_after"`
+	// SuccessBeforePassing is how many consecutive passes turn it passing.
+	SuccessBeforePassing int `config:"success_before_passing"`
+	// FailuresBeforeCritical is how many consecutive failures turn it
+	// critical.
+	FailuresBeforeCritical int `config:"failures_before_critical"`
+	// Status is the initial status: passing, warning or critical; empty means
+	// critical.
+	Status string `config:"status"`
+}
+
+// origin is where a key was set: a source ("a.yaml", "env MERIDIAN_X",
+// "flag -x") and the key as spelled there.
+type origin struct {
+	source string
+	key    string
+}
+
+// Default returns the configuration of a client agent before any file, flag
+// or variable applies. NodeName is the hostname (empty if it cannot be read,
+// which Validate refuses).
+func Default() *Config {
+	host, _ := os.Hostname()
+	return &Config{
+		Datacenter: "dc1",
+		NodeName:   host,
+		LogLevel:   "info",
+		BindAddr:   "0.0.0.0",
+		ClientAddr: "127.0.0.1",
+		Ports: Ports{
+			HTTP:    8500,
+			DNS:     8600,
+			Server:  8300,
+			SerfLAN: 8301,
+			SerfWAN: 8302,
+		},
+		RetryInterval:    30 * time.Second,
+		LeaveOnTerminate: true, // a client leaves on SIGTERM; Load flips it for servers
+		ReconnectTimeout: 72 * time.Hour,
+		Performance:      Performance{RaftMultiplier: 1},
+	}
+}
+
+// EncryptKey returns the decoded gossip encryption key, or nil when Encrypt
+// is empty or not valid (Validate reports why).
+func (c *Config) EncryptKey() []byte {
+	if c.Encrypt == "" {
+		return nil
+	}
+	key, err := base64.StdEncoding.DecodeString(c.Encrypt)
+	if err != nil || !validKeyLen(len(key)) {
+		return nil
+	}
+	return key
+}
+
+func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }
+
+// FieldError is a configuration problem tied to one key.
+type FieldError struct {
+	// Source is where the key was set: a file name, "env MERIDIAN_X" or
+	// "flag -x"; empty for a Config built in code.
+	Source string
+	// Key is the key as a path: "ports.http", "services[1].checks[0].interval".
+	Key string
+	// Err is the reason.
+	Err error
+}
+
+// Error renders "source: key: reason".
+func (e *FieldError) Error() string {
+	s := e.Key + ": " + e.Err.Error()
+	if e.Source != "" {
+		s = e.Source + ": " + s
+	}
+	return s
+}
+
+// Unwrap returns the reason.
+func (e *FieldError) Unwrap() error { return e.Err }

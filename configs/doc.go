@@ -1,0 +1,53 @@
+// Package configs loads a Meridian agent's configuration into one validated
+// Config.
+//
+// Where it sits (DESIGN.md, "Configuration"): under cmd/meridian, which calls
+// Load with the arguments after `meridian agent`; the agent package turns the
+// Config into the configs of the packages below it. configs imports nothing of
+// Meridian and is the only package that imports viper.
+//
+// The simplest use is what `meridian agent` does:
+//
+//	cfg, err := configs.Load(os.Args[2:], os.Environ(), os.Stderr)
+//	if errors.Is(err, flag.ErrHelp) {
+//		return // usage was written to stderr
+//	}
+//
+// Sources, highest precedence first:
+//
+//  1. command-line flags (Go's flag package, so -server and --server both
+//     work, with Consul's names: -bootstrap-expect, -data-dir, -node, ...);
+//     only the flags the user set count;
+//  2. the environment: MERIDIAN_ and the key in upper case with '.' as '_'
+//     (MERIDIAN_DATACENTER, MERIDIAN_NODE_NAME, MERIDIAN_PORTS_HTTP); an empty
+//     variable counts as unset; lists (MERIDIAN_RETRY_JOIN) are comma-separated;
+//  3. files: each -config-file, and every *.yaml, *.yml and *.json file of each
+//     -config-dir in lexical order, in the order the flags were given; a later
+//     file overrides the keys an earlier one set;
+//  4. defaults (Default), some of which depend on other keys: in dev mode the
+//     agent is a bootstrapping server with the UI on, bound to 127.0.0.1; a
+//     server does not leave on SIGTERM and does leave on SIGINT, a client the
+//     reverse (as Consul).
+//
+// Keys are Consul's snake_case names; CamelCase spellings (ServiceID,
+// TLSSkipVerify) are accepted too. Lists of definitions are collected rather
+// than replaced: services and checks from every file are appended in file
+// order, and so are start_join and retry_join; a -join or -retry-join flag (or
+// its MERIDIAN_ variable) replaces what the files listed. A file may hold one
+// `service:` or a list of `services:` (and `check:` or `checks:`).
+//
+// A bad configuration is refused with the source, the key and the reason:
+//
+//	server1/agent.yaml: ports.http: must be 0-65535, got 70000
+//	server1/agent.yaml: bootstrap_expct: unknown key, did you mean "bootstrap_expect"?
+//	flag -retry-interval: retry_interval: must be positive, got -1s
+//
+// Adding a key is adding a field with a `config:"name"` tag to Config (or to a
+// section struct such as Ports); files, the environment, the schema check
+// and "did you mean" pick it up from the tag. A flag also needs a line in
+// flagSpecs. A map-valued key whose map keys are user data must be collected
+// like services (viper lower-cases map keys when it merges).
+//
+// Load, Default and HTTPAddr are safe for concurrent use; a Config is a plain
+// value that is safe to read from many goroutines once loaded.
+package configs

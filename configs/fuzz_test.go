@@ -1,0 +1,56 @@
+package configs
+
+import "testing"
+
+// fuzzLoad runs one file's content through decoding, checking, merging and
+// validation. It must never panic; a config it accepts must validate.
+func fuzzLoad(t *testing.T, name string, data []byte) {
+	l := newLoader()
+	l.loadData(name, data)
+	if len(l.errs) > 0 {
+		return
+	}
+	c, err := l.build()
+	if err != nil {
+		return
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("build() accepted %q, but Validate() = %v", data, err)
+	}
+}
+
+func FuzzLoadYAML(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"data_dir: /d\n",
+		"data_dir: /d\nserver: true\nbootstrap_expect: 3\nports: {http: 0}\n",
+		"dev: true\nservice:\n  name: web\n  check: {http: \"http://a:1/\", interval: 1s}\n",
+		"dev: true\nservices: [{Name: a, Meta: {K: v}, Checks: [{TTL: 1s}]}]\n",
+		"checks:\n  - {Args: [a], interval: 1s}\nenable_local_script_checks: true\ndev: true\n",
+		"- a\n- b\n",
+		"a: &a [*a]\n",
+		"ports: {http: 99999999999999999999}\n",
+		"1: 2\n",
+		"data_dir: /d\nretry_join: [a, b]\nencrypt: MDEyMzQ1Njc4OWFiY2RlZg==\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzLoad(t, "fuzz.yaml", data)
+	})
+}
+
+func FuzzLoadJSON(f *testing.F) {
+	for _, seed := range []string{
+		"{}",
+		`{"data_dir": "/d", "ports": {"http": 1.5}}`,
+		`{"dev": true, "Service": {"Name": "w", "Check": {"TCP": "a:1", "Interval": "1s"}}}`,
+		`[1]`,
+		`{"a": `,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzLoad(t, "fuzz.json", data)
+	})
+}

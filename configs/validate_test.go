@@ -1,0 +1,180 @@
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// validConfig is a Config that passes Validate, built in code.
+func validConfig() *Config {
+	c := Default()
+	c.NodeName = "n1"
+	c.DataDir = "/d"
+	return c
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string // "" is valid; else the whole message of the only error
+	}{
+		{"default with data_dir", func(*Config) {}, ""},
+		{"dev needs no data_dir", func(c *Config) { c.DataDir = ""; c.Dev = true }, ""},
+		{"port 0 picks a free port", func(c *Config) { c.Ports = Ports{} }, ""},
+		{"ipv6 addresses", func(c *Config) { c.BindAddr, c.ClientAddr, c.AdvertiseAddr = "::", "::1", "fd00::1" }, ""},
+		{"server with bootstrap_expect", func(c *Config) { c.Server, c.BootstrapExpect = true, 3 }, ""},
+		{"good encrypt key", func(c *Config) { c.Encrypt = "MDEyMzQ1Njc4OWFiY2RlZg==" }, ""},
+		{"good node id", func(c *Config) { c.NodeID = "adf4238a-882b-9ddc-4a9d-5b6758e4159e" }, ""},
+		{"no data_dir", func(c *Config) { c.DataDir = "" }, "data_dir: required unless dev mode"},
+		{"no node name", func(c *Config) { c.NodeName = "" }, "node_name: required (the hostname could not be read)"},
+		{"no datacenter", func(c *Config) { c.Datacenter = "" }, "datacenter: required"},
+		{"datacenter with a dot", func(c *Config) { c.Datacenter = "dc.1" }, `datacenter: must be lowercase letters, digits, '-' and '_', got "dc.1"`},
+		{"negative bootstrap_expect", func(c *Config) { c.Server, c.BootstrapExpect = true, -1 }, "bootstrap_expect: must not be negative, got -1"},
+		{"bootstrap and bootstrap_expect", func(c *Config) { c.Server, c.Bootstrap, c.BootstrapExpect = true, true, 3 },
+			"bootstrap_expect: cannot be set together with bootstrap: choose one"},
+		{"bootstrap_expect on a client", func(c *Config) { c.BootstrapExpect = 3 }, "bootstrap_expect: needs server mode (server: true or -server)"},
+		{"port too big", func(c *Config) { c.Ports.SerfWAN = 65536 }, "ports.serf_wan: must be 0-65535 (0 picks a free port), got 65536"},
+		{"client addr hostname", func(c *Config) { c.ClientAddr = "example.com" }, `client_addr: must be an IP address (not a hostname), got "example.com"`},
+		{"empty retry_join entry", func(c *Config) { c.RetryJoin = []string{"a", " "} }, "retry_join[1]: must not be empty"},
+		{"zero retry interval", func(c *Config) { c.RetryInterval = 0 }, "retry_interval: must be positive, got 0s"},
+		{"negative retry_max", func(c *Config) { c.RetryMax = -1 }, "retry_max: must not be negative, got -1"},
+		{"zero reconnect timeout", func(c *Config) { c.ReconnectTimeout = 0 }, "reconnect_timeout: must be positive, got 0s"},
+		{"raft multiplier 0", func(c *Config) { c.Performance.RaftMultiplier = 0 }, "performance.raft_multiplier: must be 1-10, got 0"},
+		{"service port", func(c *Config) { c.Services = []ServiceDefinition{{Name: "a", Port: -1}} }, "services[0].port: must be 0-65535, got -1"},
+		{"service weight", func(c *Config) { c.Services = []ServiceDefinition{{Name: "a", Weights: Weights{Warning: -1}}} },
+			"services[0].weights.warning: must not be negative, got -1"},
+		{"check bad url", func(c *Config) { c.Checks = []CheckDefinition{{HTTP: "localhost:80", Interval: time.Second}} },
+			`checks[0].http: must be an http:// or https:// URL, got "localhost:80"`},
+		{"check bad tcp", func(c *Config) { c.Checks = []CheckDefinition{{TCP: "localhost", Interval: time.Second}} },
+			`checks[0].tcp: must be host:port, got "localhost"`},
+		{"check bad status", func(c *Config) { c.Checks = []CheckDefinition{{TTL: time.Second, Status: "ok"}} },
+			`checks[0].status: must be passing, warning or critical, got "ok"`},
+		{"check negative timeout", func(c *Config) { c.Checks = []CheckDefinition{{TTL: time.Second, Timeout: -time.Second}} },
+			"checks[0].timeout: must not be negative, got -1s"},
+		{"duplicate check id", func(c *Config) {
+			c.Checks = []CheckDefinition{{ID: "x", TTL: time.Second}, {ID: "x", TTL: time.Second}}
+		}, `checks[1].id: check id "x" is already used by checks[0]`},
+		{"duplicate service id", func(c *Config) {
+			c.Services = []ServiceDefinition{{Name: "web"}, {ID: "web", Name: "other"}}
+		}, `services[1].id: service id "web" is already used by services[0]`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := validConfig()
+			tc.change(c)
+			err := c.Validate()
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("Validate() = %q, want %q", got, tc.want)
+			}
+			if err != nil {
+				var fe *FieldError
+				if !errors.As(err, &fe) || fe.Source != "" {
+					t.Errorf("Validate() error = %#v, want a *FieldError without a source", err)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	c := validConfig()
+	c.DataDir, c.LogLevel, c.Ports.HTTP = "", "loud", -5
+	err := c.Validate()
+	if err == nil {
+		t.Fatalf("Validate() = nil, want three errors")
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != 3 {
+		t.Errorf("Validate() = %q, want 3 lines", err)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   []string // substrings, one per warning, in order
+	}{
+		{"none for three servers", func(c *Config) { c.Server, c.BootstrapExpect = true, 3 }, nil},
+		{"two servers", func(c *Config) { c.Server, c.BootstrapExpect = true, 2 }, []string{"bootstrap_expect = 2: two servers tolerate no failure"}},
+		{"four servers", func(c *Config) { c.Server, c.BootstrapExpect = true, 4 }, []string{"bootstrap_expect = 4: an even number of servers tolerates no more failures than 3"}},
+		{"bootstrap", func(c *Config) { c.Server, c.Bootstrap = true, true }, []string{"bootstrap mode"}},
+		{"dev bootstraps quietly", func(c *Config) { c.Server, c.Bootstrap, c.Dev = true, true, true }, nil},
+		{"node name not a DNS label", func(c *Config) { c.NodeName = "web.example.com" }, []string{`node_name "web.example.com" is not a valid DNS label`}},
+		{"script checks", func(c *Config) { c.EnableScriptChecks = true }, []string{"enable_script_checks lets anyone"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := validConfig()
+			tc.change(c)
+			got := c.Warnings()
+			if len(got) != len(tc.want) {
+				t.Fatalf("Warnings() = %q, want %d lines like %q", got, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("Warnings()[%d] = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadWarnings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bootstrap_expect 2", []string{"-server", "-bootstrap-expect", "2", "-data-dir", "/d"}, "bootstrap_expect = 2"},
+		{"bootstrap_expect 1", []string{"-server", "-bootstrap-expect", "1", "-data-dir", "/d"}, "bootstrap_expect = 1 is the same as bootstrap"},
+		{"data_dir in dev", []string{"-dev", "-data-dir", "/d"}, "data_dir is not used in dev mode"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := strings.Join(mustLoad(t, tc.args, nil).Warnings(), "\n")
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("Load(%q).Warnings() = %q, want it to contain %q", tc.args, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestEncryptKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		encrypt string
+		want    []byte
+	}{
+		{"", nil},
+		{"MDEyMzQ1Njc4OWFiY2RlZg==", []byte("0123456789abcdef")},
+		{"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3", []byte("0123456789abcdef01234567")},
+		{"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", []byte("0123456789abcdef0123456789abcdef")},
+		{"MDEyMzQ1Njc4OQ==", nil}, // 10 bytes
+		{"%%%", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.encrypt, func(t *testing.T) {
+			t.Parallel()
+			c := validConfig()
+			c.Encrypt = tc.encrypt
+			if got := c.EncryptKey(); !bytes.Equal(got, tc.want) {
+				t.Errorf("EncryptKey() with encrypt %q = %q, want %q", tc.encrypt, got, tc.want)
+			}
+		})
+	}
+}
