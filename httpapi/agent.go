@@ -1,8 +1,13 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
+	"time"
 )
+
+// leaveTimeout bounds a graceful leave asked for over the API.
+const leaveTimeout = 15 * time.Second
 
 // Self is /v1/agent/self in Consul's shape.
 type Self struct {
@@ -75,8 +80,15 @@ func (s *Server) agentJoin(_ http.ResponseWriter, r *http.Request) (any, error) 
 }
 
 func (s *Server) agentLeave(_ http.ResponseWriter, r *http.Request) (any, error) {
-	// Answer first: leaving shuts this very HTTP server down.
-	go func() { _ = s.agent.Leave(r.Context()) }()
+	// Answer first: leaving shuts this very HTTP server down, so the leave
+	// runs on past this request, bounded by its own timeout.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+		defer cancel()
+		if err := s.agent.Leave(ctx); err != nil {
+			s.log.Warn("leave failed", "error", err)
+		}
+	}()
 	return nil, nil
 }
 
