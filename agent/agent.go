@@ -186,7 +186,7 @@ func (a *Agent) Start() (err error) {
 
 	if len(a.cfg.StartJoin) > 0 {
 		if _, err := a.lan.Join(a.ctx, a.cfg.StartJoin); err != nil {
-			return fmt.Errorf("join %v: %w", a.cfg.StartJoin, err)
+			return fmt.Errorf("start_join: %w", err)
 		}
 	}
 	if len(a.cfg.RetryJoin) > 0 {

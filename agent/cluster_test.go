@@ -3,6 +3,7 @@ package agent_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/goleak"
 
+	"github.com/meridian/meridian/configs"
 	"github.com/meridian/meridian/internal/testcluster"
 )
 
@@ -326,4 +328,33 @@ func TestClientRetriesAnotherServer(t *testing.T) {
 		victim.Restart()
 		c.WaitLeader(5 * time.Second)
 	}
+}
+
+// TestDevAgentFromFlags starts the README's dev agent from its flags (on
+// free ports) and sees it lead and answer.
+func TestDevAgentFromFlags(t *testing.T) {
+	cfg, err := configs.Load([]string{"-dev", "-node", "dev1", "-http-port", "0", "-dns-port", "0",
+		"-server-port", "0", "-serf-lan-port", "0", "-serf-wan-port", "0"}, nil, io.Discard)
+	if err != nil {
+		t.Fatalf("Load(-dev): %v", err)
+	}
+	a, err := testcluster.StartAgent(t, cfg)
+	if err != nil {
+		t.Fatalf("start dev agent: %v", err)
+	}
+	c, err := api.NewClient(&api.Config{Address: a.HTTPAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, 5*time.Second, func() error {
+		leader, err := c.Status().Leader()
+		if err != nil || leader == "" {
+			return fmt.Errorf("Status().Leader() = %q, %v", leader, err)
+		}
+		nodes, _, err := c.Catalog().Nodes(nil)
+		if err != nil || len(nodes) != 1 || nodes[0].Node != "dev1" {
+			return fmt.Errorf("Catalog().Nodes() = %v, %v; want dev1", nodes, err)
+		}
+		return nil
+	})
 }

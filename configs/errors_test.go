@@ -117,6 +117,8 @@ func TestLoadErrors(t *testing.T) {
 		// rules between keys
 		{name: "bootstrap with bootstrap_expect", args: []string{"-data-dir", "/d", "-server", "-bootstrap", "-bootstrap-expect", "3"},
 			want: []string{"flag -bootstrap-expect: bootstrap_expect: cannot be set together with bootstrap"}},
+		{name: "bootstrap_expect zero", args: []string{"-data-dir", "/d", "-server", "-bootstrap-expect", "0"},
+			want: []string{"flag -bootstrap-expect: bootstrap_expect: must be at least 1, got 0"}},
 		{name: "bootstrap_expect without server", files: map[string]string{"x.yaml": "data_dir: /d\nbootstrap_expect: 3\n"},
 			args: []string{"-config-dir", "$DIR"}, want: []string{"x.yaml: bootstrap_expect: needs server mode"}},
 		{name: "bootstrap without server", args: []string{"-data-dir", "/d", "-bootstrap"},

@@ -40,6 +40,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.BootstrapExpect < 0:
 		v.failf("bootstrap_expect", "must not be negative, got %d", c.BootstrapExpect)
+	case c.BootstrapExpect == 0 && c.origins["bootstrap_expect"] != origin{}:
+		v.failf("bootstrap_expect", "must be at least 1, got 0 (leave it out for a server that joins an existing cluster)")
 	case c.BootstrapExpect > 0 && !c.Server:
 		v.failf("bootstrap_expect", "needs server mode (server: true or -server)")
 	case c.BootstrapExpect > 0 && c.Bootstrap:
@@ -99,6 +101,9 @@ func (c *Config) Warnings() []string {
 		} else {
 			w = append(w, fmt.Sprintf("bootstrap_expect = %d: an even number of servers tolerates no more failures than %d; use an odd number", n, n-1))
 		}
+	}
+	if c.Server && !c.Bootstrap && c.BootstrapExpect == 0 && !c.Dev {
+		w = append(w, "server with neither bootstrap nor bootstrap_expect: it elects no leader by itself and waits to be added to an existing cluster")
 	}
 	if c.Bootstrap && !c.Dev {
 		w = append(w, "bootstrap mode: this server elects itself leader; never run more than one server of a datacenter in bootstrap mode")

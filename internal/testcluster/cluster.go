@@ -88,18 +88,9 @@ func New(t testing.TB, opts Options) *Cluster {
 // comes back on the same addresses, as a real server does.
 func (c *Cluster) newNode(name string, isServer bool, join string) *Node {
 	t := c.t
-	cfg := configs.Default()
-	cfg.NodeName = name
+	cfg := AgentConfig(t, name)
 	cfg.Datacenter = c.opts.Datacenter
-	cfg.BindAddr = "127.0.0.1"
-	cfg.ClientAddr = "127.0.0.1"
-	cfg.Ports.HTTP = freePort(t, "tcp")
-	cfg.Ports.DNS = 0
-	cfg.Ports.SerfLAN = freePort(t, "both")
-	cfg.Ports.SerfWAN = 0
-	cfg.Ports.Server = freePort(t, "tcp")
 	cfg.Server = isServer
-	cfg.RetryInterval = 100 * time.Millisecond
 	if isServer {
 		if c.opts.Servers == 1 {
 			cfg.Bootstrap = true
@@ -109,8 +100,6 @@ func (c *Cluster) newNode(name string, isServer bool, join string) *Node {
 	}
 	if c.opts.InMemory {
 		cfg.Dev = true
-	} else {
-		cfg.DataDir = filepath.Join(t.TempDir(), name)
 	}
 	if join != "" {
 		cfg.RetryJoin = []string{join}
@@ -121,6 +110,39 @@ func (c *Cluster) newNode(name string, isServer bool, join string) *Node {
 	n := &Node{t: t, Name: name, cfg: *cfg, opts: &c.opts}
 	t.Cleanup(n.Kill)
 	return n
+}
+
+// AgentConfig is the configuration of a client agent named name on
+// 127.0.0.1 with free ports and a data dir of its own, for tests that start
+// agents by hand (StartAgent).
+func AgentConfig(t testing.TB, name string) *configs.Config {
+	cfg := configs.Default()
+	cfg.NodeName = name
+	cfg.BindAddr = "127.0.0.1"
+	cfg.ClientAddr = "127.0.0.1"
+	cfg.Ports.HTTP = freePort(t, "tcp")
+	cfg.Ports.SerfLAN = freePort(t, "both")
+	cfg.Ports.Server = freePort(t, "tcp")
+	cfg.RetryInterval = 100 * time.Millisecond
+	cfg.DataDir = filepath.Join(t.TempDir(), name)
+	return cfg
+}
+
+// StartAgent starts an agent with cfg and the fast test timings, stopping
+// it at the end of the test.
+func StartAgent(t testing.TB, cfg *configs.Config) (*agent.Agent, error) {
+	a, err := agent.New(cfg, agent.Options{
+		TuneLAN:    func(c *lan.Config) { c.Timings = lan.FastTimings() },
+		TuneServer: FastServer,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Start(); err != nil {
+		return nil, err
+	}
+	t.Cleanup(a.Shutdown)
+	return a, nil
 }
 
 func (n *Node) start() {
@@ -138,8 +160,6 @@ func (n *Node) start() {
 	if err != nil {
 		n.t.Fatalf("configure %s: %v", n.Name, err)
 	}
-	// A port picked free a moment ago may be taken meanwhile by another
-	// test; try a few times before failing.
 	err = a.Start()
 	if err != nil {
 		n.t.Fatalf("start %s: %v", n.Name, err)
@@ -336,4 +356,3 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
-
