@@ -232,7 +232,6 @@ func (s *Server) setupRaft(adv *net.TCPAddr) error {
 	rc.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
 	rc.CommitTimeout = 10 * time.Millisecond
 	rc.MaxAppendEntries = s.cfg.MaxAppendEntries
-	rc.BatchApplyCh = true
 	rc.SnapshotThreshold = 16384
 	rc.SnapshotInterval = 120 * time.Second
 	rc.TrailingLogs = 10240
