@@ -116,6 +116,8 @@ func (s *Server) routes() {
 	s.handle("GET /v1/health/node/{node}", s.healthNode)
 	s.handle("GET /v1/health/state/{state}", s.healthState)
 	s.handle("GET /v1/operator/raft/configuration", s.raftConfiguration)
+	s.kvRoutes()
+	s.agentLocalRoutes()
 }
 
 // handlerFunc is an endpoint: it returns the value to encode as JSON (nil

@@ -70,6 +70,7 @@ func (s *Server) registerEndpoints() {
 	register(s, rpc.MethodHealthChecks, s.healthServiceChecks)
 	register(s, rpc.MethodHealthState, s.healthChecksInState)
 	register(s, rpc.MethodCatalogDCs, s.catalogDatacenters)
+	s.registerKVEndpoints()
 }
 
 // forwardWrite sends a write to the leader when this server is not it.
