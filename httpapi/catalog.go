@@ -21,13 +21,20 @@ func query[A, V any](s *Server, w http.ResponseWriter, r *http.Request, method s
 	if err != nil {
 		return zero, err
 	}
+	filter, err := parseFilter(r.URL.Query())
+	if err != nil {
+		return zero, err
+	}
 	q := rpc.Query[A]{QueryOptions: opts, Args: args}
 	var reply rpc.Answer[V]
 	if err := s.agent.RPC(r.Context(), method, &q, &reply); err != nil {
 		return zero, err
 	}
 	setMeta(w, &reply.QueryMeta)
-	return reply.Value, nil
+	if filter == nil {
+		return reply.Value, nil
+	}
+	return applyFilter(filter, reply.Value)
 }
 
 // write runs a write endpoint with args decoded by the caller.
