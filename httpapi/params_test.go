@@ -70,16 +70,15 @@ func TestParseNodeMeta(t *testing.T) {
 type stubAgent struct {
 	Agent
 	nodes []*catalog.CheckServiceNode
-	calls int
+	index uint64
 }
 
 func (a *stubAgent) RPC(_ context.Context, method string, args, reply any) error {
-	a.calls++
 	if method != rpc.MethodHealthService {
 		return rpc.ErrNotFound
 	}
 	r := reply.(*rpc.Answer[[]*catalog.CheckServiceNode])
-	r.Index, r.KnownLeader = 9, true
+	r.Index, r.KnownLeader = max(a.index, 9), true
 	r.Value = a.nodes
 	return nil
 }
@@ -154,4 +153,30 @@ func FuzzQueryParams(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBodyCacheFollowsIndex checks that an answer is re-encoded exactly when
+// its index moves: at the same index the cached bytes are served.
+func TestBodyCacheFollowsIndex(t *testing.T) {
+	agent := &stubAgent{nodes: []*catalog.CheckServiceNode{
+		{Node: &catalog.Node{Node: "a"}, Service: &catalog.Service{ID: "web1", Service: "web"}},
+	}}
+	srv := New(DefaultConfig(), agent)
+	get := func(query string) string {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/health/service/web?"+query, nil))
+		return rec.Body.String()
+	}
+	first := get("index=1")
+	agent.nodes[0].Service.ID = "changed-behind-the-index"
+	if got := get("index=1&wait=1s"); got != first {
+		t.Errorf("same index, new body %q; want the cached %q", got, first)
+	}
+	if got := get("pretty"); !strings.Contains(got, "changed-behind-the-index") {
+		t.Errorf("?pretty is not cached, yet got %q", got)
+	}
+	agent.index = 10
+	if got := get(""); !strings.Contains(got, "changed-behind-the-index") {
+		t.Errorf("index moved, body %q still the cached one", got)
+	}
 }

@@ -29,6 +29,14 @@ func (s *Server) respondJSON(w http.ResponseWriter, r *http.Request, v any) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	key, idx := cacheKey(r), responseIndex(w)
+	if key != "" && idx != 0 {
+		if body, ok := s.cache.get(key, idx); ok {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(body)
+			return
+		}
+	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
@@ -39,6 +47,9 @@ func (s *Server) respondJSON(w http.ResponseWriter, r *http.Request, v any) {
 	if err := enc.Encode(v); err != nil {
 		s.respondError(w, r, err)
 		return
+	}
+	if key != "" && idx != 0 {
+		s.cache.put(key, idx, buf.Bytes())
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(buf.Bytes())

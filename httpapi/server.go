@@ -34,11 +34,14 @@ type Config struct {
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// request headers.
 	ReadHeaderTimeout time.Duration
+	// CacheEntries bounds how many encoded read answers are kept for reuse
+	// while their index does not move.
+	CacheEntries int
 }
 
 // DefaultConfig returns the HTTP API's defaults.
 func DefaultConfig() Config {
-	return Config{ReadHeaderTimeout: 10 * time.Second}
+	return Config{ReadHeaderTimeout: 10 * time.Second, CacheEntries: 1024}
 }
 
 // Server is the HTTP API of one agent.
@@ -48,6 +51,7 @@ type Server struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	http  *http.Server
+	cache *bodyCache
 
 	mu     sync.Mutex
 	closed bool
@@ -58,10 +62,14 @@ func New(cfg Config, agent Agent) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	def := DefaultConfig()
 	if cfg.ReadHeaderTimeout <= 0 {
-		cfg.ReadHeaderTimeout = DefaultConfig().ReadHeaderTimeout
+		cfg.ReadHeaderTimeout = def.ReadHeaderTimeout
 	}
-	s := &Server{cfg: cfg, agent: agent, log: cfg.Logger, mux: http.NewServeMux()}
+	if cfg.CacheEntries <= 0 {
+		cfg.CacheEntries = def.CacheEntries
+	}
+	s := &Server{cfg: cfg, agent: agent, log: cfg.Logger, mux: http.NewServeMux(), cache: newBodyCache(cfg.CacheEntries)}
 	s.routes()
 	s.http = &http.Server{Handler: s, ReadHeaderTimeout: cfg.ReadHeaderTimeout}
 	return s
