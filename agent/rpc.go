@@ -80,6 +80,9 @@ func (a *Agent) RPC(ctx context.Context, method string, args, reply any) error {
 		if err == nil || !errors.Is(err, rpc.ErrTransport) || ctx.Err() != nil {
 			return err
 		}
+		if _, isRead := args.(interface{ IsRead() bool }); errors.Is(err, rpc.ErrMaybeDelivered) && !isRead {
+			return err // a write the server may have applied: not twice
+		}
 		a.logger.Debug("server unreachable, trying another", "server", addr, "error", err)
 		a.servers.failed(addr)
 	}

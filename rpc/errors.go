@@ -87,6 +87,11 @@ func remoteError(err error) (code, msg string) {
 }
 
 // transportError wraps err with ErrTransport and the call's context.
+// ErrMaybeDelivered is wrapped, beside ErrTransport, by a call whose
+// request was wholly sent before the connection failed: the server may have
+// applied it, so a write must not be sent again blindly.
+var ErrMaybeDelivered = errors.New("request may have been delivered")
+
 func transportError(method, addr string, err error) error {
 	return fmt.Errorf("rpc %s to %s: %w: %w", method, addr, ErrTransport, err)
 }

@@ -21,6 +21,16 @@ type echoArgs struct {
 	Data []byte
 }
 
+// readEcho is echoArgs declared a read, which the pool may send twice.
+type readEcho struct {
+	Msg  string
+	N    int
+	When time.Time
+	Data []byte
+}
+
+func (readEcho) IsRead() bool { return true }
+
 type deadlineReply struct {
 	HasDeadline bool
 	Remaining   time.Duration

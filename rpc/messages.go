@@ -39,6 +39,10 @@ type QueryOptions struct {
 	MaxWait time.Duration
 }
 
+// IsRead marks every query as a read: safe to send again when the connection
+// failed after sending it.
+func (QueryOptions) IsRead() bool { return true }
+
 // QueryMeta describes where an answer came from: the index it was read at,
 // whether the answering server knew a leader, and how long ago it last
 // heard from the leader.

@@ -136,8 +136,9 @@ func NewPool(cfg PoolConfig) *Pool {
 // A handler's error comes back as an *Error, matchable with errors.Is. A
 // failure of the connection wraps ErrTransport; before failing so, a call
 // whose pooled session turns out dead is retried once on a new session, so
-// a request may reach the server twice when a session dies after the server
-// read it. When ctx is done first, Call returns ctx.Err() promptly; the
+// A request that was wholly sent is retried only when it is a read (args
+// has an IsRead method, as every rpc.Query does); otherwise the error also
+// wraps ErrMaybeDelivered, since the server may have applied it. When ctx is done first, Call returns ctx.Err() promptly; the
 // caller's deadline travels with the request into the handler's context.
 func (p *Pool) Call(ctx context.Context, addr, method string, args, reply any) error {
 	if err := ctx.Err(); err != nil {
@@ -166,17 +167,24 @@ func (p *Pool) Call(ctx context.Context, addr, method string, args, reply any) e
 		}
 		if pc.sess.IsClosed() {
 			p.evict(pc)
-			if attempt == 0 && !fresh {
+			if attempt == 0 && !fresh && (!te.sent || isRead(args)) {
 				p.log.Debug("rpc session died, redialing", "addr", addr, "method", method, "err", te.err)
 				continue
 			}
+		}
+		if te.sent {
+			return transportError(method, addr, fmt.Errorf("%w: %w", ErrMaybeDelivered, te.err))
 		}
 		return transportError(method, addr, te.err)
 	}
 }
 
-// transportErr marks an error of the connection inside Call.
-type transportErr struct{ err error }
+// transportErr marks an error of the connection inside Call; sent says
+// whether the whole request had been written, so the server may have run it.
+type transportErr struct {
+	err  error
+	sent bool
+}
 
 func (e *transportErr) Error() string { return e.err.Error() }
 func (e *transportErr) Unwrap() error { return e.err }
@@ -298,7 +306,7 @@ func (p *Pool) stream(ctx context.Context, pc *poolConn) (*clientStream, error) 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &transportErr{fmt.Errorf("open stream: %w", err)}
+		return nil, &transportErr{err: fmt.Errorf("open stream: %w", err)}
 	}
 	return &clientStream{conn: conn}, nil
 }
@@ -379,7 +387,7 @@ func (cs *clientStream) call(ctx context.Context, method string, args, reply any
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &transportErr{fmt.Errorf("send request: %w", err)}
+		return &transportErr{err: fmt.Errorf("send request: %w", err)}
 	}
 	frame, err := readFrame(cs.conn, frame, maxSize)
 	cs.buf = frame
@@ -393,12 +401,12 @@ func (cs *clientStream) call(ctx context.Context, method string, args, reply any
 		} else {
 			err = fmt.Errorf("read reply: %w", err)
 		}
-		return &transportErr{err}
+		return &transportErr{err: err, sent: true}
 	}
 	code, msg, body, err := parseResponse(frame)
 	if err != nil {
 		cs.broken = true
-		return &transportErr{err}
+		return &transportErr{err: err, sent: true}
 	}
 	if len(msg) > 0 || len(code) > 0 {
 		return &Error{Code: string(code), Message: string(msg)}
@@ -417,4 +425,10 @@ func isEOF(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, yamux.ErrStreamClosed) || errors.Is(err, yamux.ErrSessionShutdown) ||
 		errors.Is(err, yamux.ErrConnectionReset) || errors.Is(err, net.ErrClosed)
+}
+
+// isRead reports whether args declares itself a read, safe to send twice.
+func isRead(args any) bool {
+	r, ok := args.(interface{ IsRead() bool })
+	return ok && r.IsRead()
 }

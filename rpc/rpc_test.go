@@ -346,10 +346,12 @@ func TestPoolRedialsDeadSessionOnce(t *testing.T) {
 		name      string
 		idle      int
 		killAgain bool // the redialed session dies too
+		write     bool // the call is not a read: never sent twice
 	}{
-		{"idle stream", 0, false},
-		{"stream per call", -1, false},
-		{"second session dead too", 0, true},
+		{"idle stream", 0, false, false},
+		{"stream per call", -1, false, false},
+		{"second session dead too", 0, true, false},
+		{"write not resent", 0, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, "127.0.0.1:0")
@@ -380,7 +382,17 @@ func TestPoolRedialsDeadSessionOnce(t *testing.T) {
 			mu.Lock()
 			conns[0].kill()
 			mu.Unlock()
-			err := p.Call(ctx, ts.addr, "Test.Echo", &echoArgs{}, nil)
+			var args any = &readEcho{}
+			if tc.write {
+				args = &echoArgs{}
+			}
+			err := p.Call(ctx, ts.addr, "Test.Echo", args, nil)
+			if tc.write {
+				if !errors.Is(err, ErrTransport) || !errors.Is(err, ErrMaybeDelivered) {
+					t.Errorf("write on a dead session = %v, want ErrTransport and ErrMaybeDelivered", err)
+				}
+				return
+			}
 			if tc.killAgain {
 				if !errors.Is(err, ErrTransport) {
 					t.Errorf("Call with both sessions dead = %v, want ErrTransport", err)
