@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/meridian/meridian/configs"
 	"github.com/meridian/meridian/httpapi"
 	"github.com/meridian/meridian/lan"
@@ -30,14 +32,29 @@ type Options struct {
 	Logger     *slog.Logger
 	TuneLAN    func(*lan.Config)
 	TuneServer func(*server.Config)
+	// SyncInterval is the anti-entropy full sync interval; zero means
+	// DefaultSyncInterval scaled with the cluster size. Tests shorten it.
+	SyncInterval time.Duration
+	// ConfigArgs are the command-line arguments the configuration was
+	// loaded from; Reload runs configs.Load on them again. Nil disables
+	// Reload.
+	ConfigArgs []string
+	// ConfigEnv is the environment for Reload; nil means os.Environ().
+	ConfigEnv []string
 }
 
 // Agent is one running agent.
 type Agent struct {
-	cfg    configs.Config
-	opts   Options
-	logger *slog.Logger
-	nodeID string
+	cfg  configs.Config
+	opts Options
+
+	metrics  *prometheus.Registry
+	gatherer prometheus.Gatherer
+	logger   *slog.Logger
+	nodeID   string
+	// advertise is the IP the node is registered with in the catalog.
+	advertise string
+	local     *localState
 
 	lan       *lan.Pool
 	lanEvents chan lan.Event
@@ -68,11 +85,15 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	reg, gatherer := newMetrics()
 	return &Agent{
 		cfg:       *cfg,
 		opts:      opts,
+		metrics:   reg,
+		gatherer:  gatherer,
 		logger:    opts.Logger,
 		lanEvents: make(chan lan.Event, 256),
+		local:     newLocalState(),
 		ctx:       ctx,
 		cancel:    cancel,
 		done:      make(chan struct{}),
@@ -98,6 +119,7 @@ func (a *Agent) Start() (err error) {
 	if err != nil {
 		return err
 	}
+	a.advertise = advertise
 
 	var serverLn net.Listener
 	tags := map[string]string{
@@ -159,6 +181,7 @@ func (a *Agent) Start() (err error) {
 		sc.Advertise = net.JoinHostPort(advertise, tags[server.TagPort])
 		sc.ScaleTimings(a.cfg.Performance.RaftMultiplier)
 		sc.Logger = a.logger.With("component", "server")
+		sc.Metrics = a.metrics
 		if a.opts.TuneServer != nil {
 			a.opts.TuneServer(&sc)
 		}
@@ -177,6 +200,7 @@ func (a *Agent) Start() (err error) {
 	}
 	hc := httpapi.DefaultConfig()
 	hc.Logger = a.logger.With("component", "http")
+	hc.Metrics, hc.Gatherer = a.metrics, a.gatherer
 	a.http = httpapi.New(hc, a)
 	a.goFunc(func() {
 		if err := a.http.Serve(a.httpLn); err != nil {
@@ -192,6 +216,9 @@ func (a *Agent) Start() (err error) {
 	if len(a.cfg.RetryJoin) > 0 {
 		a.goFunc(a.retryJoin)
 	}
+	// The HTTP API and RPC are ready: the local services and checks start
+	// and sync (retrying until the servers answer).
+	a.startLocal()
 	a.logger.Info("agent started", "node", a.cfg.NodeName, "datacenter", a.cfg.Datacenter,
 		"server", a.cfg.Server, "http", a.HTTPAddr(), "lan", a.LANAddr())
 	return nil
@@ -270,6 +297,7 @@ func (a *Agent) Leave(ctx context.Context) error {
 // crash, and a server keeps its Raft membership. Safe to call twice.
 func (a *Agent) Shutdown() {
 	a.shutdownOnce.Do(func() {
+		a.stopLocal()
 		a.cancel()
 		if a.http != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)

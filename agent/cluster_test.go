@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -354,6 +356,37 @@ func TestDevAgentFromFlags(t *testing.T) {
 		nodes, _, err := c.Catalog().Nodes(nil)
 		if err != nil || len(nodes) != 1 || nodes[0].Node != "dev1" {
 			return fmt.Errorf("Catalog().Nodes() = %v, %v; want dev1", nodes, err)
+		}
+		return nil
+	})
+}
+
+// TestMetricsForPrometheus scrapes /v1/agent/metrics?format=prometheus and
+// finds the server's, the HTTP API's and Raft's metrics.
+func TestMetricsForPrometheus(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1, InMemory: true})
+	client := c.Servers[0].API()
+	if _, _, err := client.Catalog().Nodes(nil); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, 5*time.Second, func() error {
+		resp, err := http.Get("http://" + c.Servers[0].HTTPAddr() + "/v1/agent/metrics?format=prometheus")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, want := range []string{
+			"meridian_catalog_nodes 1",
+			`meridian_rpc_request_duration_seconds_count{method="Catalog.ListNodes",result="ok"}`,
+			"meridian_raft_apply_duration_seconds_count",
+			`meridian_http_request_duration_seconds_count{code="2xx",endpoint="GET /v1/catalog/nodes"}`,
+			`meridian_catalog_checks{status="passing"} 1`,
+			"go_goroutines",
+		} {
+			if !strings.Contains(string(body), want) {
+				return fmt.Errorf("metrics lack %q", want)
+			}
 		}
 		return nil
 	})

@@ -1,6 +1,448 @@
 package httpapi
 
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meridian/meridian/catalog"
+)
+
+// LocalAgent is what the local service and check endpoints need from the
+// agent. Errors wrapping rpc.ErrBadRequest answer 400 and those wrapping
+// rpc.ErrNotFound 404, with the error's text.
+type LocalAgent interface {
+	// RegisterService adds or replaces a service (and its checks) in the
+	// agent's local state; replaceChecks removes the service's checks that
+	// def no longer names.
+	RegisterService(def ServiceDefinition, replaceChecks bool) error
+	// DeregisterService removes a local service and its checks.
+	DeregisterService(id string) error
+	// RegisterCheck adds or replaces a local check.
+	RegisterCheck(def CheckDefinition) error
+	// DeregisterCheck removes a local check.
+	DeregisterCheck(id string) error
+	// UpdateTTL sets the status and output of a TTL check.
+	UpdateTTL(id, status, output string) error
+	// ServiceMaintenance puts a local service in or out of maintenance.
+	ServiceMaintenance(id string, enable bool, reason string) error
+	// NodeMaintenance puts the node in or out of maintenance.
+	NodeMaintenance(enable bool, reason string) error
+	// LocalServices is the local services by ID.
+	LocalServices() map[string]*catalog.Service
+	// LocalChecks is the local checks by ID.
+	LocalChecks() map[string]*catalog.HealthCheck
+	// Reload re-reads the service and check definitions from the config.
+	Reload() error
+}
+
+// ServiceDefinition is a local service as registered through
+// /v1/agent/service/register or written in a config file.
+type ServiceDefinition struct {
+	ID                string
+	Name              string
+	Tags              []string
+	Address           string
+	Port              int
+	Meta              map[string]string
+	Weights           *catalog.Weights
+	EnableTagOverride bool
+	Checks            []CheckDefinition
+}
+
+// CheckDefinition is a local check, node-level when ServiceID is empty.
+type CheckDefinition struct {
+	ID                             string
+	Name                           string
+	Notes                          string
+	ServiceID                      string
+	HTTP                           string
+	Method                         string
+	Header                         map[string][]string
+	Body                           string
+	TLSSkipVerify                  bool
+	TCP                            string
+	TTL                            time.Duration
+	Args                           []string
+	Interval                       time.Duration
+	Timeout                        time.Duration
+	DeregisterCriticalServiceAfter time.Duration
+	SuccessBeforePassing           int
+	FailuresBeforeCritical         int
+	Status                         string
+	// Unsupported names a kind of check Meridian does not run (GRPC,
+	// DockerContainerID, ...) when the definition asked for one.
+	Unsupported string
+}
+
+// wireService is the register body in Consul's shape
+// (api.AgentServiceRegistration); keys are matched without underscores and
+// case-insensitively, so CamelCase and snake_case both work.
+type wireService struct {
+	ID                string
+	Name              string
+	Tags              []string
+	Address           string
+	Port              int
+	Meta              map[string]string
+	Weights           *catalog.Weights
+	EnableTagOverride bool
+	Check             *wireCheck
+	Checks            []*wireCheck
+}
+
+// wireCheck is a check in Consul's shape (api.AgentCheckRegistration and
+// api.AgentServiceCheck).
+type wireCheck struct {
+	ID                             string
+	CheckID                        string
+	Name                           string
+	Notes                          string
+	ServiceID                      string
+	HTTP                           string
+	Method                         string
+	Header                         map[string][]string
+	Body                           string
+	TLSSkipVerify                  bool
+	TCP                            string
+	TTL                            json.RawMessage
+	Interval                       json.RawMessage
+	Timeout                        json.RawMessage
+	DeregisterCriticalServiceAfter json.RawMessage
+	Args                           []string
+	ScriptArgs                     []string
+	SuccessBeforePassing           int
+	FailuresBeforeCritical         int
+	Status                         string
+	GRPC                           string
+	DockerContainerID              string
+	UDP                            string
+	H2PING                         string
+	AliasNode                      string
+	AliasService                   string
+	OSService                      string
+}
+
+// opaqueKeys hold user data whose keys must stay as written.
+var opaqueKeys = map[string]bool{"meta": true, "header": true, "nodemeta": true}
+
+// normalizeKeys strips underscores from the object keys of v, leaving the
+// keys inside Meta and Header alone.
+func normalizeKeys(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, val := range t {
+			nk := strings.ReplaceAll(k, "_", "")
+			if opaqueKeys[strings.ToLower(nk)] {
+				out[nk] = val
+				continue
+			}
+			out[nk] = normalizeKeys(val)
+		}
+		return out
+	case []any:
+		for i := range t {
+			t[i] = normalizeKeys(t[i])
+		}
+		return t
+	}
+	return v
+}
+
+// decodeLocal decodes a JSON body in Consul's shape into v.
+func decodeLocal(body []byte, v any) error {
+	var raw any
+	if !json.Valid(body) {
+		err := json.Unmarshal(body, &raw)
+		return badf("request body: %s", jsonError(err))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return badf("request body: %s", jsonError(err))
+	}
+	if _, ok := raw.(map[string]any); !ok {
+		return badf("request body: want a JSON object")
+	}
+	norm, err := json.Marshal(normalizeKeys(raw))
+	if err != nil {
+		return badf("request body: %v", err)
+	}
+	if err := json.Unmarshal(norm, v); err != nil {
+		return badf("request body: %s", jsonError(err))
+	}
+	return nil
+}
+
+// DecodeServiceDefinition parses a service registration body in Consul's
+// shape, naming the field of the first problem.
+func DecodeServiceDefinition(body []byte) (ServiceDefinition, error) {
+	var w wireService
+	if err := decodeLocal(body, &w); err != nil {
+		return ServiceDefinition{}, err
+	}
+	if w.Name == "" {
+		return ServiceDefinition{}, badf("Name: missing service name")
+	}
+	def := ServiceDefinition{
+		ID: w.ID, Name: w.Name, Tags: w.Tags, Address: w.Address, Port: w.Port,
+		Meta: w.Meta, Weights: w.Weights, EnableTagOverride: w.EnableTagOverride,
+	}
+	if w.Port < 0 || w.Port > 65535 {
+		return ServiceDefinition{}, badf("Port: %d is not a port", w.Port)
+	}
+	var wcs []*wireCheck
+	var names []string
+	if w.Check != nil {
+		wcs = append(wcs, w.Check)
+		names = append(names, "Check")
+	}
+	for i, c := range w.Checks {
+		if c == nil {
+			continue
+		}
+		wcs = append(wcs, c)
+		names = append(names, "Checks["+strconv.Itoa(i)+"]")
+	}
+	for i, wc := range wcs {
+		c, err := wc.definition(names[i] + ".")
+		if err != nil {
+			return ServiceDefinition{}, err
+		}
+		def.Checks = append(def.Checks, c)
+	}
+	return def, nil
+}
+
+// DecodeCheckDefinition parses a check registration body in Consul's shape.
+func DecodeCheckDefinition(body []byte) (CheckDefinition, error) {
+	var w wireCheck
+	if err := decodeLocal(body, &w); err != nil {
+		return CheckDefinition{}, err
+	}
+	c, err := w.definition("")
+	if err != nil {
+		return CheckDefinition{}, err
+	}
+	if c.ID == "" && c.Name == "" {
+		return CheckDefinition{}, badf("Name: missing check name")
+	}
+	return c, nil
+}
+
+func (w *wireCheck) definition(prefix string) (CheckDefinition, error) {
+	c := CheckDefinition{
+		ID: w.ID, Name: w.Name, Notes: w.Notes, ServiceID: w.ServiceID,
+		HTTP: w.HTTP, Method: w.Method, Header: w.Header, Body: w.Body, TLSSkipVerify: w.TLSSkipVerify,
+		TCP: w.TCP, Args: w.Args,
+		SuccessBeforePassing: w.SuccessBeforePassing, FailuresBeforeCritical: w.FailuresBeforeCritical,
+		Status: w.Status,
+	}
+	if c.ID == "" {
+		c.ID = w.CheckID
+	}
+	if len(c.Args) == 0 {
+		c.Args = w.ScriptArgs
+	}
+	for _, u := range []struct{ name, v string }{
+		{"GRPC", w.GRPC}, {"DockerContainerID", w.DockerContainerID}, {"UDP", w.UDP},
+		{"H2PING", w.H2PING}, {"AliasNode", w.AliasNode}, {"AliasService", w.AliasService}, {"OSService", w.OSService},
+	} {
+		if u.v != "" {
+			c.Unsupported = u.name
+		}
+	}
+	switch c.Status {
+	case "", catalog.HealthPassing, catalog.HealthWarning, catalog.HealthCritical:
+	default:
+		return c, badf("%sStatus: %q is not one of passing, warning, critical", prefix, c.Status)
+	}
+	for _, d := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *time.Duration
+	}{
+		{"TTL", w.TTL, &c.TTL}, {"Interval", w.Interval, &c.Interval}, {"Timeout", w.Timeout, &c.Timeout},
+		{"DeregisterCriticalServiceAfter", w.DeregisterCriticalServiceAfter, &c.DeregisterCriticalServiceAfter},
+	} {
+		v, err := parseDurationJSON(d.raw)
+		if err != nil {
+			return c, badf("%s%s: %v", prefix, d.name, err)
+		}
+		*d.dst = v
+	}
+	return c, nil
+}
+
+// parseDurationJSON reads a duration written as a Go duration string
+// ("10s") or a number of nanoseconds.
+func parseDurationJSON(raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if s == "" {
+			return 0, nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration", s)
+		}
+		if d < 0 {
+			return 0, fmt.Errorf("%q is negative", s)
+		}
+		return d, nil
+	}
+	var n int64
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, fmt.Errorf("%s is not a duration", raw)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("%d is negative", n)
+	}
+	return time.Duration(n), nil
+}
+
 // agentLocalRoutes registers the endpoints of the agent's local services and
 // checks: /v1/agent/service..., /v1/agent/check..., /v1/agent/services,
 // /v1/agent/checks, /v1/agent/maintenance.
-func (s *Server) agentLocalRoutes() {}
+func (s *Server) agentLocalRoutes() {
+	s.handle("PUT /v1/agent/service/register", s.agentServiceRegister)
+	s.handle("PUT /v1/agent/service/deregister/{id}", s.agentServiceDeregister)
+	s.handle("PUT /v1/agent/service/maintenance/{id}", s.agentServiceMaintenance)
+	s.handle("GET /v1/agent/services", s.agentServices)
+	s.handle("GET /v1/agent/service/{id}", s.agentService)
+	s.handle("GET /v1/agent/checks", s.agentChecks)
+	s.handle("PUT /v1/agent/check/register", s.agentCheckRegister)
+	s.handle("PUT /v1/agent/check/deregister/{id}", s.agentCheckDeregister)
+	s.handle("PUT /v1/agent/check/pass/{id}", s.agentCheckTTL(catalog.HealthPassing))
+	s.handle("PUT /v1/agent/check/warn/{id}", s.agentCheckTTL(catalog.HealthWarning))
+	s.handle("PUT /v1/agent/check/fail/{id}", s.agentCheckTTL(catalog.HealthCritical))
+	s.handle("PUT /v1/agent/check/update/{id}", s.agentCheckUpdate)
+	s.handle("PUT /v1/agent/maintenance", s.agentNodeMaintenance)
+	s.handle("PUT /v1/agent/reload", s.agentReload)
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		return nil, badf("read request body: %v", err)
+	}
+	if len(body) > maxBodyBytes {
+		return nil, badf("request body too large (limit %d bytes)", maxBodyBytes)
+	}
+	return body, nil
+}
+
+func (s *Server) agentServiceRegister(_ http.ResponseWriter, r *http.Request) (any, error) {
+	replace, err := parseBool(r.URL.Query(), "replace-existing-checks")
+	if err != nil {
+		return nil, err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	def, err := DecodeServiceDefinition(body)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.agent.RegisterService(def, replace)
+}
+
+func (s *Server) agentServiceDeregister(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return nil, s.agent.DeregisterService(r.PathValue("id"))
+}
+
+// maintenanceParams reads enable (required) and reason.
+func maintenanceParams(r *http.Request) (bool, string, error) {
+	q := r.URL.Query()
+	if _, ok := q["enable"]; !ok {
+		return false, "", badf("enable: missing value")
+	}
+	enable, err := parseBool(q, "enable")
+	return enable, q.Get("reason"), err
+}
+
+func (s *Server) agentServiceMaintenance(_ http.ResponseWriter, r *http.Request) (any, error) {
+	enable, reason, err := maintenanceParams(r)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.agent.ServiceMaintenance(r.PathValue("id"), enable, reason)
+}
+
+func (s *Server) agentNodeMaintenance(_ http.ResponseWriter, r *http.Request) (any, error) {
+	enable, reason, err := maintenanceParams(r)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.agent.NodeMaintenance(enable, reason)
+}
+
+func (s *Server) agentServices(_ http.ResponseWriter, _ *http.Request) (any, error) {
+	return s.agent.LocalServices(), nil
+}
+
+func (s *Server) agentService(_ http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	svc, ok := s.agent.LocalServices()[id]
+	if !ok {
+		return nil, &notFound{msg: fmt.Sprintf("unknown service ID %q", id)}
+	}
+	return svc, nil
+}
+
+func (s *Server) agentChecks(_ http.ResponseWriter, _ *http.Request) (any, error) {
+	return s.agent.LocalChecks(), nil
+}
+
+func (s *Server) agentCheckRegister(_ http.ResponseWriter, r *http.Request) (any, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	def, err := DecodeCheckDefinition(body)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.agent.RegisterCheck(def)
+}
+
+func (s *Server) agentCheckDeregister(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return nil, s.agent.DeregisterCheck(r.PathValue("id"))
+}
+
+func (s *Server) agentCheckTTL(status string) handlerFunc {
+	return func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		return nil, s.agent.UpdateTTL(r.PathValue("id"), status, r.URL.Query().Get("note"))
+	}
+}
+
+func (s *Server) agentCheckUpdate(_ http.ResponseWriter, r *http.Request) (any, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	var u struct{ Status, Output string }
+	if err := decodeLocal(body, &u); err != nil {
+		return nil, err
+	}
+	switch u.Status {
+	case catalog.HealthPassing, catalog.HealthWarning, catalog.HealthCritical:
+	default:
+		return nil, badf("Status: %q is not one of passing, warning, critical", u.Status)
+	}
+	return nil, s.agent.UpdateTTL(r.PathValue("id"), u.Status, u.Output)
+}
+
+func (s *Server) agentReload(_ http.ResponseWriter, _ *http.Request) (any, error) {
+	return nil, s.agent.Reload()
+}

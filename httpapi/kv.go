@@ -1,4 +1,252 @@
 package httpapi
 
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/meridian/meridian/kvstore"
+	"github.com/meridian/meridian/rpc"
+)
+
+// tooLarge answers 413 with its text, which says "too large" (Vault and
+// other clients match it).
+type tooLarge struct{ msg string }
+
+func (e *tooLarge) Error() string { return e.msg }
+
+// rawValue is a KV value answered as it is (?raw), not as JSON.
+type rawValue []byte
+
 // kvRoutes registers /v1/kv, /v1/session and /v1/txn.
-func (s *Server) kvRoutes() {}
+func (s *Server) kvRoutes() {
+	s.handleKV("GET /v1/kv/{key...}", s.kvGet)
+	s.handleKV("PUT /v1/kv/{key...}", s.kvPut)
+	s.handleKV("DELETE /v1/kv/{key...}", s.kvDelete)
+	s.handleKV("PUT /v1/session/create", s.sessionCreate)
+	s.handleKV("PUT /v1/session/destroy/{id}", s.sessionDestroy)
+	s.handleKV("PUT /v1/session/renew/{id}", s.sessionRenew)
+	s.handleKV("GET /v1/session/info/{id}", s.sessionInfo)
+	s.handleKV("GET /v1/session/node/{node}", s.sessionNode)
+	s.handleKV("GET /v1/session/list", s.sessionList)
+	s.handleKV("PUT /v1/txn", s.txn)
+}
+
+// handleKV is handle plus the answers only these endpoints give: 413 for
+// a value or transaction too large, raw values, and a status of their own
+// (409 for a rolled back transaction).
+func (s *Server) handleKV(pattern string, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		v, err := h(w, r)
+		var tl *tooLarge
+		switch {
+		case errors.As(err, &tl):
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_, _ = io.WriteString(w, tl.msg+"\n")
+		case err != nil:
+			s.respondError(w, r, err)
+		default:
+			if raw, ok := v.(rawValue); ok {
+				w.Header().Set("Content-Type", "application/octet-stream")
+				_, _ = w.Write(raw)
+				return
+			}
+			if st, ok := v.(statusBody); ok {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(st.code)
+				s.respondJSON(w, r, st.body)
+				return
+			}
+			s.respondJSON(w, r, v)
+		}
+	})
+	if len(pattern) > 4 && pattern[:4] == "PUT " {
+		s.handleKV("POST "+pattern[4:], h)
+	}
+}
+
+// statusBody is a JSON answer with a status other than 200.
+type statusBody struct {
+	code int
+	body any
+}
+
+// kvQuery runs a KV or session read and sets the read headers, also on a
+// miss (the caller answers 404 then).
+func kvQuery[A, V any](s *Server, w http.ResponseWriter, r *http.Request, method string, args A) (V, error) {
+	var zero V
+	opts, err := parseQueryOptions(r)
+	if err != nil {
+		return zero, err
+	}
+	q := rpc.Query[A]{QueryOptions: opts, Args: args}
+	var reply rpc.Answer[V]
+	if err := s.agent.RPC(r.Context(), method, &q, &reply); err != nil {
+		return zero, err
+	}
+	setMeta(w, &reply.QueryMeta)
+	return reply.Value, nil
+}
+
+// kvNotFound is a KV miss: 404 with an empty body; the read headers are
+// already set.
+var errKVNotFound = &notFound{msg: ""}
+
+func (s *Server) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
+	key := r.PathValue("key")
+	q := r.URL.Query()
+	keys, err := parseBool(q, "keys")
+	if err != nil {
+		return nil, err
+	}
+	recurse, err := parseBool(q, "recurse")
+	if err != nil {
+		return nil, err
+	}
+	raw, err := parseBool(q, "raw")
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case keys:
+		list, err := kvQuery[rpc.KeyRequest, []string](s, w, r, rpc.MethodKVKeys, rpc.KeyRequest{Key: key, Separator: q.Get("separator")})
+		if err != nil {
+			return nil, err
+		}
+		if len(list) == 0 {
+			return nil, errKVNotFound
+		}
+		return list, nil
+	case recurse:
+		list, err := kvQuery[rpc.KeyRequest, []*kvstore.DirEntry](s, w, r, rpc.MethodKVList, rpc.KeyRequest{Key: key})
+		if err != nil {
+			return nil, err
+		}
+		if len(list) == 0 {
+			return nil, errKVNotFound
+		}
+		return list, nil
+	}
+	e, err := kvQuery[rpc.KeyRequest, *kvstore.DirEntry](s, w, r, rpc.MethodKVGet, rpc.KeyRequest{Key: key})
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, errKVNotFound
+	}
+	if raw {
+		return rawValue(e.Value), nil
+	}
+	return []*kvstore.DirEntry{e}, nil
+}
+
+// parseUintParam reads an unsigned integer parameter; ok is false when it
+// is absent.
+func parseUintParam(r *http.Request, name string) (v uint64, ok bool, err error) {
+	q := r.URL.Query()
+	if _, present := q[name]; !present {
+		return 0, false, nil
+	}
+	s := q.Get(name)
+	v, err = strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, false, badf("%s: %q is not a non-negative integer", name, s)
+	}
+	return v, true, nil
+}
+
+// kvApply sends a KV write and answers its outcome, true or false.
+func (s *Server) kvApply(r *http.Request, req rpc.KVRequest) (any, error) {
+	dc, err := parseDC(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	args := rpc.Write[rpc.KVRequest]{WriteOptions: rpc.WriteOptions{Datacenter: dc}, Args: req}
+	var reply rpc.WriteResult
+	if err := s.agent.RPC(r.Context(), rpc.MethodKVApply, &args, &reply); err != nil {
+		return nil, err
+	}
+	return reply.OK, nil
+}
+
+func (s *Server) kvPut(_ http.ResponseWriter, r *http.Request) (any, error) {
+	key := r.PathValue("key")
+	if key == "" {
+		return nil, badf("key: missing key name")
+	}
+	q := r.URL.Query()
+	req := rpc.KVRequest{Op: rpc.KVSet, Key: key}
+	flags, _, err := parseUintParam(r, "flags")
+	if err != nil {
+		return nil, err
+	}
+	req.Flags = flags
+	cas, hasCAS, err := parseUintParam(r, "cas")
+	if err != nil {
+		return nil, err
+	}
+	_, acquire := q["acquire"]
+	_, release := q["release"]
+	switch {
+	case acquire && release:
+		return nil, badf("acquire and release are mutually exclusive")
+	case acquire:
+		req.Op, req.Session = rpc.KVLock, q.Get("acquire")
+		if req.Session == "" {
+			return nil, badf("acquire: missing session ID")
+		}
+	case release:
+		req.Op, req.Session = rpc.KVUnlock, q.Get("release")
+		if req.Session == "" {
+			return nil, badf("release: missing session ID")
+		}
+	case hasCAS:
+		req.Op, req.Index = rpc.KVCAS, cas
+	}
+	if hasCAS && (acquire || release) {
+		return nil, badf("cas: cannot be combined with acquire or release")
+	}
+	if r.ContentLength > kvstore.MaxValueSize {
+		return nil, tooLargeValue(r.ContentLength)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, kvstore.MaxValueSize+1))
+	if err != nil {
+		return nil, badf("read request body: %v", err)
+	}
+	if len(body) > kvstore.MaxValueSize {
+		return nil, tooLargeValue(int64(len(body)))
+	}
+	req.Value = body
+	return s.kvApply(r, req)
+}
+
+func tooLargeValue(n int64) error {
+	return &tooLarge{msg: fmt.Sprintf("Request body(%d bytes) too large, max size: %d bytes", n, kvstore.MaxValueSize)}
+}
+
+func (s *Server) kvDelete(_ http.ResponseWriter, r *http.Request) (any, error) {
+	key := r.PathValue("key")
+	recurse, err := parseBool(r.URL.Query(), "recurse")
+	if err != nil {
+		return nil, err
+	}
+	cas, hasCAS, err := parseUintParam(r, "cas")
+	if err != nil {
+		return nil, err
+	}
+	req := rpc.KVRequest{Op: rpc.KVDelete, Key: key}
+	switch {
+	case recurse && hasCAS:
+		return nil, badf("cas: cannot be combined with recurse")
+	case recurse:
+		req.Op = rpc.KVDeleteTree
+	case key == "":
+		return nil, badf("key: missing key name")
+	case hasCAS:
+		req.Op, req.Index = rpc.KVDeleteCAS, cas
+	}
+	return s.kvApply(r, req)
+}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/rpc"
 )
@@ -178,5 +180,37 @@ func TestBodyCacheFollowsIndex(t *testing.T) {
 	agent.index = 10
 	if got := get(""); !strings.Contains(got, "changed-behind-the-index") {
 		t.Errorf("index moved, body %q still the cached one", got)
+	}
+}
+
+func TestAgentMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.Metrics, cfg.Gatherer = reg, reg
+	srv := New(cfg, &stubAgent{})
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec
+	}
+	get("/v1/health/service/web")
+	get("/v1/health/service/web?index=bad")
+	prom := get("/v1/agent/metrics?format=prometheus")
+	for _, want := range []string{
+		`meridian_http_request_duration_seconds_count{code="2xx",endpoint="GET /v1/health/service/{service}"} 1`,
+		`meridian_http_request_duration_seconds_count{code="4xx",endpoint="GET /v1/health/service/{service}"} 1`,
+	} {
+		if !strings.Contains(prom.Body.String(), want) {
+			t.Errorf("prometheus metrics lack %q:\n%s", want, prom.Body.String())
+		}
+	}
+	var summary struct{ Samples []struct{ Name string } }
+	if err := json.Unmarshal(get("/v1/agent/metrics").Body.Bytes(), &summary); err != nil || len(summary.Samples) == 0 {
+		t.Errorf("JSON metrics = %+v, %v; want samples", summary, err)
+	}
+	rec := httptest.NewRecorder()
+	New(DefaultConfig(), &stubAgent{}).ServeHTTP(rec, httptest.NewRequest("GET", "/v1/agent/metrics", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("metrics without a gatherer = %d, want 404", rec.Code)
 	}
 }

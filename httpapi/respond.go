@@ -55,7 +55,7 @@ func (s *Server) respondJSON(w http.ResponseWriter, r *http.Request, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error) int {
 	code, msg := errorStatus(err)
 	if code >= 500 {
 		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", code, "error", err)
@@ -63,4 +63,5 @@ func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(msg + "\n"))
+	return code
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Agent is what the HTTP API needs from the agent it serves.
@@ -25,6 +27,8 @@ type Agent interface {
 	Leave(ctx context.Context) error
 	// ForceLeave marks a failed member as left (prune: forgets it at once).
 	ForceLeave(node string, prune bool) error
+	// LocalAgent serves the agent's local services and checks.
+	LocalAgent
 }
 
 // Config configures the HTTP API.
@@ -34,6 +38,10 @@ type Config struct {
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// request headers.
 	ReadHeaderTimeout time.Duration
+	// Metrics, when set, receives the HTTP request metrics; Gatherer is what
+	// /v1/agent/metrics reports (nil answers 404).
+	Metrics  prometheus.Registerer
+	Gatherer prometheus.Gatherer
 	// CacheEntries bounds how many encoded read answers are kept for reuse
 	// while their index does not move.
 	CacheEntries int
@@ -46,12 +54,13 @@ func DefaultConfig() Config {
 
 // Server is the HTTP API of one agent.
 type Server struct {
-	cfg   Config
-	agent Agent
-	log   *slog.Logger
-	mux   *http.ServeMux
-	http  *http.Server
-	cache *bodyCache
+	cfg     Config
+	agent   Agent
+	log     *slog.Logger
+	mux     *http.ServeMux
+	http    *http.Server
+	cache   *bodyCache
+	metrics *httpMetrics
 
 	mu     sync.Mutex
 	closed bool
@@ -70,6 +79,7 @@ func New(cfg Config, agent Agent) *Server {
 		cfg.CacheEntries = def.CacheEntries
 	}
 	s := &Server{cfg: cfg, agent: agent, log: cfg.Logger, mux: http.NewServeMux(), cache: newBodyCache(cfg.CacheEntries)}
+	s.metrics = newHTTPMetrics(cfg.Metrics)
 	s.routes()
 	s.http = &http.Server{Handler: s, ReadHeaderTimeout: cfg.ReadHeaderTimeout}
 	return s
@@ -124,22 +134,32 @@ func (s *Server) routes() {
 	s.handle("GET /v1/health/node/{node}", s.healthNode)
 	s.handle("GET /v1/health/state/{state}", s.healthState)
 	s.handle("GET /v1/operator/raft/configuration", s.raftConfiguration)
+	s.handle("GET /v1/agent/metrics", s.agentMetrics)
 	s.kvRoutes()
 	s.agentLocalRoutes()
 }
+
+// errAnswered is returned by a handler that wrote its answer itself.
+var errAnswered = errors.New("answered")
 
 // handlerFunc is an endpoint: it returns the value to encode as JSON (nil
 // for an empty body) or an error that respond maps to a status code.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
 
 func (s *Server) handle(pattern string, h handlerFunc) {
+	observe := s.metrics.observer(pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		v, err := h(w, r)
-		if err != nil {
-			s.respondError(w, r, err)
-			return
+		code := http.StatusOK
+		switch {
+		case errors.Is(err, errAnswered):
+		case err != nil:
+			code = s.respondError(w, r, err)
+		default:
+			s.respondJSON(w, r, v)
 		}
-		s.respondJSON(w, r, v)
+		observe(start, code)
 	})
 	// Consul accepts POST wherever it accepts PUT; the Go client uses PUT.
 	if len(pattern) > 4 && pattern[:4] == "PUT " {

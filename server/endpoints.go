@@ -20,6 +20,14 @@ type localHandler func(ctx context.Context, args, reply any) error
 
 // register exposes an endpoint over RPC and in-process.
 func register[A, R any](s *Server, method string, fn func(ctx context.Context, args *A, reply *R) error) {
+	observe := s.metrics.rpcObserver(method)
+	inner := fn
+	fn = func(ctx context.Context, args *A, reply *R) error {
+		start := time.Now()
+		err := inner(ctx, args, reply)
+		observe(start, err)
+		return err
+	}
 	rpc.Register(s.rpcServer, method, fn)
 	s.local[method] = func(ctx context.Context, args, reply any) error {
 		a, ok := args.(*A)

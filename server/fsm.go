@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
 
 	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
 )
 
@@ -20,11 +22,15 @@ type msgType byte
 const (
 	msgRegister   msgType = 1
 	msgDeregister msgType = 2
+	msgKV         msgType = 3 // rpc.KVRequest
+	msgSession    msgType = 4 // rpc.SessionRequest[kvstore.Session]
+	msgTxn        msgType = 5 // rpc.TxnRequest[*kvstore.TxnOp]
+	msgKVReap     msgType = 6 // kvReapRequest
 )
 
 // snapshotVersion is written first in every snapshot so a future format can
-// be told apart.
-const snapshotVersion = 1
+// be told apart. Version 2 added kvstore's section after catalog's.
+const snapshotVersion = 2
 
 // encodeCommand builds a Raft log entry.
 func encodeCommand(t msgType, cmd any) ([]byte, error) {
@@ -46,6 +52,11 @@ func encodeCommand(t msgType, cmd any) ([]byte, error) {
 type fsm struct {
 	state  *state
 	logger *slog.Logger
+
+	// sessionTTL holds the leader's session TTL timers. The FSM never
+	// touches them; they hang here because the fsm is the one piece of the
+	// server that lives from New to Shutdown and that the KV files own.
+	sessionTTL *sessionTimers
 }
 
 var (
@@ -59,7 +70,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand || len(l.Data) == 0 {
 		return nil
 	}
-	return f.applyCommand(l.Index, msgType(l.Data[0]), l.Data[1:])
+	appended := l.AppendedAt
+	if appended.IsZero() {
+		appended = time.Unix(0, 0) // an entry from before raft recorded it
+	}
+	return f.applyCommand(l.Index, appended, msgType(l.Data[0]), l.Data[1:])
 }
 
 // ApplyBatch applies entries in commit order, each in its own transaction so
@@ -72,20 +87,35 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	return out
 }
 
-func (f *fsm) applyCommand(idx uint64, t msgType, body []byte) any {
+// applyCommand applies one command. appended is the leader's clock when it
+// appended the entry (replicated with it): catalog commands that invalidate
+// sessions use it for lock delays, since they carry no clock of their own.
+func (f *fsm) applyCommand(idx uint64, appended time.Time, t msgType, body []byte) any {
 	switch t {
 	case msgRegister:
 		var req catalog.RegisterRequest
 		if err := rpc.Unmarshal(body, &req); err != nil {
 			return fmt.Errorf("decode register at index %d: %w", idx, err)
 		}
-		return f.state.write(func(tx *memdb.Txn) error { return catalog.Register(tx, idx, &req) })
+		return f.state.write(func(tx *memdb.Txn) error {
+			if err := catalog.Register(tx, idx, &req); err != nil {
+				return err
+			}
+			return invalidateForRegister(tx, idx, appended, &req)
+		})
 	case msgDeregister:
 		var req catalog.DeregisterRequest
 		if err := rpc.Unmarshal(body, &req); err != nil {
 			return fmt.Errorf("decode deregister at index %d: %w", idx, err)
 		}
-		return f.state.write(func(tx *memdb.Txn) error { return catalog.Deregister(tx, idx, &req) })
+		return f.state.write(func(tx *memdb.Txn) error {
+			if err := invalidateForDeregister(tx, idx, appended, &req); err != nil {
+				return err
+			}
+			return catalog.Deregister(tx, idx, &req)
+		})
+	case msgKV, msgSession, msgTxn, msgKVReap:
+		return f.applyKV(idx, t, body)
 	default:
 		// An entry from a newer version: skipping it would fork the state,
 		// so stop loudly rather than diverge silently.
@@ -119,6 +149,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		tx.Abort()
 		return fmt.Errorf("restore catalog: %w", err)
 	}
+	if err := kvstore.Restore(tx, dec); err != nil {
+		tx.Abort()
+		return fmt.Errorf("restore kvstore: %w", err)
+	}
 	tx.Commit()
 	f.state.replace(sdb)
 	return nil
@@ -135,6 +169,9 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	err := enc.Encode(snapshotVersion)
 	if err == nil {
 		err = catalog.Snapshot(s.tx, enc)
+	}
+	if err == nil {
+		err = kvstore.Snapshot(s.tx, enc)
 	}
 	if err == nil {
 		err = w.Flush()

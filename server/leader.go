@@ -167,6 +167,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	if err := s.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
 		s.logger.Error("leader barrier failed", "error", err)
 	}
+	defer s.startKVLeader(ctx)()
 	interval := time.NewTicker(s.cfg.ReconcileInterval)
 	defer interval.Stop()
 	for {
@@ -375,8 +376,11 @@ func (s *Server) raftApply(t msgType, cmd any) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	start := time.Now()
 	future := s.raft.Apply(buf, s.cfg.ApplyTimeout)
-	if err := future.Error(); err != nil {
+	err = future.Error()
+	s.metrics.apply.Observe(time.Since(start).Seconds())
+	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return 0, fmt.Errorf("apply: %w", rpc.ErrNoLeader)
 		}

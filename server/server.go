@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/rpc"
@@ -64,6 +65,8 @@ type Config struct {
 
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics, when set, receives the server's Prometheus metrics.
+	Metrics prometheus.Registerer
 }
 
 // DefaultConfig returns production timings. They are tighter than Consul's
@@ -136,6 +139,7 @@ type Server struct {
 	lan       *lan.Pool
 
 	// reconcileCh nudges the leader loop when LAN membership changes.
+	metrics     *metrics
 	reconcileCh chan struct{}
 	leaderCh    chan bool
 
@@ -182,6 +186,7 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 		ctx:         ctx,
 		cancel:      cancel,
 	}
+	s.metrics = newMetrics(cfg.Metrics, s)
 	s.mux = rpc.NewMux(cfg.Listener, rpc.MuxConfig{Logger: cfg.Logger})
 	s.rpcServer = rpc.NewServer(rpc.ServerConfig{Logger: cfg.Logger})
 	s.pool = rpc.NewPool(rpc.PoolConfig{Logger: cfg.Logger})

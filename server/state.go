@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/kvstore"
 )
 
 // state holds the server's one go-memdb database. A snapshot restore swaps in
@@ -25,6 +26,9 @@ type stateDB struct {
 func schema() *memdb.DBSchema {
 	tables := map[string]*memdb.TableSchema{}
 	for name, t := range catalog.Tables() {
+		tables[name] = t
+	}
+	for name, t := range kvstore.Tables() {
 		tables[name] = t
 	}
 	return &memdb.DBSchema{Tables: tables}

@@ -27,7 +27,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	logger := newLogger(stderr, cfg.LogLevel, cfg.LogJSON)
-	a, err := agent.New(cfg, agent.Options{Logger: logger})
+	a, err := agent.New(cfg, agent.Options{Logger: logger, ConfigArgs: append([]string{}, args...)})
 	if err == nil {
 		err = a.Start()
 	}
@@ -47,7 +47,9 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				logger.Info("SIGHUP received; nothing to reload yet")
+				if err := a.Reload(); err != nil {
+					logger.Error("reload failed", "error", err)
+				}
 				continue
 			}
 			leave := (sig == syscall.SIGINT && !cfg.SkipLeaveOnInterrupt) || (sig == syscall.SIGTERM && cfg.LeaveOnTerminate)

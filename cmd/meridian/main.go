@@ -24,10 +24,14 @@ func commands() map[string]command {
 		"agent":       {"Runs a Meridian agent", runAgent},
 		"members":     {"Lists the members of the gossip pool", runMembers},
 		"join":        {"Tells the agent to join a cluster", runJoin},
+		"kv":          {"Reads and writes the key/value store", runKV},
 		"leave":       {"Makes the agent leave the cluster gracefully and stop", runLeave},
 		"force-leave": {"Forces a failed member into the left state", runForceLeave},
 		"operator":    {"Operator tools: operator raft list-peers", runOperator},
 		"version":     {"Prints the Meridian version", runVersion},
+		"services":    {"Registers or deregisters services with the agent", runServices},
+		"catalog":     {"Lists the catalog's services and nodes", runCatalog},
+		"reload":      {"Makes the agent re-read its service and check definitions", runReload},
 	}
 }
 

@@ -1,0 +1,351 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/meridian/meridian/agent/checks"
+	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/lan"
+	"github.com/meridian/meridian/rpc"
+)
+
+// Anti-entropy timings.
+const (
+	// DefaultSyncInterval is the full sync interval up to
+	// syncScaleThreshold nodes (Consul's one minute).
+	DefaultSyncInterval = time.Minute
+	// syncScaleThreshold is the cluster size above which the interval
+	// grows with log2 of the size, so the servers see a bounded rate.
+	syncScaleThreshold = 128
+	// syncRetry is the pause before retrying a failed push.
+	syncRetry = 500 * time.Millisecond
+	// reapEvery is how often checks are looked at for
+	// DeregisterCriticalServiceAfter.
+	reapEvery = 250 * time.Millisecond
+)
+
+// localState is the agent's services and checks, the truth that
+// anti-entropy makes the catalog agree with. Its lock is taken by check
+// runners' Notify: never call a Runner's Stop or SetTTL while holding it.
+type localState struct {
+	mu              sync.Mutex
+	services        map[string]*localService
+	checks          map[string]*localCheck
+	deletedServices map[string]bool // to deregister from the catalog
+	deletedChecks   map[string]bool
+	stopped         bool
+
+	kick   chan struct{} // a change waits to be pushed
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newLocalState() *localState {
+	return &localState{
+		services:        map[string]*localService{},
+		checks:          map[string]*localCheck{},
+		deletedServices: map[string]bool{},
+		deletedChecks:   map[string]bool{},
+		kick:            make(chan struct{}, 1),
+	}
+}
+
+// changed wakes the sync loop; changes made meanwhile share one push.
+func (l *localState) changed() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// startLocal loads the config's and the persisted definitions and starts
+// the sync loop. Called by Start once the HTTP API and RPC are ready.
+func (a *Agent) startLocal() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.local.cancel = cancel
+	a.loadDefinitions(a.cfg.Services, a.cfg.Checks)
+	a.loadPersisted()
+	a.local.wg.Add(1)
+	go func() {
+		defer a.local.wg.Done()
+		a.syncLoop(ctx)
+	}()
+}
+
+// stopLocal stops the sync loop and every check runner. Safe to call twice
+// and before startLocal.
+func (a *Agent) stopLocal() {
+	l := a.local
+	l.mu.Lock()
+	l.stopped = true
+	cancel := l.cancel
+	var runners []*checks.Runner
+	for _, c := range l.checks {
+		if c.runner != nil {
+			runners = append(runners, c.runner)
+		}
+	}
+	l.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	for _, r := range runners {
+		r.Stop()
+	}
+	l.wg.Wait()
+}
+
+// syncInterval is the full sync interval for the cluster's size, plus a
+// random stagger of up to a quarter so that agents do not sync together.
+func (a *Agent) syncInterval() time.Duration {
+	base := a.opts.SyncInterval
+	if base <= 0 {
+		base = DefaultSyncInterval
+		n := 0
+		for _, m := range a.lan.Members() {
+			if m.Status == lan.StatusAlive {
+				n++
+			}
+		}
+		if n > syncScaleThreshold {
+			f := math.Ceil(math.Log2(float64(n)) - math.Log2(syncScaleThreshold) + 1)
+			base = time.Duration(f * float64(base))
+		}
+	}
+	return base + rand.N(base/4+1)
+}
+
+// syncLoop pushes changes as they happen and does a full sync every
+// interval, until ctx ends.
+func (a *Agent) syncLoop(ctx context.Context) {
+	full := time.NewTimer(0) // a full sync at start
+	defer full.Stop()
+	reap := time.NewTicker(reapEvery)
+	defer reap.Stop()
+	var retry <-chan time.Time
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.local.kick:
+			err = a.syncChanges(ctx)
+		case <-retry:
+			retry = nil
+			err = a.syncChanges(ctx)
+		case <-full.C:
+			err = a.syncFull(ctx)
+			full.Reset(a.syncInterval())
+		case <-reap.C:
+			a.reapCritical()
+			continue
+		}
+		if err != nil && ctx.Err() == nil {
+			a.logger.Debug("anti-entropy sync failed, will retry", "error", err)
+			retry = time.After(syncRetry)
+		}
+	}
+}
+
+// syncFull compares the catalog's view of this node with the local state,
+// marks what differs, deregisters what the agent does not have, and pushes.
+func (a *Agent) syncFull(ctx context.Context) error {
+	node := a.cfg.NodeName
+	var ns rpc.Answer[*catalog.NodeServices]
+	if err := a.RPC(ctx, rpc.MethodCatalogNode, &rpc.Query[catalog.NodeRequest]{Args: catalog.NodeRequest{Node: node}}, &ns); err != nil {
+		return err
+	}
+	var nc rpc.Answer[[]*catalog.HealthCheck]
+	if err := a.RPC(ctx, rpc.MethodHealthNode, &rpc.Query[catalog.NodeRequest]{Args: catalog.NodeRequest{Node: node}}, &nc); err != nil {
+		return err
+	}
+	remoteSvcs := map[string]*catalog.Service{}
+	if ns.Value != nil {
+		remoteSvcs = ns.Value.Services
+	}
+	l := a.local
+	l.mu.Lock()
+	for id, s := range l.services {
+		if r, ok := remoteSvcs[id]; !ok || !sameService(s.svc, r) {
+			s.synced = false
+		}
+	}
+	for id := range remoteSvcs {
+		if _, ok := l.services[id]; !ok {
+			l.deletedServices[id] = true
+		}
+	}
+	remoteChecks := map[string]*catalog.HealthCheck{}
+	for _, c := range nc.Value {
+		remoteChecks[c.CheckID] = c
+	}
+	for id, c := range l.checks {
+		if r, ok := remoteChecks[id]; !ok || !sameCheck(c.check, r) {
+			c.synced = false
+			if s, ok := l.services[c.check.ServiceID]; ok {
+				s.synced = false
+			}
+		}
+	}
+	for id, r := range remoteChecks {
+		if _, ok := l.checks[id]; ok || id == catalog.SerfCheckID || l.deletedServices[r.ServiceID] {
+			continue
+		}
+		l.deletedChecks[id] = true
+	}
+	l.mu.Unlock()
+	return a.syncChanges(ctx)
+}
+
+func sameService(a, b *catalog.Service) bool {
+	return a.ID == b.ID && a.Service == b.Service && a.Address == b.Address && a.Port == b.Port &&
+		a.Weights == b.Weights && a.EnableTagOverride == b.EnableTagOverride &&
+		slices.Equal(emptyNil(a.Tags), emptyNil(b.Tags)) && maps.Equal(a.Meta, b.Meta)
+}
+
+func emptyNil(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func sameCheck(a, b *catalog.HealthCheck) bool {
+	return a.Status == b.Status && a.Output == b.Output && a.Name == b.Name && a.Notes == b.Notes &&
+		a.ServiceID == b.ServiceID
+}
+
+// syncChanges pushes what is out of sync: deregistrations first, then each
+// changed service with all its checks, then changed node checks. An entry
+// changed again while its push was in flight stays out of sync.
+func (a *Agent) syncChanges(ctx context.Context) error {
+	l := a.local
+	l.mu.Lock()
+	deadSvcs := slices.Collect(maps.Keys(l.deletedServices))
+	deadChecks := slices.Collect(maps.Keys(l.deletedChecks))
+	type push struct {
+		svc    *localService
+		checks []*localCheck
+		req    catalog.RegisterRequest
+	}
+	var pushes []push
+	bySvc := map[string]int{}
+	for _, s := range l.services {
+		if !s.synced {
+			bySvc[s.svc.ID] = len(pushes)
+			pushes = append(pushes, push{svc: s, req: a.registerRequest(s.svc)})
+		}
+	}
+	for _, c := range l.checks {
+		if c.check.ServiceID != "" {
+			if i, ok := bySvc[c.check.ServiceID]; ok {
+				pushes[i].checks = append(pushes[i].checks, c)
+				cc := *c.check
+				pushes[i].req.Checks = append(pushes[i].req.Checks, &cc)
+				continue
+			}
+		}
+		if !c.synced {
+			p := push{checks: []*localCheck{c}, req: a.registerRequest(nil)}
+			cc := *c.check
+			p.req.Check = &cc
+			pushes = append(pushes, p)
+		}
+	}
+	l.mu.Unlock()
+
+	var errs []error
+	for _, id := range deadSvcs {
+		if err := a.catalogDeregister(ctx, id, ""); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// A service registered again meanwhile is pushed by its own kick;
+		// one deleted again is caught by the next full sync at worst.
+		l.mu.Lock()
+		delete(l.deletedServices, id)
+		l.mu.Unlock()
+	}
+	for _, id := range deadChecks {
+		if err := a.catalogDeregister(ctx, "", id); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		l.mu.Lock()
+		delete(l.deletedChecks, id)
+		l.mu.Unlock()
+	}
+	for _, p := range pushes {
+		var reply rpc.WriteResult
+		err := a.RPC(ctx, rpc.MethodCatalogReg, &rpc.Write[catalog.RegisterRequest]{Args: p.req}, &reply)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		l.mu.Lock()
+		if p.svc != nil && l.services[p.svc.svc.ID] == p.svc {
+			p.svc.synced = true
+		}
+		for i, c := range p.checks {
+			sent := p.req.Check
+			if p.svc != nil {
+				sent = p.req.Checks[i]
+			}
+			if cur := l.checks[c.check.CheckID]; cur == c && c.check.Status == sent.Status && c.check.Output == sent.Output {
+				c.synced = true
+			}
+		}
+		l.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// registerRequest is the registration of svc (nil for a node check) on
+// this node.
+func (a *Agent) registerRequest(svc *catalog.Service) catalog.RegisterRequest {
+	req := catalog.RegisterRequest{
+		ID: a.nodeID, Node: a.cfg.NodeName, Address: a.advertise, Datacenter: a.cfg.Datacenter,
+		SkipNodeUpdate: true,
+	}
+	if svc != nil {
+		c := *svc
+		req.Service = &c
+	}
+	return req
+}
+
+func (a *Agent) catalogDeregister(ctx context.Context, serviceID, checkID string) error {
+	var reply rpc.WriteResult
+	req := rpc.Write[catalog.DeregisterRequest]{Args: catalog.DeregisterRequest{
+		Node: a.cfg.NodeName, ServiceID: serviceID, CheckID: checkID,
+	}}
+	return a.RPC(ctx, rpc.MethodCatalogDereg, &req, &reply)
+}
+
+// reapCritical deregisters services whose check has been critical for
+// longer than its DeregisterCriticalServiceAfter.
+func (a *Agent) reapCritical() {
+	l := a.local
+	now := time.Now()
+	var reap []string
+	l.mu.Lock()
+	for _, c := range l.checks {
+		d := c.def.DeregisterCriticalServiceAfter
+		if d > 0 && c.check.ServiceID != "" && !c.criticalSince.IsZero() && now.Sub(c.criticalSince) > d {
+			reap = append(reap, c.check.ServiceID)
+		}
+	}
+	l.mu.Unlock()
+	for _, id := range reap {
+		if err := a.DeregisterService(id); err == nil {
+			a.logger.Info("deregistered service whose check stayed critical", "service", id)
+		}
+	}
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/meridian/meridian/configs"
+)
+
+// stringList is a repeatable string flag (-tag a -tag b).
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// sendJSON sends a request with a JSON body and fails on any status but 200.
+func (c *httpClient) sendJSON(method, path string, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the agent at %s (is it running? set -http-addr): %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(answer)))
+	}
+	return nil
+}
+
+func runServices(args []string, stdout, stderr io.Writer) int {
+	usage := "Usage: meridian services register FILE | -name NAME [-id ID] [-port N] [-address A] [-tag T]...\n       meridian services deregister ID"
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 1
+	}
+	switch args[0] {
+	case "register":
+		return runServicesRegister(args[1:], stdout, stderr)
+	case "deregister":
+		return runServicesDeregister(args[1:], stdout, stderr)
+	case "-h", "-help", "--help":
+		fmt.Fprintln(stderr, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "meridian services: unknown subcommand %q\n%s\n", args[0], usage)
+	return 1
+}
+
+func runServicesRegister(args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("services register [options] [FILE]",
+		"Registers services with the agent, from a YAML or JSON definition file (service: or services:, as in the config files) or from flags.", stderr)
+	name := fs.String("name", "", "service name")
+	id := fs.String("id", "", "service ID (default the name)")
+	port := fs.Int("port", 0, "service port")
+	address := fs.String("address", "", "service address (default the node's)")
+	var tags stringList
+	fs.Var(&tags, "tag", "tag of the service; repeatable")
+	if ok, code := parseArgs(fs, args, -1, ""); !ok {
+		return code
+	}
+	var bodies []map[string]any
+	switch {
+	case fs.NArg() == 1 && *name == "":
+		defs, err := loadServiceFile(fs.Arg(0))
+		if err != nil {
+			return fail(stderr, "services register", err)
+		}
+		bodies = defs
+	case fs.NArg() == 0 && *name != "":
+		bodies = []map[string]any{{"ID": *id, "Name": *name, "Port": *port, "Address": *address, "Tags": []string(tags)}}
+	default:
+		fmt.Fprintln(stderr, "meridian services register: give either a FILE or -name (not both)")
+		return 1
+	}
+	c := client()
+	for _, b := range bodies {
+		if err := c.sendJSON("PUT", "/v1/agent/service/register", b); err != nil {
+			return fail(stderr, "services register", err)
+		}
+		fmt.Fprintf(stdout, "Registered service: %s\n", b["Name"])
+	}
+	return 0
+}
+
+// loadServiceFile reads service definitions with the config loader, so a
+// file has the shape the agent's config files have.
+func loadServiceFile(path string) ([]map[string]any, error) {
+	cfg, err := configs.Load([]string{"-dev", "-config-file", path}, nil, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Services) == 0 {
+		return nil, fmt.Errorf("%s defines no service (want service: or services:)", path)
+	}
+	var out []map[string]any
+	for _, s := range cfg.Services {
+		b := map[string]any{
+			"ID": s.ID, "Name": s.Name, "Tags": s.Tags, "Address": s.Address, "Port": s.Port,
+			"Meta": s.Meta, "EnableTagOverride": s.EnableTagOverride,
+		}
+		if s.Weights.Passing != 0 || s.Weights.Warning != 0 {
+			b["Weights"] = map[string]int{"Passing": s.Weights.Passing, "Warning": s.Weights.Warning}
+		}
+		var checks []map[string]any
+		for _, c := range s.Checks {
+			checks = append(checks, map[string]any{
+				"CheckID": c.ID, "Name": c.Name, "Notes": c.Notes, "HTTP": c.HTTP, "Method": c.Method,
+				"Header": c.Header, "Body": c.Body, "TLSSkipVerify": c.TLSSkipVerify, "TCP": c.TCP,
+				"TTL": dur(c.TTL), "Args": c.Args, "Interval": dur(c.Interval), "Timeout": dur(c.Timeout),
+				"DeregisterCriticalServiceAfter": dur(c.DeregisterCriticalServiceAfter),
+				"SuccessBeforePassing":           c.SuccessBeforePassing, "FailuresBeforeCritical": c.FailuresBeforeCritical,
+				"Status": c.Status,
+			})
+		}
+		if len(checks) > 0 {
+			b["Checks"] = checks
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func dur(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+func runServicesDeregister(args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("services deregister [options] ID", "Deregisters a service from the agent.", stderr)
+	if ok, code := parseArgs(fs, args, 1, "one service ID"); !ok {
+		return code
+	}
+	if err := client().do("PUT", "/v1/agent/service/deregister/"+url.PathEscape(fs.Arg(0)), nil); err != nil {
+		return fail(stderr, "services deregister", err)
+	}
+	fmt.Fprintf(stdout, "Deregistered service: %s\n", fs.Arg(0))
+	return 0
+}
+
+func runCatalog(args []string, stdout, stderr io.Writer) int {
+	usage := "Usage: meridian catalog services [-tags] | nodes [-service NAME]"
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 1
+	}
+	switch args[0] {
+	case "services":
+		return runCatalogServices(args[1:], stdout, stderr)
+	case "nodes":
+		return runCatalogNodes(args[1:], stdout, stderr)
+	case "-h", "-help", "--help":
+		fmt.Fprintln(stderr, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "meridian catalog: unknown subcommand %q\n%s\n", args[0], usage)
+	return 1
+}
+
+func runCatalogServices(args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("catalog services [options]", "Lists the services in the catalog.", stderr)
+	showTags := fs.Bool("tags", false, "show each service's tags")
+	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
+		return code
+	}
+	var svcs map[string][]string
+	if err := client().do("GET", "/v1/catalog/services", &svcs); err != nil {
+		return fail(stderr, "catalog services", err)
+	}
+	names := make([]string, 0, len(svcs))
+	for n := range svcs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, n := range names {
+		if *showTags {
+			tags := append([]string(nil), svcs[n]...)
+			sort.Strings(tags)
+			fmt.Fprintf(tw, "%s\t%s\n", n, strings.Join(tags, ","))
+		} else {
+			fmt.Fprintln(tw, n)
+		}
+	}
+	tw.Flush()
+	return 0
+}
+
+func runCatalogNodes(args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("catalog nodes [options]", "Lists the nodes in the catalog.", stderr)
+	service := fs.String("service", "", "list only the nodes that run this service")
+	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
+		return code
+	}
+	type row struct{ Node, ID, Address, Datacenter string }
+	var rows []row
+	c := client()
+	if *service != "" {
+		var nodes []struct{ Node, ID, Address, Datacenter string }
+		if err := c.do("GET", "/v1/catalog/service/"+url.PathEscape(*service), &nodes); err != nil {
+			return fail(stderr, "catalog nodes", err)
+		}
+		seen := map[string]bool{}
+		for _, n := range nodes {
+			if !seen[n.Node] {
+				seen[n.Node] = true
+				rows = append(rows, row(n))
+			}
+		}
+	} else if err := c.do("GET", "/v1/catalog/nodes", &rows); err != nil {
+		return fail(stderr, "catalog nodes", err)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Node < rows[j].Node })
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Node\tID\tAddress\tDC")
+	for _, r := range rows {
+		id := r.ID
+		if len(id) > 8 {
+			id = id[:8]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Node, id, r.Address, r.Datacenter)
+	}
+	tw.Flush()
+	return 0
+}
+
+func runReload(args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("reload [options]", "Makes the agent re-read its service and check definitions.", stderr)
+	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
+		return code
+	}
+	if err := client().do("PUT", "/v1/agent/reload", nil); err != nil {
+		return fail(stderr, "reload", err)
+	}
+	fmt.Fprintln(stdout, "Configuration reload triggered")
+	return 0
+}
+
+var _ flag.Value = (*stringList)(nil)

@@ -1,0 +1,233 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/kvstore"
+	"github.com/meridian/meridian/rpc"
+)
+
+// kvReapRequest is the command the leader applies periodically: forget the
+// lock delays over at Now, and the tombstones of deletes at or before
+// TombstonesUpTo (0: none).
+type kvReapRequest struct {
+	Now            int64
+	TombstonesUpTo uint64
+}
+
+// errTxnRolledBack aborts the write transaction of a transaction whose
+// operations failed; the FSM answers the operations' errors instead.
+var errTxnRolledBack = errors.New("transaction rolled back")
+
+// applyKV applies the KV, session and transaction commands. A KV write
+// answers its outcome (bool); a transaction answers its
+// rpc.TxnResponse; a failure answers an error and changes nothing.
+func (f *fsm) applyKV(idx uint64, t msgType, body []byte) any {
+	switch t {
+	case msgKV:
+		var req rpc.KVRequest
+		if err := rpc.Unmarshal(body, &req); err != nil {
+			return fmt.Errorf("decode kv write at index %d: %w", idx, err)
+		}
+		var ok bool
+		err := f.state.write(func(tx *memdb.Txn) error {
+			var err error
+			ok, err = applyKVRequest(tx, idx, &req)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return ok
+	case msgSession:
+		var req rpc.SessionRequest[kvstore.Session]
+		if err := rpc.Unmarshal(body, &req); err != nil {
+			return fmt.Errorf("decode session write at index %d: %w", idx, err)
+		}
+		return f.state.write(func(tx *memdb.Txn) error {
+			switch req.Op {
+			case rpc.SessionCreate:
+				if err := sessionBindingsHealthy(tx, &req.Session); err != nil {
+					return err
+				}
+				return kvstore.SessionCreate(tx, idx, &req.Session)
+			case rpc.SessionDestroy:
+				return kvstore.SessionDestroy(tx, idx, time.Unix(0, req.Now), req.Session.ID)
+			}
+			return fmt.Errorf("unknown session operation %q: %w", req.Op, kvstore.ErrInvalidSession)
+		})
+	case msgTxn:
+		var req rpc.TxnRequest[*kvstore.TxnOp]
+		if err := rpc.Unmarshal(body, &req); err != nil {
+			return fmt.Errorf("decode txn at index %d: %w", idx, err)
+		}
+		resp := &txnResponse{}
+		err := f.state.write(func(tx *memdb.Txn) error {
+			resp.Results, resp.Errors = kvstore.Txn(tx, idx, time.Unix(0, req.Now), req.Ops)
+			if len(resp.Errors) > 0 {
+				return errTxnRolledBack
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errTxnRolledBack) {
+			return err
+		}
+		return resp
+	case msgKVReap:
+		var req kvReapRequest
+		if err := rpc.Unmarshal(body, &req); err != nil {
+			return fmt.Errorf("decode kv reap at index %d: %w", idx, err)
+		}
+		return f.state.write(func(tx *memdb.Txn) error {
+			if err := kvstore.ReapLockDelays(tx, time.Unix(0, req.Now)); err != nil {
+				return err
+			}
+			if req.TombstonesUpTo == 0 {
+				return nil
+			}
+			return kvstore.KVReapTombstones(tx, idx, req.TombstonesUpTo)
+		})
+	}
+	return fmt.Errorf("command type %d is not a kv command", t)
+}
+
+// applyKVRequest applies one KV write and reports its outcome (false for a
+// failed CAS or a refused lock).
+func applyKVRequest(tx *memdb.Txn, idx uint64, req *rpc.KVRequest) (bool, error) {
+	e := &kvstore.DirEntry{Key: req.Key, Value: req.Value, Flags: req.Flags, Session: req.Session, ModifyIndex: req.Index}
+	switch req.Op {
+	case rpc.KVSet:
+		return true, kvstore.KVSet(tx, idx, e)
+	case rpc.KVCAS:
+		return kvstore.KVSetCAS(tx, idx, e)
+	case rpc.KVLock:
+		return kvstore.KVLock(tx, idx, time.Unix(0, req.Now), e)
+	case rpc.KVUnlock:
+		return kvstore.KVUnlock(tx, idx, e)
+	case rpc.KVDelete:
+		return true, kvstore.KVDelete(tx, idx, req.Key)
+	case rpc.KVDeleteCAS:
+		return kvstore.KVDeleteCAS(tx, idx, req.Index, req.Key)
+	case rpc.KVDeleteTree:
+		return true, kvstore.KVDeleteTree(tx, idx, req.Key)
+	}
+	return false, fmt.Errorf("unknown kv operation %q: %w", req.Op, kvstore.ErrInvalidKey)
+}
+
+// errSessionBinding refuses a session whose node or checks are missing or
+// critical.
+var errSessionBinding = errors.New("invalid session binding")
+
+// sessionBindingsHealthy checks, as Consul does before creating a session,
+// that its node exists and that every check it is bound to exists on that
+// node and is not critical.
+func sessionBindingsHealthy(tx *memdb.Txn, sess *kvstore.Session) error {
+	_, node, err := catalog.GetNode(tx, nil, sess.Node)
+	if err != nil {
+		return err
+	}
+	if node == nil {
+		return fmt.Errorf("missing node %q for session: %w", sess.Node, errSessionBinding)
+	}
+	ids := sess.CheckIDs()
+	if len(ids) == 0 {
+		return nil
+	}
+	_, checks, err := catalog.NodeChecks(tx, nil, sess.Node)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		var found *catalog.HealthCheck
+		for _, c := range checks {
+			if strings.EqualFold(c.CheckID, id) {
+				found = c
+			}
+		}
+		if found == nil {
+			return fmt.Errorf("missing check %q on node %q for session: %w", id, sess.Node, errSessionBinding)
+		}
+		if found.Status == catalog.HealthCritical {
+			return fmt.Errorf("check %q on node %q is in critical state: %w", id, sess.Node, errSessionBinding)
+		}
+	}
+	return nil
+}
+
+// invalidateForRegister destroys, in the register's own transaction, the
+// sessions bound to checks the register made critical.
+func invalidateForRegister(tx *memdb.Txn, idx uint64, now time.Time, req *catalog.RegisterRequest) error {
+	checks := req.Checks
+	if req.Check != nil {
+		checks = append([]*catalog.HealthCheck{req.Check}, checks...)
+	}
+	for _, c := range checks {
+		if c == nil || c.Status != catalog.HealthCritical {
+			continue
+		}
+		node := c.Node
+		if node == "" {
+			node = req.Node
+		}
+		sessions, err := kvstore.SessionsForCheck(tx, node, c.CheckID)
+		if err != nil {
+			return err
+		}
+		if err := destroySessions(tx, idx, now, sessions); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// invalidateForDeregister destroys the sessions bound to what a deregister
+// removes: the node, a check, or the checks of a service.
+func invalidateForDeregister(tx *memdb.Txn, idx uint64, now time.Time, req *catalog.DeregisterRequest) error {
+	if req.Node == "" {
+		return nil // catalog.Deregister refuses it
+	}
+	var sessions []*kvstore.Session
+	add := func(s []*kvstore.Session, err error) error {
+		sessions = append(sessions, s...)
+		return err
+	}
+	if req.ServiceID == "" && req.CheckID == "" {
+		if err := add(kvstore.SessionsForNode(tx, req.Node)); err != nil {
+			return err
+		}
+	}
+	if req.CheckID != "" {
+		if err := add(kvstore.SessionsForCheck(tx, req.Node, req.CheckID)); err != nil {
+			return err
+		}
+	}
+	if req.ServiceID != "" {
+		_, checks, err := catalog.NodeChecks(tx, nil, req.Node)
+		if err != nil {
+			return err
+		}
+		for _, c := range checks {
+			if c.ServiceID != "" && strings.EqualFold(c.ServiceID, req.ServiceID) {
+				if err := add(kvstore.SessionsForCheck(tx, req.Node, c.CheckID)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return destroySessions(tx, idx, now, sessions)
+}
+
+func destroySessions(tx *memdb.Txn, idx uint64, now time.Time, sessions []*kvstore.Session) error {
+	for _, s := range sessions {
+		if err := kvstore.SessionDestroy(tx, idx, now, s.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
