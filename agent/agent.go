@@ -201,6 +201,7 @@ func (a *Agent) Start() (err error) {
 	hc := httpapi.DefaultConfig()
 	hc.Logger = a.logger.With("component", "http")
 	hc.Metrics, hc.Gatherer = a.metrics, a.gatherer
+	hc.EnableDebug = a.cfg.EnableDebug
 	a.http = httpapi.New(hc, a)
 	a.goFunc(func() {
 		if err := a.http.Serve(a.httpLn); err != nil {

@@ -89,6 +89,8 @@ type Config struct {
 	EnableScriptChecks bool `config:"enable_script_checks"`
 	// EnableLocalScriptChecks allows script checks from files only.
 	EnableLocalScriptChecks bool `config:"enable_local_script_checks"`
+	// EnableDebug serves Go's profiler at /debug/pprof/ on the HTTP API.
+	EnableDebug bool `config:"enable_debug"`
 
 	// Services are the local services, collected from every file.
 	Services []ServiceDefinition `config:"services,collect,single=service"`

@@ -63,6 +63,7 @@ func flagSpecs() []flagSpec {
 		{name: "encrypt", key: "encrypt", arg: "key", group: secure, usage: "gossip key: base64 of 16, 24 or 32 bytes (meridian keygen)"},
 		{name: "enable-script-checks", key: "enable_script_checks", group: secure, usage: "allow checks that run commands"},
 		{name: "enable-local-script-checks", key: "enable_local_script_checks", group: secure, usage: "allow script checks from files only"},
+		{name: "enable-debug", key: "enable_debug", group: secure, usage: "serve Go's profiler at /debug/pprof/ on the HTTP API"},
 
 		{name: "log-level", key: "log_level", arg: "level", group: logging, usage: "trace, debug, info, warn or error"},
 		{name: "log-json", key: "log_json", group: logging, usage: "log JSON lines"},

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -42,6 +43,8 @@ type Config struct {
 	// /v1/agent/metrics reports (nil answers 404).
 	Metrics  prometheus.Registerer
 	Gatherer prometheus.Gatherer
+	// EnableDebug serves Go's profiler at /debug/pprof/.
+	EnableDebug bool
 	// CacheEntries bounds how many encoded read answers are kept for reuse
 	// while their index does not move.
 	CacheEntries int
@@ -135,6 +138,11 @@ func (s *Server) routes() {
 	s.handle("GET /v1/health/state/{state}", s.healthState)
 	s.handle("GET /v1/operator/raft/configuration", s.raftConfiguration)
 	s.handle("GET /v1/agent/metrics", s.agentMetrics)
+	if s.cfg.EnableDebug {
+		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	s.kvRoutes()
 	s.agentLocalRoutes()
 }
