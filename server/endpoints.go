@@ -321,11 +321,35 @@ func (s *Server) healthServiceNodes(ctx context.Context, args *serviceQuery, rep
 	if done, err := forwardRead(s, ctx, rpc.MethodHealthService, args, reply); done {
 		return err
 	}
-	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+	key := serviceKey(&args.Args)
+	if e := s.answers.get(key); e != nil && e.index > args.MinIndex {
+		reply.Value = e.value.([]*catalog.CheckServiceNode)
+		reply.Index = e.index
+		s.setQueryMeta(&reply.QueryMeta)
+		return nil
+	}
+	err := s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
 		idx, nodes, err := catalog.CheckServiceNodes(tx, ws, args.Args.Service, args.Args.ServiceQuery)
 		reply.Value = nodes
 		return idx, err
 	})
+	if err == nil {
+		s.cacheHealth(key, &args.Args)
+	}
+	return err
+}
+
+// cacheHealth reads a health answer once more with its watch channels and
+// caches it for the requests that follow.
+func (s *Server) cacheHealth(key string, req *catalog.ServiceRequest) {
+	tx, abandon := s.readTxn()
+	defer tx.Abort()
+	ws := memdb.NewWatchSet()
+	ws.Add(abandon)
+	idx, nodes, err := catalog.CheckServiceNodes(tx, ws, req.Service, req.ServiceQuery)
+	if err == nil {
+		s.answers.put(key, &cachedAnswer{index: max(idx, 1), value: nodes, ws: ws})
+	}
 }
 
 func (s *Server) healthNodeChecks(ctx context.Context, args *nodeQuery, reply *rpc.Answer[[]*catalog.HealthCheck]) error {

@@ -140,6 +140,7 @@ type Server struct {
 
 	// reconcileCh nudges the leader loop when LAN membership changes.
 	metrics     *metrics
+	answers     *answerCache
 	reconcileCh chan struct{}
 	leaderCh    chan bool
 
@@ -181,6 +182,7 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 		fsm:         &fsm{state: st, logger: cfg.Logger},
 		lan:         pool,
 		local:       map[string]localHandler{},
+		answers:     newAnswerCache(1024),
 		reconcileCh: make(chan struct{}, 1),
 		leaderCh:    make(chan bool, 8),
 		ctx:         ctx,
