@@ -301,3 +301,7 @@ func (s *Server) Addr() string { return s.cfg.Advertise }
 
 // Stats reports Raft's own statistics, for /v1/agent/self.
 func (s *Server) Stats() map[string]string { return s.raft.Stats() }
+
+// Snapshot takes a Raft snapshot now (operators and tests; raft also takes
+// them by itself every SnapshotInterval once enough entries accumulated).
+func (s *Server) Snapshot() error { return s.raft.Snapshot().Error() }

@@ -25,6 +25,8 @@ func commands() map[string]command {
 		"members":     {"Lists the members of the gossip pool", runMembers},
 		"join":        {"Tells the agent to join a cluster", runJoin},
 		"kv":          {"Reads and writes the key/value store", runKV},
+		"lock":        {"Runs a command while holding a lock on a KV prefix", runLock},
+		"watch":       {"Runs a handler on each change of a key or key prefix", runWatch},
 		"leave":       {"Makes the agent leave the cluster gracefully and stop", runLeave},
 		"force-leave": {"Forces a failed member into the left state", runForceLeave},
 		"operator":    {"Operator tools: operator raft list-peers", runOperator},

@@ -25,8 +25,9 @@ type Options struct {
 	Servers, Clients int
 	// Datacenter defaults to "dc1".
 	Datacenter string
-	// InMemory keeps Raft in memory (dev mode style): faster, but a
-	// restarted server starts empty.
+	// InMemory runs the server in dev mode, Raft in memory: faster, but a
+	// restarted server starts empty, and dev mode bootstraps alone, so it
+	// takes a single server.
 	InMemory bool
 	// Configure, when set, adjusts every agent's configuration before it
 	// starts.
@@ -61,6 +62,9 @@ func New(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	if opts.Datacenter == "" {
 		opts.Datacenter = "dc1"
+	}
+	if opts.InMemory && opts.Servers > 1 {
+		t.Fatalf("testcluster: InMemory (dev mode) takes one server, got %d", opts.Servers)
 	}
 	c := &Cluster{t: t, opts: opts}
 	var joinAddr string

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Timings of `meridian watch`.
+const (
+	// watchWait is the wait of each blocking query; it stays below the
+	// client's 30s request timeout.
+	watchWait = 20 * time.Second
+	// watchBackoffMin and watchBackoffMax bound the pause after a failed
+	// query, which doubles with each failure in a row.
+	watchBackoffMin = 250 * time.Millisecond
+	watchBackoffMax = 10 * time.Second
+)
+
+func runWatch(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return watchCmd(ctx, args, stdout, stderr)
+}
+
+// watchCmd is `meridian watch`; it runs until ctx ends (SIGINT or SIGTERM)
+// and then exits 0.
+func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("watch", "Watches a key or a key prefix and runs HANDLER (or prints JSON) on each change: -type key -key K | -type keyprefix -prefix P [HANDLER...].", stderr)
+	typ := fs.String("type", "", "what to watch: key or keyprefix")
+	key := fs.String("key", "", "with -type key, the key to watch")
+	prefix := fs.String("prefix", "", "with -type keyprefix, the prefix to watch")
+	shell := fs.Bool("shell", true, "run HANDLER through /bin/sh -c, as one command line")
+	if ok, code := parseArgs(fs, args, -1, ""); !ok {
+		return code
+	}
+	var path string
+	switch *typ {
+	case "key":
+		if *key == "" {
+			fmt.Fprintln(stderr, "meridian watch: -type key needs -key")
+			return 1
+		}
+		path = kvPath(*key) + "?"
+	case "keyprefix":
+		if *prefix == "" {
+			fmt.Fprintln(stderr, "meridian watch: -type keyprefix needs -prefix")
+			return 1
+		}
+		path = kvPath(*prefix) + "?recurse&"
+	case "":
+		fmt.Fprintln(stderr, "meridian watch: -type is required (key or keyprefix)")
+		return 1
+	default:
+		fmt.Fprintf(stderr, "meridian watch: unknown -type %q (key or keyprefix)\n", *typ)
+		return 1
+	}
+	w := &watcher{c: client(), path: path, single: *typ == "key", handler: fs.Args(), shell: *shell, stdout: stdout, stderr: stderr}
+	w.run(ctx)
+	return 0
+}
+
+// watcher runs the blocking-query loop of one watch.
+type watcher struct {
+	c       *httpClient
+	path    string // kv path and "?..." ready for index and wait
+	single  bool   // a key: answer one object (or null), not a list
+	handler []string
+	shell   bool
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+// run queries until ctx ends, handing each new answer to the handler.
+func (w *watcher) run(ctx context.Context) {
+	var index uint64
+	backoff := watchBackoffMin
+	first := true
+	for ctx.Err() == nil {
+		path := w.path + "index=" + strconv.FormatUint(index, 10) + "&wait=" + watchWait.String()
+		code, idx, body, err := request(ctx, w.c, "GET", path, nil)
+		if err == nil && code != http.StatusOK && code != http.StatusNotFound {
+			err = statusErr("GET", path, code, body)
+		}
+		var data []byte
+		if err == nil {
+			data, err = w.decode(code, body)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			fmt.Fprintf(w.stderr, "meridian watch: %v (retrying in %v)\n", err, backoff)
+			if sleepCtx(ctx, backoff) != nil {
+				return
+			}
+			backoff = min(backoff*2, watchBackoffMax)
+			continue
+		}
+		backoff = watchBackoffMin
+		if idx == index && !first {
+			continue // the wait ran out with no change
+		}
+		if idx < index {
+			// The index went backwards (a restored snapshot): start over
+			// from the beginning, as Consul's watch does.
+			idx = 0
+		}
+		first = false
+		index = idx
+		w.deliver(ctx, data)
+	}
+}
+
+// decode turns an answer into the JSON a handler gets: for a key, the one
+// entry or null; for a prefix, the list (empty when nothing is under it).
+func (w *watcher) decode(code int, body []byte) ([]byte, error) {
+	var pairs []kvPair
+	if code == http.StatusOK {
+		if err := json.Unmarshal(body, &pairs); err != nil {
+			return nil, fmt.Errorf("decode answer: %w", err)
+		}
+	}
+	if pairs == nil {
+		pairs = []kvPair{}
+	}
+	if w.single {
+		if len(pairs) == 0 {
+			return []byte("null"), nil
+		}
+		return json.MarshalIndent(pairs[0], "", "    ")
+	}
+	return json.MarshalIndent(pairs, "", "    ")
+}
+
+// deliver prints data, or runs the handler with data on its stdin.
+func (w *watcher) deliver(ctx context.Context, data []byte) {
+	if len(w.handler) == 0 {
+		fmt.Fprintf(w.stdout, "%s\n", data)
+		return
+	}
+	var cmd *exec.Cmd
+	if w.shell {
+		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", strings.Join(w.handler, " "))
+	} else {
+		cmd = exec.CommandContext(ctx, w.handler[0], w.handler[1:]...)
+	}
+	cmd.Stdin = bytes.NewReader(append(data, '\n'))
+	cmd.Stdout, cmd.Stderr = w.stdout, w.stderr
+	cmd.WaitDelay = time.Second
+	if err := cmd.Run(); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(w.stderr, "meridian watch: handler: %v\n", err)
+	}
+}

@@ -1,0 +1,118 @@
+package server_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian/meridian/internal/testcluster"
+)
+
+// sessionTTL is the shortest TTL a session may have; the leader destroys
+// an un-renewed one after twice this.
+const sessionTTL = 10 * time.Second
+
+// waitSessionGone waits for session id to disappear, within a bound that
+// leaves slack over the server's TTL*2, and answers when it went.
+func waitSessionGone(t *testing.T, s *api.Session, id string, timeout time.Duration) time.Time {
+	t.Helper()
+	testcluster.Eventually(t, timeout, func() error {
+		e, _, err := s.Info(id, nil)
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			return fmt.Errorf("session %s still exists", id)
+		}
+		return nil
+	})
+	return time.Now()
+}
+
+func TestSessionTTLExpiresUnrenewedAndKeepsRenewed(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t, testcluster.Options{Servers: 1, InMemory: true})
+	client := c.Servers[0].API()
+	sess, kv := client.Session(), client.KV()
+
+	idle, _, err := sess.Create(&api.SessionEntry{Name: "idle", TTL: sessionTTL.String(), LockDelay: time.Millisecond}, nil)
+	if err != nil {
+		t.Fatalf("create idle session: %v", err)
+	}
+	created := time.Now()
+	kept, _, err := sess.Create(&api.SessionEntry{Name: "kept", TTL: sessionTTL.String()}, nil)
+	if err != nil {
+		t.Fatalf("create renewed session: %v", err)
+	}
+	stopRenew := make(chan struct{})
+	renewDone := make(chan error, 1)
+	go func() { renewDone <- sess.RenewPeriodic(sessionTTL.String(), kept, nil, stopRenew) }()
+	t.Cleanup(func() {
+		close(stopRenew)
+		<-renewDone
+	})
+
+	if ok, _, err := kv.Acquire(&api.KVPair{Key: "ttl/lock", Session: idle}, nil); err != nil || !ok {
+		t.Fatalf("Acquire(ttl/lock, idle) = %v, %v", ok, err)
+	}
+	if ok, _, err := kv.Acquire(&api.KVPair{Key: "ttl/kept", Session: kept}, nil); err != nil || !ok {
+		t.Fatalf("Acquire(ttl/kept, kept) = %v, %v", ok, err)
+	}
+
+	gone := waitSessionGone(t, sess, idle, 2*sessionTTL+10*time.Second)
+	if d := gone.Sub(created); d < sessionTTL {
+		t.Errorf("idle session destroyed after %v, want no sooner than its TTL %v", d, sessionTTL)
+	}
+	p, _, err := kv.Get("ttl/lock", nil)
+	if err != nil || p == nil || p.Session != "" {
+		t.Errorf("ttl/lock after its session expired = %+v, %v; want kept and released", p, err)
+	}
+
+	e, _, err := sess.Info(kept, nil)
+	if err != nil || e == nil {
+		t.Errorf("renewed session after %v = %+v, %v; want alive", time.Since(created), e, err)
+	}
+	p, _, err = kv.Get("ttl/kept", nil)
+	if err != nil || p == nil || p.Session != kept {
+		t.Errorf("ttl/kept = %+v, %v; want still held by the renewed session", p, err)
+	}
+}
+
+func TestSessionTTLReArmedByNewLeader(t *testing.T) {
+	t.Parallel()
+	// On disk: testcluster's InMemory means dev mode, which forces
+	// Bootstrap and so cannot join three servers.
+	c := testcluster.New(t, testcluster.Options{Servers: 3})
+	leader := c.WaitLeader(10 * time.Second)
+	var follower *testcluster.Node
+	for _, s := range c.Servers {
+		if s != leader {
+			follower = s
+			break
+		}
+	}
+	sess := follower.API().Session()
+	id, _, err := sess.Create(&api.SessionEntry{Name: "orphan", TTL: sessionTTL.String(), NodeChecks: []string{}}, nil)
+	if err != nil {
+		t.Fatalf("create session: %v", err)
+	}
+	// The follower must have the session before the leader dies.
+	testcluster.Eventually(t, 5*time.Second, func() error {
+		e, _, err := sess.Info(id, &api.QueryOptions{AllowStale: true})
+		if err != nil || e == nil {
+			return fmt.Errorf("follower lacks session %s: %v", id, err)
+		}
+		return nil
+	})
+
+	leader.Kill()
+	newLeader := c.WaitLeader(15 * time.Second)
+	elected := time.Now()
+	if newLeader == leader {
+		t.Fatalf("leader %s still leads after it was killed", leader.Name)
+	}
+	gone := waitSessionGone(t, follower.API().Session(), id, 2*sessionTTL+10*time.Second)
+	t.Logf("new leader %s expired the session %v after its election", newLeader.Name, gone.Sub(elected))
+}
