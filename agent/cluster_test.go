@@ -104,6 +104,10 @@ func TestAgentSelfAndMembersThroughConsulAPI(t *testing.T) {
 		if err != nil || node == nil || node.Node.Address != "127.0.0.1" {
 			t.Errorf("%s: Catalog().Node(server1) = %+v, %v", n.Name, node, err)
 		}
+		list, _, err := n.API().Catalog().NodeServiceList(c.Servers[0].Name, nil)
+		if err != nil || list == nil || list.Node.Node != c.Servers[0].Name || list.Services == nil {
+			t.Errorf("%s: Catalog().NodeServiceList(server1) = %+v, %v", n.Name, list, err)
+		}
 		missing, _, err := n.API().Catalog().Node("nope", nil)
 		if err != nil || missing != nil {
 			t.Errorf("%s: Catalog().Node(nope) = %+v, %v; want nil, nil", n.Name, missing, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 
 	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/rpc"
@@ -112,6 +113,29 @@ func (s *Server) catalogNode(w http.ResponseWriter, r *http.Request) (any, error
 		return json.RawMessage("null"), nil
 	}
 	return ns, nil
+}
+
+// nodeServiceList is /v1/catalog/node-services/:node: the node and its
+// services as a list (Consul's CatalogNodeServiceList).
+type nodeServiceList struct {
+	Node     *catalog.Node
+	Services []*catalog.Service
+}
+
+func (s *Server) catalogNodeServiceList(w http.ResponseWriter, r *http.Request) (any, error) {
+	ns, err := query[catalog.NodeRequest, *catalog.NodeServices](s, w, r, rpc.MethodCatalogNode, catalog.NodeRequest{Node: r.PathValue("node")})
+	if err != nil {
+		return nil, err
+	}
+	if ns == nil {
+		return nil, &notFound{msg: fmt.Sprintf("node %q not found", r.PathValue("node"))}
+	}
+	out := nodeServiceList{Node: ns.Node, Services: make([]*catalog.Service, 0, len(ns.Services))}
+	for _, svc := range ns.Services {
+		out.Services = append(out.Services, svc)
+	}
+	sort.Slice(out.Services, func(i, j int) bool { return out.Services[i].ID < out.Services[j].ID })
+	return out, nil
 }
 
 func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -128,6 +128,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/catalog/datacenters", s.catalogDatacenters)
 	s.handle("GET /v1/catalog/nodes", s.catalogNodes)
 	s.handle("GET /v1/catalog/node/{node}", s.catalogNode)
+	s.handle("GET /v1/catalog/node-services/{node}", s.catalogNodeServiceList)
 	s.handle("GET /v1/catalog/services", s.catalogServices)
 	s.handle("GET /v1/catalog/service/{service}", s.catalogService)
 	s.handle("PUT /v1/catalog/register", s.catalogRegister)
