@@ -77,26 +77,10 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return f.applyCommand(l.Index, appended, msgType(l.Data[0]), l.Data[1:])
 }
 
-// ApplyBatch applies entries in commit order, all in one transaction when
-// they all succeed (see the body), else each in its own.
+// ApplyBatch applies entries in commit order, each in its own transaction so
+// that one failing command leaves no half-applied change behind.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
-	if len(logs) > 1 {
-		// One transaction for the whole batch: one commit, one round of
-		// watch notifications. If any write fails, the transaction is
-		// dropped and the batch applied again one entry at a time, so a
-		// failing command still leaves nothing half-applied.
-		f.state.beginBatch()
-		for i, l := range logs {
-			out[i] = f.Apply(l)
-			if f.state.batchFailed {
-				break
-			}
-		}
-		if f.state.endBatch() {
-			return out
-		}
-	}
 	for i, l := range logs {
 		out[i] = f.Apply(l)
 	}

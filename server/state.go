@@ -15,12 +15,6 @@ import (
 // queries parked on the old database wake up and read the new one.
 type state struct {
 	cur atomic.Pointer[stateDB]
-
-	// batch, while set, is the one write transaction every write of a
-	// Raft batch goes into; batchFailed records that one of them failed.
-	// Only the FSM's goroutine touches them.
-	batch       *memdb.Txn
-	batchFailed bool
 }
 
 type stateDB struct {
@@ -68,13 +62,6 @@ func (s *state) read() (*memdb.Txn, <-chan struct{}) {
 // write runs fn in a write transaction and commits it when fn succeeds. Only
 // the FSM writes.
 func (s *state) write(fn func(tx *memdb.Txn) error) error {
-	if s.batch != nil {
-		if err := fn(s.batch); err != nil {
-			s.batchFailed = true
-			return err
-		}
-		return nil
-	}
 	tx := s.cur.Load().db.Txn(true)
 	if err := fn(tx); err != nil {
 		tx.Abort()
@@ -82,26 +69,6 @@ func (s *state) write(fn func(tx *memdb.Txn) error) error {
 	}
 	tx.Commit()
 	return nil
-}
-
-// beginBatch makes the writes that follow share one transaction.
-func (s *state) beginBatch() {
-	s.batch = s.cur.Load().db.Txn(true)
-	s.batchFailed = false
-}
-
-// endBatch commits the batch's transaction, or aborts it when a write of
-// the batch failed (a failed write may have left partial changes in it);
-// it reports whether it committed.
-func (s *state) endBatch() bool {
-	tx, failed := s.batch, s.batchFailed
-	s.batch, s.batchFailed = nil, false
-	if failed {
-		tx.Abort()
-		return false
-	}
-	tx.Commit()
-	return true
 }
 
 // replace installs a restored database and wakes every query of the old one.
