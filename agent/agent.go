@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian/meridian/configs"
+	"github.com/meridian/meridian/dns"
 	"github.com/meridian/meridian/httpapi"
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/rpc"
@@ -62,8 +63,10 @@ type Agent struct {
 	pool      *rpc.Pool      // a client's connections to servers
 	servers   serverList
 
-	http   *httpapi.Server
-	httpLn net.Listener
+	http    *httpapi.Server
+	httpLn  net.Listener
+	dns     *dns.Server
+	dnsAddr net.Addr
 
 	ctx          context.Context
 	cancel       context.CancelFunc
@@ -194,6 +197,9 @@ func (a *Agent) Start() (err error) {
 	a.servers.update(a.lan.Members(), a.cfg.Datacenter)
 	a.goFunc(a.handleLANEvents)
 
+	if err := a.startDNS(); err != nil {
+		return err
+	}
 	httpAddr := net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.HTTP))
 	if a.httpLn, err = net.Listen("tcp", httpAddr); err != nil {
 		return fmt.Errorf("http api: %w", err)
@@ -221,7 +227,7 @@ func (a *Agent) Start() (err error) {
 	// and sync (retrying until the servers answer).
 	a.startLocal()
 	a.logger.Info("agent started", "node", a.cfg.NodeName, "datacenter", a.cfg.Datacenter,
-		"server", a.cfg.Server, "http", a.HTTPAddr(), "lan", a.LANAddr())
+		"server", a.cfg.Server, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
 	return nil
 }
 
@@ -300,6 +306,11 @@ func (a *Agent) Shutdown() {
 	a.shutdownOnce.Do(func() {
 		a.stopLocal()
 		a.cancel()
+		if a.dns != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = a.dns.Shutdown(ctx)
+			cancel()
+		}
 		if a.http != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = a.http.Shutdown(ctx)

@@ -84,6 +84,16 @@ type Config struct {
 	// Performance tunes timings.
 	Performance Performance `config:"performance"`
 
+	// Domain is the DNS domain the agent answers for (default "consul.");
+	// AltDomain is a second one answered the same way.
+	Domain    string `config:"domain"`
+	AltDomain string `config:"alt_domain"`
+	// Recursors are DNS servers (host or host:port) that names outside the
+	// domain are forwarded to, in order; without any such names are refused.
+	Recursors []string `config:"recursors"`
+	// DNSConfig tunes the DNS interface.
+	DNSConfig DNSConfig `config:"dns_config"`
+
 	// EnableScriptChecks allows checks that run a command (Args), registered
 	// from files or over the HTTP API.
 	EnableScriptChecks bool `config:"enable_script_checks"`
@@ -240,6 +250,8 @@ func Default() *Config {
 		LeaveOnTerminate: true, // a client leaves on SIGTERM; Load flips it for servers
 		ReconnectTimeout: 72 * time.Hour,
 		Performance:      Performance{RaftMultiplier: 1},
+		Domain:           "consul.",
+		DNSConfig:        defaultDNSConfig(),
 	}
 }
 

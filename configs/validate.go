@@ -60,6 +60,7 @@ func (c *Config) Validate() error {
 	v.port("ports.dns", c.Ports.DNS)
 	v.port("ports.server", c.Ports.Server)
 	v.port("ports.serf_lan", c.Ports.SerfLAN)
+	v.dns()
 	v.port("ports.serf_wan", c.Ports.SerfWAN)
 
 	v.addrs("start_join", c.StartJoin)

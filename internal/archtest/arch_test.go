@@ -14,7 +14,8 @@ const module = "github.com/meridian/meridian/"
 var allowed = map[string][]string{
 	"cmd/meridian":         {"agent", "configs", "httpapi", "server", "lan", "rpc", "catalog", "kvstore"},
 	"cmd/meridian-bench":   {},
-	"agent":                {"agent/checks", "configs", "httpapi", "server", "lan", "rpc", "catalog", "kvstore"},
+	"agent":                {"agent/checks", "configs", "dns", "httpapi", "server", "lan", "rpc", "catalog", "kvstore"},
+	"dns":                  {"catalog"},
 	"agent/checks":         {},
 	"configs":              {},
 	"httpapi":              {"catalog", "kvstore", "rpc"},
@@ -23,7 +24,7 @@ var allowed = map[string][]string{
 	"rpc":                  {},
 	"catalog":              {},
 	"kvstore":              {},
-	"internal/testcluster": {"agent", "configs", "server", "lan", "rpc", "catalog", "kvstore", "httpapi"},
+	"internal/testcluster": {"agent", "configs", "dns", "server", "lan", "rpc", "catalog", "kvstore", "httpapi"},
 	"internal/archtest":    {},
 }
 
@@ -32,6 +33,7 @@ var allowed = map[string][]string{
 var thirdParty = map[string][]string{
 	"catalog": {"github.com/hashicorp/go-memdb"},
 	"kvstore": {"github.com/hashicorp/go-memdb"},
+	"dns":     {"github.com/miekg/dns", "github.com/hashicorp/go-memdb"},
 	"lan":     {"github.com/hashicorp/serf", "github.com/hashicorp/memberlist"},
 	"rpc":     {"github.com/hashicorp/yamux", "github.com/quic-go/quic-go", "github.com/hashicorp/go-msgpack/v2"},
 	"configs": {"github.com/spf13/viper"},

@@ -127,6 +127,7 @@ func AgentConfig(t testing.TB, name string) *configs.Config {
 	cfg.Ports.HTTP = freePort(t, "tcp")
 	cfg.Ports.SerfLAN = freePort(t, "both")
 	cfg.Ports.Server = freePort(t, "tcp")
+	cfg.Ports.DNS = 0 // a free port, read back with Agent().DNSAddr()
 	cfg.RetryInterval = 100 * time.Millisecond
 	cfg.DataDir = filepath.Join(t.TempDir(), name)
 	return cfg
