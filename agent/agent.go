@@ -89,7 +89,7 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	reg, gatherer := newMetrics()
-	return &Agent{
+	a := &Agent{
 		cfg:       *cfg,
 		opts:      opts,
 		metrics:   reg,
@@ -100,7 +100,9 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		done:      make(chan struct{}),
-	}, nil
+	}
+	reg.MustRegister(dnsCollector{a})
+	return a, nil
 }
 
 // Start brings the agent up: node ID, server port and Raft (server mode),

@@ -387,6 +387,7 @@ func TestMetricsForPrometheus(t *testing.T) {
 			`meridian_http_request_duration_seconds_count{code="2xx",endpoint="GET /v1/catalog/nodes"}`,
 			`meridian_catalog_checks{status="passing"} 1`,
 			"go_goroutines",
+			"meridian_dns_queries_total",
 		} {
 			if !strings.Contains(string(body), want) {
 				return fmt.Errorf("metrics lack %q", want)
