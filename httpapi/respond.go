@@ -12,6 +12,10 @@ import (
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// uncached wraps an answer whose content can change while its index stands
+// (the Raft configuration's leader flag), so the body cache must not keep it.
+type uncached struct{ v any }
+
 // setMeta writes the headers every read carries.
 func setMeta(w http.ResponseWriter, m *rpc.QueryMeta) {
 	h := w.Header()
@@ -30,6 +34,9 @@ func (s *Server) respondJSON(w http.ResponseWriter, r *http.Request, v any) {
 		return
 	}
 	key, idx := cacheKey(r), responseIndex(w)
+	if u, ok := v.(uncached); ok {
+		v, key = u.v, ""
+	}
 	if key != "" && idx != 0 {
 		if body, ok := s.cache.get(key, idx); ok {
 			w.Header().Set("Content-Type", "application/json")

@@ -36,5 +36,5 @@ func (s *Server) raftConfiguration(w http.ResponseWriter, r *http.Request) (any,
 		return nil, err
 	}
 	setMeta(w, &reply.QueryMeta)
-	return reply.Value, nil
+	return uncached{reply.Value}, nil
 }
