@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -37,29 +38,57 @@ func clientFlags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, func()
 	}
 }
 
-// do sends a request and decodes a JSON answer into out (when not nil).
-func (c *httpClient) do(method, path string, out any) error {
-	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, nil)
+// send makes a request with a body and answers the status and body; it
+// does not treat a status other than 200 as an error.
+func (c *httpClient) send(method, path string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the agent at %s (is it running? set -http-addr): %w", c.base, err)
+		return 0, nil, fmt.Errorf("cannot reach the agent at %s (is it running? set -http-addr): %w", c.base, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("read answer from %s: %w", c.base, err)
+		return 0, nil, fmt.Errorf("read answer from %s: %w", c.base, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))
+	return resp.StatusCode, b, nil
+}
+
+// do sends a request without a body and decodes a JSON answer into out
+// (when not nil); a status other than 200 is an error.
+func (c *httpClient) do(method, path string, out any) error {
+	code, body, err := c.send(method, path, nil)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("%s %s: %d %s: %s", method, path, code, http.StatusText(code), strings.TrimSpace(string(body)))
 	}
 	if out == nil {
 		return nil
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("decode answer of %s: %w", path, err)
+	}
+	return nil
+}
+
+// sendJSON sends a request with a JSON body; a status other than 200 is an
+// error.
+func (c *httpClient) sendJSON(method, path string, in any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	code, body, err := c.send(method, path, b)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("%s %s: %d %s: %s", method, path, code, http.StatusText(code), strings.TrimSpace(string(body)))
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -55,25 +54,6 @@ func runKV(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "meridian kv: unknown subcommand %q (get, put, delete, export, import)\n", sub)
 	return 1
-}
-
-// send makes a request with a body and answers the status and body; it
-// does not treat a status other than 200 as an error.
-func (c *httpClient) send(method, path string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("cannot reach the agent at %s (is it running? set -http-addr): %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, fmt.Errorf("read answer from %s: %w", c.base, err)
-	}
-	return resp.StatusCode, b, nil
 }
 
 func kvPath(key string) string {

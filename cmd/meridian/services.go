@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -21,28 +18,6 @@ type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
-// sendJSON sends a request with a JSON body and fails on any status but 200.
-func (c *httpClient) sendJSON(method, path string, body any) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the agent at %s (is it running? set -http-addr): %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(answer)))
-	}
-	return nil
-}
 
 func runServices(args []string, stdout, stderr io.Writer) int {
 	usage := "Usage: meridian services register FILE | -name NAME [-id ID] [-port N] [-address A] [-tag T]...\n       meridian services deregister ID"
