@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -131,41 +130,12 @@ func TestLeaderKilledWritesSurvive(t *testing.T) {
 	leader := c.WaitLeader(5 * time.Second)
 	client := c.Clients[0].API()
 
-	var mu sync.Mutex
-	var acked []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				name := fmt.Sprintf("ext-%d-%d", w, i)
-				_, err := client.Catalog().Register(&api.CatalogRegistration{Node: name, Address: "10.0.0.1"}, nil)
-				if err == nil {
-					mu.Lock()
-					acked = append(acked, name)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	waitAcked := func(n int) {
-		testcluster.Eventually(t, 10*time.Second, func() error {
-			mu.Lock()
-			defer mu.Unlock()
-			if len(acked) < n {
-				return fmt.Errorf("%d writes acknowledged, want %d", len(acked), n)
-			}
-			return nil
-		})
-	}
-	waitAcked(20)
+	writers := testcluster.StartWriters(t, 4, func(w, i int) (string, error) {
+		name := fmt.Sprintf("ext-%d-%d", w, i)
+		_, err := client.Catalog().Register(&api.CatalogRegistration{Node: name, Address: "10.0.0.1"}, nil)
+		return name, err
+	})
+	writers.WaitAcked(t, 20, 10*time.Second)
 	killed := time.Now()
 	leader.Kill()
 	newLeader := c.WaitLeader(5 * time.Second)
@@ -173,12 +143,8 @@ func TestLeaderKilledWritesSurvive(t *testing.T) {
 	if newLeader == leader {
 		t.Fatalf("killed leader %s still leads", leader.Name)
 	}
-	mu.Lock()
-	before := len(acked)
-	mu.Unlock()
-	waitAcked(before + 20) // writes go on under the new leader
-	close(stop)
-	wg.Wait()
+	writers.WaitAcked(t, writers.Count()+20, 10*time.Second) // writes go on under the new leader
+	acked := writers.Stop()
 
 	leader.Restart()
 	c.WaitLeader(5 * time.Second)
@@ -190,8 +156,6 @@ func TestLeaderKilledWritesSurvive(t *testing.T) {
 	for _, n := range nodes {
 		have[n.Node] = true
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	for _, name := range acked {
 		if !have[name] {
 			t.Errorf("acknowledged write of node %s is lost", name)

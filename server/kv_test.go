@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -415,53 +414,16 @@ func TestKVDurability(t *testing.T) {
 	kv := c.Clients[0].API().KV()
 	leader := c.WaitLeader(10 * time.Second)
 
-	var (
-		mu    sync.Mutex
-		acked []string
-		wg    sync.WaitGroup
-		stop  = make(chan struct{})
-	)
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				key := fmt.Sprintf("dur/%d/%d", w, i)
-				if _, err := kv.Put(&api.KVPair{Key: key, Value: []byte(key)}, nil); err == nil {
-					mu.Lock()
-					acked = append(acked, key)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked)
-	}
-	testcluster.Eventually(t, 20*time.Second, func() error {
-		if n := count(); n < 100 {
-			return fmt.Errorf("%d writes acknowledged", n)
-		}
-		return nil
+	writers := testcluster.StartWriters(t, 4, func(w, i int) (string, error) {
+		key := fmt.Sprintf("dur/%d/%d", w, i)
+		_, err := kv.Put(&api.KVPair{Key: key, Value: []byte(key)}, nil)
+		return key, err
 	})
+	writers.WaitAcked(t, 100, 20*time.Second)
 	leader.Kill()
-	before := count()
-	testcluster.Eventually(t, 30*time.Second, func() error {
-		if n := count(); n < before+100 {
-			return fmt.Errorf("%d writes acknowledged since the leader died", n-before)
-		}
-		return nil
-	})
+	writers.WaitAcked(t, writers.Count()+100, 30*time.Second) // writes go on under the new leader
 	leader.Restart()
-	close(stop)
-	wg.Wait()
+	acked := writers.Stop()
 	t.Logf("%d writes acknowledged", len(acked))
 
 	checkAll := func(stage string) {
