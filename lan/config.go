@@ -13,8 +13,17 @@ import (
 // left at its default and when a Join address has no port.
 const DefaultPort = 8301
 
+// Label is the gossip label DefaultConfig gives a LAN pool. Every packet and
+// stream of the pool carries it, and members drop whatever carries another
+// label (or none), so a LAN pool and a WAN pool ("meridian-wan") never merge
+// even when one is given the other's address.
+const Label = "meridian-lan"
+
 // maxNodeNameLen is serf's limit on node names, in bytes.
 const maxNodeNameLen = 128
+
+// maxLabelLen is memberlist's limit on labels, in bytes.
+const maxLabelLen = 255
 
 // Config configures a Pool. Build one with DefaultConfig and change what you
 // need; New copies it, so the caller may reuse or change it afterwards.
@@ -39,6 +48,33 @@ type Config struct {
 	// AdvertisePort is the port other members use to reach this one. 0 means
 	// the bound port.
 	AdvertisePort int
+
+	// JoinPort is the port Join adds to addresses given without one. 0 means
+	// DefaultPort (8301); the WAN pool uses 8302.
+	JoinPort int
+
+	// Label is the gossip label (memberlist's Label), at most 255 bytes.
+	// Every packet and stream this member sends carries it, and packets and
+	// streams with another label, or none, are dropped, so that pools of
+	// different kinds never merge: a Join aimed at a pool with another label
+	// fails with ErrLabelMismatch. With encryption, the label is also
+	// authenticated. All members of a pool need the same label. Default
+	// (DefaultConfig) Label, "meridian-lan"; "" sends no label and accepts
+	// only unlabelled gossip, as pools did before labels existed.
+	Label string
+
+	// Merge, if not nil, vets members before they join this pool's member
+	// list: the members of a pool met on Join (on either side of it) and each
+	// member announced by gossip later (serf's MergeDelegate, on memberlist's
+	// Merge and Alive hooks). A non-nil error refuses them: the Join fails
+	// with that error, and gossip about a refused member is ignored. The
+	// members passed have Status StatusNone (or StatusLeft) and are the
+	// caller's to keep. Merge also sees this member itself: New first offers
+	// it this member's name and tags and fails if Merge refuses them. Merge
+	// is called with memberlist's locks held, so it must be quick and must
+	// not call the Pool, and it may be called from several goroutines at
+	// once.
+	Merge func(members []Member) error
 
 	// Tags are this member's key/value metadata, gossiped to every member.
 	// Copied by New. Encoded, they must fit in 512 bytes.
@@ -201,14 +237,15 @@ func FastTimings() Timings {
 }
 
 // DefaultConfig returns a Config for a LAN pool member named after the host,
-// bound to 0.0.0.0:8301, with Consul's reconnect (72h) and tombstone (24h)
-// timeouts and DefaultTimings.
+// bound to 0.0.0.0:8301, labelled Label ("meridian-lan"), with Consul's
+// reconnect (72h) and tombstone (24h) timeouts and DefaultTimings.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
 		NodeName:         host,
 		BindAddr:         "0.0.0.0",
 		BindPort:         DefaultPort,
+		Label:            Label,
 		ReconnectTimeout: 72 * time.Hour,
 		TombstoneTimeout: 24 * time.Hour,
 		Timings:          DefaultTimings(),
@@ -230,6 +267,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("advertise address %q is not an IP address", c.AdvertiseAddr)
 	case c.AdvertisePort < 0 || c.AdvertisePort > 65535:
 		return fmt.Errorf("advertise port %d is out of range 0-65535", c.AdvertisePort)
+	case c.JoinPort < 0 || c.JoinPort > 65535:
+		return fmt.Errorf("join port %d is out of range 0-65535", c.JoinPort)
+	case len(c.Label) > maxLabelLen:
+		return fmt.Errorf("label is %d bytes, longer than %d", len(c.Label), maxLabelLen)
 	case c.EncryptKey != nil && len(c.EncryptKey) != 16 && len(c.EncryptKey) != 24 && len(c.EncryptKey) != 32:
 		return fmt.Errorf("encrypt key is %d bytes, want 16, 24 or 32", len(c.EncryptKey))
 	case c.ReconnectTimeout <= 0:

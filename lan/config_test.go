@@ -24,6 +24,9 @@ func TestConfigValidate(t *testing.T) {
 		{"bind port", func(c *lan.Config) { c.BindPort = 70000 }, "bind port 70000 is out of range"},
 		{"advertise", func(c *lan.Config) { c.AdvertiseAddr = "10.0.0" }, `advertise address "10.0.0" is not an IP address`},
 		{"advertise port", func(c *lan.Config) { c.AdvertisePort = -1 }, "advertise port -1 is out of range"},
+		{"join port", func(c *lan.Config) { c.JoinPort = 65536 }, "join port 65536 is out of range"},
+		{"no label", func(c *lan.Config) { c.Label = "" }, ""},
+		{"long label", func(c *lan.Config) { c.Label = strings.Repeat("l", 256) }, "label is 256 bytes, longer than 255"},
 		{"key 15", func(c *lan.Config) { c.EncryptKey = make([]byte, 15) }, "encrypt key is 15 bytes, want 16, 24 or 32"},
 		{"empty key", func(c *lan.Config) { c.EncryptKey = []byte{} }, "encrypt key is 0 bytes"},
 		{"reconnect", func(c *lan.Config) { c.ReconnectTimeout = 0 }, "reconnect timeout 0s is not positive"},
@@ -55,6 +58,10 @@ func TestDefaultConfig(t *testing.T) {
 	if c.BindPort != 8301 || c.ReconnectTimeout != 72*time.Hour || c.TombstoneTimeout != 24*time.Hour {
 		t.Errorf("DefaultConfig() = port %d, reconnect %v, tombstone %v, want 8301, 72h, 24h",
 			c.BindPort, c.ReconnectTimeout, c.TombstoneTimeout)
+	}
+	if c.Label != "meridian-lan" || c.JoinPort != 0 || c.Merge != nil {
+		t.Errorf("DefaultConfig() = label %q, join port %d, merge set %v, want %q, 0, false",
+			c.Label, c.JoinPort, c.Merge != nil, "meridian-lan")
 	}
 }
 

@@ -27,7 +27,19 @@
 // pools that witness the conflict send a NameConflict event; neither member
 // is shut down and the member known first keeps the name.
 //
-// All methods of Pool are safe for concurrent use. Timings holds the knobs
-// that differ between a LAN and a WAN pool, so the `wan` package can reuse the
-// shape with its own defaults.
+// Every packet and stream carries the pool's label (Config.Label, "meridian-lan"
+// with DefaultConfig) and members drop gossip with another label, so a LAN
+// pool and the WAN pool never merge: a Join aimed at a port of the other kind
+// fails with a *LabelMismatchError (ErrLabelMismatch). A Join aimed at a pool
+// with another encryption key fails with ErrEncryptionMismatch. Config.Merge
+// lets the caller refuse members (serf's merge delegate), on Join and in
+// gossip.
+//
+// Each member keeps a Vivaldi network coordinate (serf's), learnt from the
+// round trip times of its probes: Pool.Coordinate, Pool.MemberCoordinate and
+// Pool.RTT estimate how far members are from each other.
+//
+// All methods of Pool are safe for concurrent use. Timings, Label, JoinPort
+// and Merge hold what differs between a LAN and a WAN pool, so the `wan`
+// package builds the WAN pool on Pool with its own defaults.
 package lan

@@ -30,6 +30,7 @@ type Pool struct {
 	log       *slog.Logger
 	serf      *serf.Serf
 	conflicts *conflicts
+	guard     *mergeGuard // nil without Config.Merge
 
 	stop         chan struct{} // closed by Shutdown after serf stopped
 	mu           sync.Mutex    // guards shut and wg.Add against Shutdown
@@ -55,6 +56,14 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Merge != nil {
+		// Merge sees this member too (memberlist vets its own alive
+		// message): a refusal would leave the pool without itself.
+		self := Member{Name: cfg.NodeName, Tags: maps.Clone(cfg.Tags), Status: StatusNone}
+		if err := cfg.Merge([]Member{self}); err != nil {
+			return nil, fmt.Errorf("lan config: merge refuses this member %q: %w", cfg.NodeName, err)
+		}
+	}
 	bind := net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort))
 	if cfg.BindPort != 0 {
 		// memberlist's bind error loses its cause; probe first for a
@@ -70,9 +79,15 @@ func New(cfg Config) (*Pool, error) {
 		conflicts: newConflicts(cfg.NodeName),
 		stop:      make(chan struct{}),
 	}
+	if cfg.Merge != nil {
+		p.guard = &mergeGuard{merge: cfg.Merge}
+	}
 	logger := log.New(&logBridge{log: cfg.Logger, conflicts: p.conflicts}, "", 0)
 
 	sc := serfConfig(cfg, logger)
+	if p.guard != nil {
+		sc.Merge = p.guard
+	}
 	var events chan serf.Event
 	if cfg.EventCh != nil {
 		events = make(chan serf.Event, 1024)
@@ -88,7 +103,7 @@ func New(cfg Config) (*Pool, error) {
 		go p.forward(events)
 	}
 	ip, port := p.Addr()
-	p.log.Info("lan pool started", "node", cfg.NodeName, "addr", net.JoinHostPort(ip.String(), strconv.Itoa(port)))
+	p.log.Info("lan pool started", "node", cfg.NodeName, "addr", net.JoinHostPort(ip.String(), strconv.Itoa(port)), "label", cfg.Label)
 	return p, nil
 }
 
@@ -104,6 +119,7 @@ func serfConfig(cfg Config, logger *log.Logger) *serf.Config {
 		mc.AdvertisePort = cfg.BindPort // memberlist fills it in when BindPort is 0
 	}
 	mc.SecretKey = cfg.EncryptKey
+	mc.Label = cfg.Label
 	mc.Logger = logger
 	mc.ProbeInterval = t.ProbeInterval
 	mc.ProbeTimeout = t.ProbeTimeout
@@ -164,14 +180,18 @@ func (p *Pool) closed() bool {
 	}
 }
 
-// Join contacts the given members ("host" or "host:port", port 8301 by
-// default) and merges their view of the pool. It returns how many addresses
-// were joined; the error names each address that failed and why, and is
-// nil when at least one succeeded and no name conflict was found. A
-// conflict over this pool's own name returns a *NameConflictError (see
-// ErrNameConflict): Shutdown the pool then, do not Leave it (a leave would
-// be taken for the other member's). Each address takes at most
-// Timings.TCPTimeout; ctx is checked between addresses.
+// Join contacts the given members ("host" or "host:port", port
+// Config.JoinPort, by default 8301, when none is given) and merges their view
+// of the pool. It returns how many addresses were joined; the error names
+// each address that failed and why, and is nil when at least one succeeded
+// and no name conflict was found. A conflict over this pool's own name
+// returns a *NameConflictError (see ErrNameConflict): Shutdown the pool
+// then, do not Leave it (a leave would be taken for the other member's). An
+// address whose pool has another label (Config.Label) fails with a
+// *LabelMismatchError (see ErrLabelMismatch), and members refused by
+// Config.Merge with Merge's error, wrapped. Each address takes at most
+// Timings.TCPTimeout (plus up to 2s to confirm a label mismatch); ctx is
+// checked between addresses.
 func (p *Pool) Join(ctx context.Context, addrs []string) (int, error) {
 	if p.closed() {
 		return 0, fmt.Errorf("join: %w", ErrShutdown)
@@ -186,19 +206,23 @@ func (p *Pool) Join(ctx context.Context, addrs []string) (int, error) {
 			errs = append(errs, fmt.Errorf("join %s: %w", a, err))
 			break
 		}
-		addr, err := withDefaultPort(a)
+		addr, err := withDefaultPort(a, p.joinPort())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("join %s: %w", a, err))
 			continue
 		}
 		before := p.conflicts.seq.Load()
+		var refusals uint64
+		if p.guard != nil {
+			refusals = p.guard.seq.Load()
+		}
 		n, err := p.serf.Join([]string{addr}, true)
 		if c := p.conflicts.lastLocal(); p.conflicts.seq.Load() != before && c != nil {
 			errs = append(errs, fmt.Errorf("join %s: %w", addr, c))
 			continue
 		}
 		if err != nil && n == 0 {
-			errs = append(errs, fmt.Errorf("join %s: %w", addr, flatten(err)))
+			errs = append(errs, fmt.Errorf("join %s: %w", addr, p.joinError(addr, err, refusals)))
 			continue
 		}
 		joined++
@@ -216,9 +240,16 @@ func (p *Pool) Join(ctx context.Context, addrs []string) (int, error) {
 	return joined, errs
 }
 
-// withDefaultPort returns addr as host:port, adding DefaultPort when it has
-// no port.
-func withDefaultPort(addr string) (string, error) {
+// joinPort is the port added to Join addresses without one.
+func (p *Pool) joinPort() int {
+	if p.cfg.JoinPort != 0 {
+		return p.cfg.JoinPort
+	}
+	return DefaultPort
+}
+
+// withDefaultPort returns addr as host:port, adding port when it has none.
+func withDefaultPort(addr string, port int) (string, error) {
 	if addr == "" {
 		return "", errors.New("empty address")
 	}
@@ -229,7 +260,7 @@ func withDefaultPort(addr string) (string, error) {
 	if strings.ContainsAny(host, "[]") {
 		return "", fmt.Errorf("bad address %q", addr)
 	}
-	return net.JoinHostPort(host, strconv.Itoa(DefaultPort)), nil
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
 
 // joinErrors is the one-line error of a Join, one entry per failed address.
