@@ -75,6 +75,35 @@ type Config struct {
 	// for servers, false for clients (as Consul).
 	SkipLeaveOnInterrupt bool `config:"skip_leave_on_interrupt"`
 
+	// StartJoinWAN are servers of other datacenters (host or host:port, serf
+	// WAN port 8302 by default) whose WAN gossip pool this server joins at
+	// start; failing to join any of them fails the start. Servers only.
+	StartJoinWAN []string `config:"start_join_wan,collect"`
+	// RetryJoinWAN are servers of other datacenters to join over WAN gossip
+	// at start, retried every RetryIntervalWAN until one answers or
+	// RetryMaxWAN attempts have failed. Servers only.
+	RetryJoinWAN []string `config:"retry_join_wan,collect"`
+	// RetryIntervalWAN is the wait between attempts to join RetryJoinWAN.
+	// Default 30s.
+	RetryIntervalWAN time.Duration `config:"retry_interval_wan"`
+	// RetryMaxWAN is how many attempts to join RetryJoinWAN are made; 0 is
+	// forever.
+	RetryMaxWAN int `config:"retry_max_wan"`
+	// AdvertiseAddrWAN is the IP servers of other datacenters reach this
+	// server at, for WAN gossip and WAN links. Empty: AdvertiseAddr (see
+	// AdvertiseWAN).
+	AdvertiseAddrWAN string `config:"advertise_addr_wan"`
+	// WANTransport is how this server dials WAN links to servers of other
+	// datacenters: WANTransportQUIC (default; QUIC over UDP on the server
+	// port) or WANTransportTCP (yamux over TCP on the server port, for sites
+	// between which UDP is blocked). Every server accepts both. Lower case
+	// after Load.
+	WANTransport string `config:"wan_transport"`
+	// TLS holds the certificates of WAN links.
+	TLS TLS `config:"tls"`
+	// Federation tunes requests to other datacenters.
+	Federation Federation `config:"federation"`
+
 	// Encrypt is the gossip encryption key: base64 of 16, 24 or 32 bytes.
 	// EncryptKey returns it decoded.
 	Encrypt string `config:"encrypt"`
@@ -248,6 +277,9 @@ func Default() *Config {
 		},
 		RetryInterval:    30 * time.Second,
 		LeaveOnTerminate: true, // a client leaves on SIGTERM; Load flips it for servers
+		RetryIntervalWAN: 30 * time.Second,
+		WANTransport:     WANTransportQUIC,
+		Federation:       defaultFederation(),
 		ReconnectTimeout: 72 * time.Hour,
 		Performance:      Performance{RaftMultiplier: 1},
 		Domain:           "consul.",

@@ -32,15 +32,27 @@
 // Keys are Consul's snake_case names; CamelCase spellings (ServiceID,
 // TLSSkipVerify) are accepted too. Lists of definitions are collected rather
 // than replaced: services and checks from every file are appended in file
-// order, and so are start_join and retry_join; a -join or -retry-join flag (or
+// order, and so are start_join, retry_join, start_join_wan and
+// retry_join_wan; a -join, -retry-join, -join-wan or -retry-join-wan flag (or
 // its MERIDIAN_ variable) replaces what the files listed. A file may hold one
 // `service:` or a list of `services:` (and `check:` or `checks:`).
+//
+// WAN federation (DESIGN.md, "WAN links") is configured on servers only:
+// start_join_wan and retry_join_wan (with retry_interval_wan and
+// retry_max_wan) name servers of other datacenters to join over WAN gossip,
+// advertise_addr_wan the IP they reach this server at (AdvertiseWAN),
+// wan_transport how this server dials WAN links (quic, or tcp where UDP is
+// blocked), the tls section the certificates of those links and the
+// federation section how requests for other datacenters behave. The tls
+// files are opened when the configuration is validated, so a missing or
+// unreadable one stops the agent at start, not at its first WAN link.
 //
 // A bad configuration is refused with the source, the key and the reason:
 //
 //	server1/agent.yaml: ports.http: must be 0-65535, got 70000
 //	server1/agent.yaml: bootstrap_expct: unknown key, did you mean "bootstrap_expect"?
 //	flag -retry-interval: retry_interval: must be positive, got -1s
+//	client1/agent.yaml: retry_join_wan: only servers join the WAN pool; set server: true
 //
 // Adding a key is adding a field with a `config:"name"` tag to Config (or to a
 // section struct such as Ports); files, the environment, the schema check

@@ -126,6 +126,49 @@ func TestLoadErrors(t *testing.T) {
 		{name: "data_dir missing", args: []string{"-server", "-bootstrap-expect", "3"},
 			want: []string{"data_dir: required unless dev mode"}},
 
+		// WAN federation
+		{name: "start_join_wan on a client", files: map[string]string{"x.yaml": "data_dir: /d\nstart_join_wan: [10.1.0.1]\n"},
+			args: []string{"-config-dir", "$DIR"}, want: []string{"x.yaml: start_join_wan: only servers join the WAN pool; set server: true"}},
+		{name: "retry_join_wan on a client by flag", args: []string{"-data-dir", "/d", "-retry-join-wan", "10.1.0.1"},
+			want: []string{"flag -retry-join-wan: retry_join_wan: only servers join the WAN pool; set server: true"}},
+		{name: "retry_join_wan on a client by env", args: []string{"-data-dir", "/d"}, env: []string{"MERIDIAN_RETRY_JOIN_WAN=10.1.0.1,10.1.0.2"},
+			want: []string{"env MERIDIAN_RETRY_JOIN_WAN: retry_join_wan: only servers join the WAN pool; set server: true"}},
+		{name: "start_join_wan on a client by flag", args: []string{"-data-dir", "/d", "-join-wan", "10.1.0.1", "-server=false"},
+			want: []string{"flag -join-wan: start_join_wan: only servers join the WAN pool"}},
+		{name: "empty WAN join address in a later file", files: map[string]string{
+			"a.yaml": "data_dir: /d\nserver: true\nbootstrap_expect: 3\nretry_join_wan: [10.1.0.1, 10.1.0.2]\n",
+			"b.yaml": "retry_join_wan: [\"\"]\n",
+		}, args: []string{"-config-dir", "$DIR"}, want: []string{"b.yaml: retry_join_wan[0]: must not be empty"}},
+		{name: "empty start_join_wan address by flag", args: []string{"-dev", "-join-wan", ""},
+			want: []string{"flag -join-wan: start_join_wan[0]: must not be empty"}},
+		{name: "wan_transport by flag", args: []string{"-dev", "-wan-transport", "udp"},
+			want: []string{`flag -wan-transport: wan_transport: must be quic or tcp, got "udp"`}},
+		{name: "wan_transport in a file", files: map[string]string{"x.yaml": "dev: true\nwan_transport: websocket\n"},
+			args: []string{"-config-dir", "$DIR"}, want: []string{`x.yaml: wan_transport: must be quic or tcp, got "websocket"`}},
+		{name: "zero retry_interval_wan", args: []string{"-dev", "-retry-interval-wan", "0s"},
+			want: []string{"flag -retry-interval-wan: retry_interval_wan: must be positive, got 0s"}},
+		{name: "bad retry_interval_wan", args: []string{"-dev", "-retry-interval-wan", "later"},
+			want: []string{`invalid value "later" for flag -retry-interval-wan`, "must be a duration"}},
+		{name: "negative retry_max_wan", args: []string{"-dev", "-retry-max-wan=-2"},
+			want: []string{"flag -retry-max-wan: retry_max_wan: must not be negative, got -2"}},
+		{name: "advertise-wan hostname", env: []string{"MERIDIAN_ADVERTISE_ADDR_WAN=wan.example.com"}, args: []string{"-dev"},
+			want: []string{`env MERIDIAN_ADVERTISE_ADDR_WAN: advertise_addr_wan: must be an IP address (not a hostname), got "wan.example.com"`}},
+		{name: "advertise-wan unspecified", args: []string{"-dev", "-advertise-wan", "0.0.0.0"},
+			want: []string{"flag -advertise-wan: advertise_addr_wan: must be an address others can reach, not 0.0.0.0"}},
+		{name: "zero federation timeout", files: map[string]string{"x.yaml": "dev: true\nfederation:\n  timeout: 0s\n"},
+			args: []string{"-config-dir", "$DIR"}, want: []string{"x.yaml: federation.timeout: must be positive, got 0s"}},
+		{name: "federation stale_view not a bool", files: map[string]string{"x.yaml": "dev: true\nfederation: {stale_view: sometimes}\n"},
+			args: []string{"-config-dir", "$DIR"}, want: []string{`x.yaml: federation.stale_view: must be true or false, got "sometimes"`}},
+		{name: "unknown WAN key with suggestion", files: map[string]string{"x.yaml": "dev: true\nretry_join_wna: [a]\n"},
+			args: []string{"-config-dir", "$DIR"}, want: []string{`x.yaml: retry_join_wna: unknown key, did you mean "retry_join_wan"?`}},
+		{name: "unknown federation key with suggestion", files: map[string]string{"x.yaml": "dev: true\nfederation: {timout: 1s}\n"},
+			args: []string{"-config-dir", "$DIR"}, want: []string{`x.yaml: federation.timout: unknown key, did you mean "timeout"?`}},
+		{name: "partial tls in a file", files: map[string]string{"x.yaml": "dev: true\ntls: {key_file: /nonexistent/key.pem}\n"},
+			args: []string{"-config-dir", "$DIR"}, want: []string{
+				`x.yaml: tls.key_file: cannot read "/nonexistent/key.pem": no such file or directory`,
+				"x.yaml: tls.key_file: needs tls.ca_file and tls.cert_file too: set all three tls files or none",
+			}},
+
 		// definitions
 		{name: "check without interval", files: map[string]string{"s.yaml": `
 data_dir: /d
@@ -213,7 +256,7 @@ func TestLoadHelp(t *testing.T) {
 					t.Errorf("Load(%q) usage has %d lines for -%s, want 1:\n%s", arg, n, s.name, usage)
 				}
 			}
-			for _, w := range []string{"Usage: meridian agent", "Joining the cluster:", "-http-port port", "(default 8500)", "(default 30s)", "(default dc1)"} {
+			for _, w := range []string{"Usage: meridian agent", "Joining the cluster:", "WAN federation (servers only):", "-wan-transport quic|tcp", "(default quic)", "-http-port port", "(default 8500)", "(default 30s)", "(default dc1)"} {
 				if !strings.Contains(usage, w) {
 					t.Errorf("Load(%q) usage lacks %q:\n%s", arg, w, usage)
 				}

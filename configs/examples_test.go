@@ -3,10 +3,15 @@ package configs
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 )
 
-// TestExamples loads every agent dir of examples/ the way its README runs it.
+// TestExamples loads every agent dir of examples/ the way its README runs it,
+// and checks that the datacenters fit together: three servers each, one
+// address and data_dir per agent, and each datacenter's servers WAN-joining
+// every other's.
 func TestExamples(t *testing.T) {
 	t.Parallel()
 	dirs, err := filepath.Glob(filepath.Join("examples", "*", "*"))
@@ -19,14 +24,16 @@ func TestExamples(t *testing.T) {
 			agents = append(agents, d)
 		}
 	}
-	if len(agents) < 4 {
-		t.Fatalf("examples hold %d agent dirs (%q), want at least 4", len(agents), agents)
+	if len(agents) < 8 {
+		t.Fatalf("examples hold %d agent dirs (%q), want at least 8", len(agents), agents)
 	}
-	servers := 0
+	servers := make(map[string][]*Config) // by datacenter
+	loaded := make(map[string]*Config)    // by dir
 	for _, dir := range agents {
 		t.Run(dir, func(t *testing.T) {
 			args := []string{"-config-dir", dir}
 			c := mustLoad(t, args, nil)
+			loaded[dir] = c
 			if err := c.Validate(); err != nil {
 				t.Errorf("Load(%q).Validate() = %v, want nil", args, err)
 			}
@@ -40,14 +47,54 @@ func TestExamples(t *testing.T) {
 				t.Errorf("Load(%q) RetryJoin is empty, want the servers", args)
 			}
 			if c.Server {
-				servers++
+				servers[c.Datacenter] = append(servers[c.Datacenter], c)
 				if c.BootstrapExpect != 3 {
 					t.Errorf("Load(%q) BootstrapExpect = %d, want 3", args, c.BootstrapExpect)
 				}
+			} else if c.joinsWAN() {
+				t.Errorf("Load(%q) client joins the WAN pool (%q, %q), want only servers to", args, c.StartJoinWAN, c.RetryJoinWAN)
 			}
 		})
 	}
-	if servers != 3 {
-		t.Errorf("examples hold %d servers, want 3", servers)
+	if len(servers) < 2 {
+		t.Fatalf("examples hold servers of %d datacenters, want at least 2", len(servers))
+	}
+
+	binds, dataDirs := make(map[string]string), make(map[string]string)
+	for _, dir := range agents {
+		c, ok := loaded[dir]
+		if !ok {
+			continue
+		}
+		if prev, dup := binds[c.BindAddr]; dup {
+			t.Errorf("%s and %s both bind %s, want one address per agent", prev, dir, c.BindAddr)
+		}
+		binds[c.BindAddr] = dir
+		if prev, dup := dataDirs[c.DataDir]; dup {
+			t.Errorf("%s and %s both keep state in %s, want one data_dir per agent", prev, dir, c.DataDir)
+		}
+		dataDirs[c.DataDir] = dir
+	}
+
+	for dc, cs := range servers {
+		if len(cs) != 3 {
+			t.Errorf("examples hold %d servers in %s, want 3", len(cs), dc)
+		}
+		var want []string // the servers of every other datacenter
+		for other, ocs := range servers {
+			if other == dc {
+				continue
+			}
+			for _, oc := range ocs {
+				want = append(want, oc.BindAddr)
+			}
+		}
+		slices.Sort(want)
+		for _, c := range cs {
+			got := slices.Sorted(slices.Values(append(slices.Clone(c.StartJoinWAN), c.RetryJoinWAN...)))
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s server %s WAN-joins %q, want the servers of the other datacenters %q", dc, c.NodeName, got, want)
+			}
+		}
 	}
 }

@@ -27,6 +27,7 @@ func flagSpecs() []flagSpec {
 		files   = "Configuration files"
 		network = "Addresses and ports (a port of 0 picks a free one)"
 		join    = "Joining the cluster"
+		wan     = "WAN federation (servers only)"
 		secure  = "Security and checks"
 		logging = "Logging"
 	)
@@ -59,6 +60,13 @@ func flagSpecs() []flagSpec {
 		{name: "retry-interval", key: "retry_interval", arg: "duration", group: join, usage: "wait between join attempts"},
 		{name: "retry-max", key: "retry_max", arg: "n", group: join, usage: "join attempts before giving up; 0 is forever"},
 		{name: "rejoin", key: "rejoin_after_leave", group: join, usage: "rejoin even after a graceful leave"},
+
+		{name: "join-wan", key: "start_join_wan", arg: "addr", group: wan, usage: "server of another datacenter to join over WAN gossip at start; repeatable"},
+		{name: "retry-join-wan", key: "retry_join_wan", arg: "addr", group: wan, usage: "server of another datacenter to join, retried until it answers; repeatable"},
+		{name: "retry-interval-wan", key: "retry_interval_wan", arg: "duration", group: wan, usage: "wait between WAN join attempts"},
+		{name: "retry-max-wan", key: "retry_max_wan", arg: "n", group: wan, usage: "WAN join attempts before giving up; 0 is forever"},
+		{name: "advertise-wan", key: "advertise_addr_wan", arg: "ip", group: wan, usage: "IP servers of other datacenters reach this one at", def: "advertise IP"},
+		{name: "wan-transport", key: "wan_transport", arg: "quic|tcp", group: wan, usage: "how to dial WAN links: quic, or tcp where UDP is blocked"},
 
 		{name: "encrypt", key: "encrypt", arg: "key", group: secure, usage: "gossip key: base64 of 16, 24 or 32 bytes (meridian keygen)"},
 		{name: "enable-script-checks", key: "enable_script_checks", group: secure, usage: "allow checks that run commands"},

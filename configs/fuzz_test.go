@@ -32,6 +32,8 @@ func FuzzLoadYAML(f *testing.F) {
 		"ports: {http: 99999999999999999999}\n",
 		"1: 2\n",
 		"data_dir: /d\nretry_join: [a, b]\nencrypt: MDEyMzQ1Njc4OWFiY2RlZg==\n",
+		"data_dir: /d\nserver: true\nbootstrap_expect: 3\nretry_join_wan: [a, \"b:8302\"]\nwan_transport: TCP\nfederation: {timeout: 1s, stale_view: false}\n",
+		"dev: true\nstart_join_wan: [\"\"]\nadvertise_addr_wan: \"::\"\ntls: {ca_file: /nonexistent}\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -47,6 +49,7 @@ func FuzzLoadJSON(f *testing.F) {
 		`{"dev": true, "Service": {"Name": "w", "Check": {"TCP": "a:1", "Interval": "1s"}}}`,
 		`[1]`,
 		`{"a": `,
+		`{"dev": true, "RetryJoinWAN": ["a"], "WANTransport": "quic", "Federation": {"Timeout": "2s"}, "TLS": {}}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -367,6 +367,7 @@ func (l *loader) build() (*Config, error) {
 		return nil, fmt.Errorf("assemble config: %w", err)
 	}
 	c.LogLevel = strings.ToLower(c.LogLevel)
+	c.WANTransport = strings.ToLower(c.WANTransport)
 	if c.Dev {
 		if !l.isSet("server") {
 			c.Server = true

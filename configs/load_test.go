@@ -46,6 +46,26 @@ func TestLoadPrecedence(t *testing.T) {
 			get: func(c *Config) any { return c.UI }, def: false, file: true, envVal: false, flagVal: true,
 		},
 		{
+			key: "retry_interval_wan", fileLine: "retry_interval_wan: 1m", env: "MERIDIAN_RETRY_INTERVAL_WAN=2m", flag: []string{"-retry-interval-wan", "3m"},
+			get: func(c *Config) any { return c.RetryIntervalWAN }, def: 30 * time.Second, file: time.Minute, envVal: 2 * time.Minute, flagVal: 3 * time.Minute,
+		},
+		{
+			key: "wan_transport", fileLine: "wan_transport: tcp", env: "MERIDIAN_WAN_TRANSPORT=QUIC", flag: []string{"-wan-transport=tcp"},
+			get: func(c *Config) any { return c.WANTransport }, def: "quic", file: "tcp", envVal: "quic", flagVal: "tcp",
+		},
+		{
+			key: "advertise_addr_wan", fileLine: "advertise_addr_wan: 203.0.113.1", env: "MERIDIAN_ADVERTISE_ADDR_WAN=203.0.113.2", flag: []string{"-advertise-wan", "203.0.113.3"},
+			get: func(c *Config) any { return c.AdvertiseAddrWAN }, def: "", file: "203.0.113.1", envVal: "203.0.113.2", flagVal: "203.0.113.3",
+		},
+		{
+			key: "federation.timeout", fileLine: "federation: {timeout: 5s}", env: "MERIDIAN_FEDERATION_TIMEOUT=6s", flag: nil,
+			get: func(c *Config) any { return c.Federation.Timeout }, def: 2 * time.Second, file: 5 * time.Second, envVal: 6 * time.Second, flagVal: 6 * time.Second,
+		},
+		{
+			key: "federation.stale_view", fileLine: "federation: {stale_view: false}", env: "MERIDIAN_FEDERATION_STALE_VIEW=true", flag: nil,
+			get: func(c *Config) any { return c.Federation.StaleView }, def: true, file: false, envVal: true, flagVal: true,
+		},
+		{
 			key: "performance.raft_multiplier", fileLine: "performance: {raft_multiplier: 5}", env: "MERIDIAN_PERFORMANCE_RAFT_MULTIPLIER=6", flag: nil,
 			get: func(c *Config) any { return c.Performance.RaftMultiplier }, def: 1, file: 5, envVal: 6, flagVal: 6,
 		},
@@ -268,19 +288,27 @@ services:
 func TestLoadJoinLists(t *testing.T) {
 	t.Parallel()
 	dir := writeFiles(t, map[string]string{
-		"a.yaml": "data_dir: /tmp/m\nretry_join: [s1, s2]\nstart_join: [j1]\n",
-		"b.yaml": "retry_join: [s3]\n",
+		"a.yaml": "data_dir: /tmp/m\nserver: true\nbootstrap_expect: 3\nretry_join: [s1, s2]\nstart_join: [j1]\n" +
+			"retry_join_wan: [w1, w2]\nstart_join_wan: [x1]\n",
+		"b.yaml": "retry_join: [s3]\nretry_join_wan: [w3]\n",
+		"c.json": `{"RetryJoinWAN": ["w4"]}`,
 	})
 	tests := []struct {
-		name      string
-		args, env []string
-		retry     []string
-		start     []string
+		name               string
+		args, env          []string
+		retry, start       []string
+		retryWAN, startWAN []string
 	}{
-		{"files append", nil, nil, []string{"s1", "s2", "s3"}, []string{"j1"}},
-		{"env replaces", nil, []string{"MERIDIAN_RETRY_JOIN=e1, e2"}, []string{"e1", "e2"}, []string{"j1"}},
-		{"flag replaces", []string{"-retry-join", "f1", "-retry-join=f2", "-join", "f3"}, nil, []string{"f1", "f2"}, []string{"f3"}},
-		{"flag over env", []string{"-retry-join", "f1"}, []string{"MERIDIAN_RETRY_JOIN=e1"}, []string{"f1"}, []string{"j1"}},
+		{"files append", nil, nil, []string{"s1", "s2", "s3"}, []string{"j1"}, []string{"w1", "w2", "w3", "w4"}, []string{"x1"}},
+		{"env replaces", nil, []string{"MERIDIAN_RETRY_JOIN=e1, e2"}, []string{"e1", "e2"}, []string{"j1"}, []string{"w1", "w2", "w3", "w4"}, []string{"x1"}},
+		{"flag replaces", []string{"-retry-join", "f1", "-retry-join=f2", "-join", "f3"}, nil, []string{"f1", "f2"}, []string{"f3"}, []string{"w1", "w2", "w3", "w4"}, []string{"x1"}},
+		{"flag over env", []string{"-retry-join", "f1"}, []string{"MERIDIAN_RETRY_JOIN=e1"}, []string{"f1"}, []string{"j1"}, []string{"w1", "w2", "w3", "w4"}, []string{"x1"}},
+		{"WAN env replaces", nil, []string{"MERIDIAN_RETRY_JOIN_WAN=e1,e2", "MERIDIAN_START_JOIN_WAN=e3"},
+			[]string{"s1", "s2", "s3"}, []string{"j1"}, []string{"e1", "e2"}, []string{"e3"}},
+		{"WAN flag replaces", []string{"-retry-join-wan", "f1", "-retry-join-wan=f2", "-join-wan", "f3"}, nil,
+			[]string{"s1", "s2", "s3"}, []string{"j1"}, []string{"f1", "f2"}, []string{"f3"}},
+		{"WAN flag over env", []string{"-retry-join-wan", "f1"}, []string{"MERIDIAN_RETRY_JOIN_WAN=e1", "MERIDIAN_START_JOIN_WAN=e2"},
+			[]string{"s1", "s2", "s3"}, []string{"j1"}, []string{"f1"}, []string{"e2"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,6 +320,12 @@ func TestLoadJoinLists(t *testing.T) {
 			}
 			if !reflect.DeepEqual(c.StartJoin, tc.start) {
 				t.Errorf("Load(%q, %q) StartJoin = %q, want %q", args, tc.env, c.StartJoin, tc.start)
+			}
+			if !reflect.DeepEqual(c.RetryJoinWAN, tc.retryWAN) {
+				t.Errorf("Load(%q, %q) RetryJoinWAN = %q, want %q", args, tc.env, c.RetryJoinWAN, tc.retryWAN)
+			}
+			if !reflect.DeepEqual(c.StartJoinWAN, tc.startWAN) {
+				t.Errorf("Load(%q, %q) StartJoinWAN = %q, want %q", args, tc.env, c.StartJoinWAN, tc.startWAN)
 			}
 		})
 	}

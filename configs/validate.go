@@ -69,6 +69,7 @@ func (c *Config) Validate() error {
 	if c.RetryMax < 0 {
 		v.failf("retry_max", "must not be negative, got %d", c.RetryMax)
 	}
+	v.wan()
 	if c.Encrypt != "" {
 		// Never echo the key: it is a secret.
 		key, err := base64.StdEncoding.DecodeString(c.Encrypt)
@@ -115,6 +116,9 @@ func (c *Config) Warnings() []string {
 	if c.EnableScriptChecks {
 		w = append(w, "enable_script_checks lets anyone who can reach the HTTP API run commands on this host; prefer enable_local_script_checks")
 	}
+	if c.Server && c.joinsWAN() && !c.TLS.Enabled() && c.EncryptKey() == nil {
+		w = append(w, "WAN links use ephemeral self-signed certificates without tls files or an encrypt key: encrypted, but no server checks who it links to; set tls.ca_file, tls.cert_file and tls.key_file, or encrypt")
+	}
 	return w
 }
 
@@ -137,6 +141,10 @@ func (c *Config) locate(key string) (source, spelled string) {
 		if o, ok := c.origins[k]; ok {
 			return o.source, o.key + key[len(k):]
 		}
+	}
+	// A collected list as a whole: the source of its first element.
+	if o, ok := c.origins[key+"[0]"]; ok {
+		return o.source, key
 	}
 	return "", key
 }

@@ -62,6 +62,30 @@ func TestValidate(t *testing.T) {
 		{"duplicate service id", func(c *Config) {
 			c.Services = []ServiceDefinition{{Name: "web"}, {ID: "web", Name: "other"}}
 		}, `services[1].id: service id "web" is already used by services[0]`},
+
+		// WAN federation
+		{"server joins the WAN", func(c *Config) {
+			c.Server, c.BootstrapExpect = true, 3
+			c.StartJoinWAN, c.RetryJoinWAN = []string{"10.1.0.1"}, []string{"10.1.0.2:8302", "dc2.example.com"}
+			c.AdvertiseAddrWAN, c.WANTransport, c.RetryMaxWAN = "203.0.113.7", WANTransportTCP, 5
+		}, ""},
+		{"dev agent joins the WAN", func(c *Config) { c.DataDir, c.Dev, c.RetryJoinWAN = "", true, []string{"10.1.0.1"} }, ""},
+		{"start_join_wan on a client", func(c *Config) { c.StartJoinWAN = []string{"10.1.0.1"} },
+			"start_join_wan: only servers join the WAN pool; set server: true"},
+		{"retry_join_wan on a client", func(c *Config) { c.RetryJoinWAN = []string{"10.1.0.1"} },
+			"retry_join_wan: only servers join the WAN pool; set server: true"},
+		{"empty start_join_wan entry", func(c *Config) { c.Server, c.StartJoinWAN = true, []string{""} }, "start_join_wan[0]: must not be empty"},
+		{"empty retry_join_wan entry", func(c *Config) { c.Server, c.RetryJoinWAN = true, []string{"a", " "} }, "retry_join_wan[1]: must not be empty"},
+		{"zero retry_interval_wan", func(c *Config) { c.RetryIntervalWAN = 0 }, "retry_interval_wan: must be positive, got 0s"},
+		{"negative retry_interval_wan", func(c *Config) { c.RetryIntervalWAN = -time.Second }, "retry_interval_wan: must be positive, got -1s"},
+		{"negative retry_max_wan", func(c *Config) { c.RetryMaxWAN = -1 }, "retry_max_wan: must not be negative, got -1"},
+		{"advertise_addr_wan hostname", func(c *Config) { c.AdvertiseAddrWAN = "wan.example.com" },
+			`advertise_addr_wan: must be an IP address (not a hostname), got "wan.example.com"`},
+		{"advertise_addr_wan unspecified", func(c *Config) { c.AdvertiseAddrWAN = "::" }, "advertise_addr_wan: must be an address others can reach, not ::"},
+		{"wan_transport udp", func(c *Config) { c.WANTransport = "udp" }, `wan_transport: must be quic or tcp, got "udp"`},
+		{"wan_transport empty", func(c *Config) { c.WANTransport = "" }, `wan_transport: must be quic or tcp, got ""`},
+		{"zero federation timeout", func(c *Config) { c.Federation.Timeout = 0 }, "federation.timeout: must be positive, got 0s"},
+		{"stale view off", func(c *Config) { c.Federation.StaleView = false }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,6 +137,18 @@ func TestWarnings(t *testing.T) {
 		{"dev bootstraps quietly", func(c *Config) { c.Server, c.Bootstrap, c.Dev = true, true, true }, nil},
 		{"node name not a DNS label", func(c *Config) { c.NodeName = "web.example.com" }, []string{`node_name "web.example.com" is not a valid DNS label`}},
 		{"script checks", func(c *Config) { c.EnableScriptChecks = true }, []string{"enable_script_checks lets anyone"}},
+		{"WAN joins without tls or encrypt", func(c *Config) { c.Server, c.BootstrapExpect, c.RetryJoinWAN = true, 3, []string{"10.1.0.1"} },
+			[]string{"WAN links use ephemeral self-signed certificates"}},
+		{"dev WAN join without tls or encrypt", func(c *Config) { c.Server, c.Bootstrap, c.Dev, c.StartJoinWAN = true, true, true, []string{"10.1.0.1"} },
+			[]string{"WAN links use ephemeral self-signed certificates"}},
+		{"WAN joins with encrypt", func(c *Config) {
+			c.Server, c.BootstrapExpect, c.RetryJoinWAN, c.Encrypt = true, 3, []string{"10.1.0.1"}, "MDEyMzQ1Njc4OWFiY2RlZg=="
+		}, nil},
+		{"WAN joins with tls", func(c *Config) {
+			c.Server, c.BootstrapExpect, c.RetryJoinWAN = true, 3, []string{"10.1.0.1"}
+			c.TLS = TLS{CAFile: "ca.pem", CertFile: "cert.pem", KeyFile: "key.pem"}
+		}, nil},
+		{"server without WAN joins", func(c *Config) { c.Server, c.BootstrapExpect, c.WANTransport = true, 3, WANTransportTCP }, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,6 +178,8 @@ func TestLoadWarnings(t *testing.T) {
 		{"bootstrap_expect 2", []string{"-server", "-bootstrap-expect", "2", "-data-dir", "/d"}, "bootstrap_expect = 2"},
 		{"bootstrap_expect 1", []string{"-server", "-bootstrap-expect", "1", "-data-dir", "/d"}, "bootstrap_expect = 1 is the same as bootstrap"},
 		{"data_dir in dev", []string{"-dev", "-data-dir", "/d"}, "data_dir is not used in dev mode"},
+		{"WAN join without keys", []string{"-server", "-bootstrap-expect", "3", "-data-dir", "/d", "-retry-join-wan", "10.1.0.1"}, "ephemeral self-signed certificates"},
+		{"dev WAN join without keys", []string{"-dev", "-join-wan", "10.1.0.1"}, "ephemeral self-signed certificates"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

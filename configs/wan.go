@@ -1,0 +1,162 @@
+package configs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// The values of Config.WANTransport.
+const (
+	// WANTransportQUIC dials WAN links as QUIC connections over UDP on the
+	// server port: one stream per request, TLS 1.3 built in.
+	WANTransportQUIC = "quic"
+	// WANTransportTCP dials WAN links as yamux sessions over TCP on the
+	// server port, for sites between which UDP is blocked. These links are
+	// not encrypted (TLS on server RPC comes with mTLS for the whole
+	// server port); use QUIC, or a VPN, across untrusted networks.
+	WANTransportTCP = "tcp"
+)
+
+// TLS names the certificates of the WAN links between servers of different
+// datacenters; each side presents its certificate and checks the other's
+// against CAFile (mutual TLS 1.3). Set all three files or none. With none,
+// the agent derives link certificates from the gossip key (Encrypt), which
+// authenticates both sides; without a gossip key either it uses ephemeral
+// self-signed certificates, which encrypt a link but authenticate no one
+// (Warnings says so). Relative paths are relative to the agent's working
+// directory.
+type TLS struct {
+	// CAFile is a PEM file of the CA certificates a peer's certificate must
+	// chain to.
+	CAFile string `config:"ca_file"`
+	// CertFile is a PEM file of this server's certificate (and any
+	// intermediates), signed by a CA of CAFile.
+	CertFile string `config:"cert_file"`
+	// KeyFile is a PEM file of CertFile's private key.
+	KeyFile string `config:"key_file"`
+}
+
+// Enabled reports whether certificate files are set (Validate has checked
+// that all three are, and that they can be read).
+func (t TLS) Enabled() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != ""
+}
+
+// Federation tunes how a server answers requests for other datacenters.
+type Federation struct {
+	// Timeout is how long a request for another datacenter may wait for a
+	// link to a reachable server of it before failing as unreachable. It
+	// bounds the wait for a link, not the request. Default 2s; must be
+	// positive.
+	Timeout time.Duration `config:"timeout"`
+	// StaleView answers ?stale health reads for another datacenter from a
+	// local view of that datacenter's answer, kept current by a blocking
+	// query over the WAN link, instead of one WAN round trip per request.
+	// Default true.
+	StaleView bool `config:"stale_view"`
+}
+
+func defaultFederation() Federation {
+	return Federation{
+		Timeout:   2 * time.Second,
+		StaleView: true,
+	}
+}
+
+// AdvertiseWAN returns the IP servers of other datacenters reach this server
+// at: AdvertiseAddrWAN, else AdvertiseAddr. It is empty when neither is set;
+// the agent then picks the address as it does for AdvertiseAddr.
+func (c *Config) AdvertiseWAN() string {
+	if c.AdvertiseAddrWAN != "" {
+		return c.AdvertiseAddrWAN
+	}
+	return c.AdvertiseAddr
+}
+
+// joinsWAN reports whether any WAN join address is configured.
+func (c *Config) joinsWAN() bool {
+	return len(c.StartJoinWAN) > 0 || len(c.RetryJoinWAN) > 0
+}
+
+// wan checks the WAN federation keys.
+func (v *validation) wan() {
+	c := v.c
+	v.addrs("start_join_wan", c.StartJoinWAN)
+	v.addrs("retry_join_wan", c.RetryJoinWAN)
+	if !c.Server && !c.Dev { // a dev agent is a server
+		if len(c.StartJoinWAN) > 0 {
+			v.failf("start_join_wan", "only servers join the WAN pool; set server: true")
+		}
+		if len(c.RetryJoinWAN) > 0 {
+			v.failf("retry_join_wan", "only servers join the WAN pool; set server: true")
+		}
+	}
+	v.positive("retry_interval_wan", c.RetryIntervalWAN)
+	if c.RetryMaxWAN < 0 {
+		v.failf("retry_max_wan", "must not be negative, got %d", c.RetryMaxWAN)
+	}
+	if c.AdvertiseAddrWAN != "" {
+		v.ip("advertise_addr_wan", c.AdvertiseAddrWAN, false)
+	}
+	switch c.WANTransport {
+	case WANTransportQUIC, WANTransportTCP:
+	default:
+		v.failf("wan_transport", "must be quic or tcp, got %q", c.WANTransport)
+	}
+	v.tls()
+	v.positive("federation.timeout", c.Federation.Timeout)
+}
+
+// tls checks that the TLS files are all set or none, and can be read.
+func (v *validation) tls() {
+	files := []struct{ key, path string }{
+		{"tls.ca_file", v.c.TLS.CAFile},
+		{"tls.cert_file", v.c.TLS.CertFile},
+		{"tls.key_file", v.c.TLS.KeyFile},
+	}
+	var set, missing []string
+	for _, f := range files {
+		if f.path == "" {
+			missing = append(missing, f.key)
+			continue
+		}
+		set = append(set, f.key)
+		v.readable(f.key, f.path)
+	}
+	if len(set) > 0 && len(missing) > 0 {
+		v.failf(set[0], "needs %s too: set all three tls files or none", joinAnd(missing))
+	}
+}
+
+// readable checks that path is a file this process can open for reading.
+func (v *validation) readable(key, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		v.failf(key, "cannot read %q: %w", path, err)
+		return
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		v.failf(key, "cannot read %q: is a directory", path)
+	}
+}
+
+// joinAnd renders ["a", "b", "c"] as "a, b and c".
+func joinAnd(list []string) string {
+	switch len(list) {
+	case 0:
+		return ""
+	case 1:
+		return list[0]
+	}
+	s := list[0]
+	for _, x := range list[1 : len(list)-1] {
+		s += ", " + x
+	}
+	return s + " and " + list[len(list)-1]
+}
