@@ -4,7 +4,7 @@
 //
 // In DESIGN.md it is the bottom of the network stack: the server, federation
 // and httpapi packages import it; it imports only the standard library,
-// yamux and go-msgpack (and, later, quic-go).
+// yamux, quic-go and go-msgpack.
 //
 // The pieces, from the socket up:
 //
@@ -12,12 +12,36 @@
 //     connection: ProtoRaft connections go to the Raft transport, ProtoMux
 //     connections carry a yamux session of RPC streams. DialProto is the
 //     matching dialer.
-//   - Session is one multiplexed connection (yamux today, QUIC later); RPC
-//     code only opens and accepts streams on it.
+//   - Session is one multiplexed connection; RPC code only opens and
+//     accepts streams on it, and never knows which kind it has. A yamux
+//     session over TCP (NewYamuxClient, NewYamuxServer) carries LAN RPC,
+//     and WAN links where UDP is blocked. A QUIC connection (DialQUIC,
+//     ListenQUIC on UDP port 8300) carries WAN links between servers of
+//     different datacenters: each call rides its own QUIC stream, so a slow
+//     or large call never holds up another (no head-of-line blocking), and
+//     a peer silent for QUICConfig.MaxIdleTimeout (4s) is declared dead.
+//   - TLS for WAN links is always on (TLS 1.3, ALPN "meridian-wan/1"), from
+//     one of three sources, strongest first: LoadTLS (CA, certificate and
+//     key files; both sides must chain to the CA), ClusterTLS (a CA derived
+//     from a secret the servers share, the gossip key; same secret
+//     connects, different secrets fail the handshake), EphemeralTLS
+//     (self-signed, encryption without authentication, for dev mode). Each
+//     returns one *tls.Config that serves both for listening and dialing.
+//     Host names are not checked: servers are reached by IP.
 //   - Marshal, Unmarshal, NewEncoder and NewDecoder are the one msgpack
 //     configuration used for RPC bodies, Raft log entries and snapshots.
-//   - Server dispatches streams to handlers registered with Register; Pool is
-//     the client side, one session per server address shared by all callers.
+//   - Server dispatches streams to handlers registered with Register, from
+//     sessions of a TCP listener (ServeListener), a QUIC listener
+//     (ServeQUIC) or any Session (ServeSession). Pool is the client side,
+//     one session per server address shared by all callers, dialed over
+//     yamux by default or by PoolConfig.DialSession (DialQUIC for a Pool
+//     of WAN links).
+//
+// A new QUIC link costs one round trip before the first call is sent (the
+// TLS 1.3 handshake rides in QUIC's), as a TCP connection does without any
+// encryption; that call then takes one more. 0-RTT is not used: it would
+// save a round trip only when reconnecting to a peer seen before, and its
+// data can be replayed by an attacker, which forwarded writes must not be.
 //
 // A remote failure arrives as an *Error whose Code lets errors.Is match it
 // against sentinels defined anywhere; a broken connection arrives wrapping
@@ -31,6 +55,7 @@
 // 4-byte big-endian length and that many bytes. A stream may carry any number
 // of calls one after the other; the Pool reuses idle streams.
 //
-// Mux, Server, Pool and every Session are safe for concurrent use. Encoders
+// Mux, Server, Pool, QUICListener and every Session are safe for concurrent
+// use. Encoders
 // and decoders returned by NewEncoder and NewDecoder are not.
 package rpc

@@ -2,10 +2,12 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -212,4 +214,172 @@ next:
 		return l, true
 	}
 	return "", false
+}
+
+// testSecret returns a cluster secret (a 32-byte gossip key) made from seed.
+func testSecret(seed string) []byte {
+	return []byte(fmt.Sprintf("%-32s", seed)[:32])
+}
+
+// clusterTLS returns ClusterTLS(testSecret(secret), name), failing the test
+// on error.
+func clusterTLS(t testing.TB, secret, name string) *tls.Config {
+	t.Helper()
+	c, err := ClusterTLS(testSecret(secret), name)
+	if err != nil {
+		t.Fatalf("ClusterTLS(%q) = %v", name, err)
+	}
+	return c
+}
+
+// fastQUIC returns a QUICConfig with tls and timeouts short enough for
+// tests that wait for a link to die or a handshake to fail.
+func fastQUIC(tlsConf *tls.Config) QUICConfig {
+	return QUICConfig{
+		TLS:              tlsConf,
+		KeepAlivePeriod:  50 * time.Millisecond,
+		MaxIdleTimeout:   400 * time.Millisecond,
+		HandshakeTimeout: time.Second, // a loaded -race run needs it
+	}
+}
+
+// quicServer is a Server serving QUIC links on a real 127.0.0.1 UDP port.
+type quicServer struct {
+	addr     string
+	srv      *Server
+	ln       *QUICListener
+	h        *testHandlers
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// startQUICServer listens on addr ("127.0.0.1:0" for a fresh port) and
+// serves RPC over QUIC with ServeQUIC; it is stopped at the end of the
+// test. Retrying the bind lets a restarted server take over the port of a
+// stopped one once its last link is gone.
+func startQUICServer(t testing.TB, addr string, cfg QUICConfig, scfg ServerConfig) *quicServer {
+	t.Helper()
+	var ln *QUICListener
+	waitFor(t, 5*time.Second, func() error {
+		var err error
+		ln, err = ListenQUIC(addr, cfg)
+		return err
+	})
+	qs := &quicServer{
+		addr: ln.Addr().String(),
+		srv:  NewServer(scfg),
+		ln:   ln,
+		done: make(chan struct{}),
+	}
+	qs.h = registerTestHandlers(qs.srv)
+	go func() { defer close(qs.done); qs.srv.ServeQUIC(ln) }()
+	t.Cleanup(qs.stop)
+	return qs
+}
+
+// stop shuts the server down (closing its listener and links) and waits
+// for its goroutines.
+func (qs *quicServer) stop() {
+	qs.stopOnce.Do(func() {
+		qs.srv.Shutdown()
+		<-qs.done
+	})
+}
+
+// newQUICPool returns a Pool of QUIC links made with cfg that counts its
+// dials, closed at test end.
+func newQUICPool(t testing.TB, cfg QUICConfig, pcfg PoolConfig) (*Pool, *atomic.Int64) {
+	t.Helper()
+	var dials atomic.Int64
+	pcfg.DialSession = func(ctx context.Context, addr string) (Session, error) {
+		dials.Add(1)
+		return DialQUIC(ctx, addr, cfg)
+	}
+	p := NewPool(pcfg)
+	t.Cleanup(func() { p.Close() })
+	return p, &dials
+}
+
+// udpRelay forwards datagrams between clients and one UDP server, like
+// etcd's bridge: it can add latency, or drop everything (a partition, or
+// a peer that vanished without a word). Replies go to the client that sent
+// last.
+type udpRelay struct {
+	front  *net.UDPConn // clients send here
+	back   *net.UDPConn // connected to the server
+	delay  time.Duration
+	drop   atomic.Bool
+	client atomic.Pointer[net.UDPAddr]
+	wg     sync.WaitGroup
+}
+
+// startRelay relays to target, delaying each datagram by delay each way;
+// it is closed at the end of the test.
+func startRelay(t testing.TB, target string, delay time.Duration) *udpRelay {
+	t.Helper()
+	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raddr, err := net.ResolveUDPAddr("udp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := net.DialUDP("udp", nil, raddr)
+	if err != nil {
+		front.Close()
+		t.Fatal(err)
+	}
+	r := &udpRelay{front: front, back: back, delay: delay}
+	r.wg.Add(2)
+	go r.pump(func(b []byte) (int, error) {
+		n, from, err := front.ReadFromUDP(b)
+		if err == nil {
+			r.client.Store(from)
+		}
+		return n, err
+	}, func(b []byte) { back.Write(b) })
+	go r.pump(back.Read, func(b []byte) {
+		if c := r.client.Load(); c != nil {
+			front.WriteToUDP(b, c)
+		}
+	})
+	t.Cleanup(r.close)
+	return r
+}
+
+// addr is where clients send.
+func (r *udpRelay) addr() string { return r.front.LocalAddr().String() }
+
+// pump moves datagrams from read to write until the relay is closed.
+func (r *udpRelay) pump(read func([]byte) (int, error), write func([]byte)) {
+	defer r.wg.Done()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := read(buf)
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil || r.drop.Load() {
+			continue // e.g. ECONNREFUSED while the server is down
+		}
+		if r.delay == 0 {
+			write(buf[:n])
+			continue
+		}
+		p := slices.Clone(buf[:n])
+		r.wg.Add(1)
+		time.AfterFunc(r.delay, func() { // simulated latency
+			defer r.wg.Done()
+			if !r.drop.Load() {
+				write(p)
+			}
+		})
+	}
+}
+
+func (r *udpRelay) close() {
+	r.front.Close()
+	r.back.Close()
+	r.wg.Wait()
 }

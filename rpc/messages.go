@@ -20,6 +20,8 @@ const (
 	MethodHealthState    = "Health.ChecksInState"
 	MethodCatalogDCs     = "Catalog.ListDatacenters"
 	MethodInternalLeader = "Internal.LeaderAddr"
+	MethodCoordinateDCs  = "Coordinate.ListDatacenters"
+	MethodCoordinateLAN  = "Coordinate.ListNodes"
 )
 
 // QueryOptions are the read parameters every query carries: where to read,
@@ -108,9 +110,12 @@ type RaftConfiguration struct {
 var (
 	// ErrNoLeader means the datacenter has no Raft leader right now.
 	ErrNoLeader = &Error{Code: "no_leader", Message: "No cluster leader"}
-	// ErrNoPathToDC means the request named a datacenter that cannot be
-	// reached or is not known.
+	// ErrNoPathToDC means the request named a datacenter that is not
+	// known.
 	ErrNoPathToDC = &Error{Code: "no_path_to_dc", Message: "No path to datacenter"}
+	// ErrDCUnreachable means the datacenter is known (its servers are in
+	// the WAN pool) but none of them can be reached now.
+	ErrDCUnreachable = &Error{Code: "dc_unreachable", Message: "Datacenter unreachable"}
 	// ErrNotFound means the named object does not exist.
 	ErrNotFound = &Error{Code: "not_found", Message: "not found"}
 	// ErrBadRequest means the request itself is wrong; the message says how.

@@ -16,9 +16,11 @@ import (
 // PoolConfig tunes a Pool. The zero value of any field means its default,
 // from DefaultPoolConfig.
 type PoolConfig struct {
-	// Logger receives dial failures and yamux complaints. Nil discards them.
+	// Logger receives dial failures and yamux complaints. Nil discards
+	// them.
 	Logger *slog.Logger
-	// DialTimeout bounds one dial (TCP connect plus protocol byte).
+	// DialTimeout bounds one dial (TCP connect plus protocol byte, or
+	// DialSession).
 	DialTimeout time.Duration
 	// Yamux tunes the client sessions. Its StreamOpenTimeout bounds how
 	// long an opened stream waits for the server's ack before the session
@@ -34,6 +36,18 @@ type PoolConfig struct {
 	// Dial opens the connection for a session to addr. The default is
 	// DialProto(ctx, addr, ProtoMux).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// DialSession, when set, makes the whole session to addr and is used
+	// instead of Dial and a yamux client (Dial and Yamux are then unused).
+	// With DialQUIC, a Pool of QUIC links:
+	//
+	//	cfg.DialSession = func(ctx context.Context, addr string) (rpc.Session, error) {
+	//		return rpc.DialQUIC(ctx, addr, quicCfg)
+	//	}
+	//
+	// DialTimeout bounds it as it bounds Dial. Everything else (one
+	// session per address, shared dials, redials, idle stream reuse,
+	// retries) is the same whatever the kind of session.
+	DialSession func(ctx context.Context, addr string) (Session, error)
 }
 
 // DefaultPoolConfig returns the defaults: 5s dial timeout,
@@ -234,14 +248,7 @@ func (p *Pool) dial(pc *poolConn) {
 	defer p.wg.Done()
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.DialTimeout)
 	defer cancel()
-	conn, err := p.cfg.Dial(ctx, pc.addr)
-	var sess Session
-	if err == nil {
-		sess, err = NewYamuxClient(conn, p.cfg.Yamux)
-		if err != nil {
-			conn.Close()
-		}
-	}
+	sess, err := p.dialSession(ctx, pc.addr)
 	p.mu.Lock()
 	if err == nil && p.closed {
 		sess.Close()
@@ -258,6 +265,28 @@ func (p *Pool) dial(pc *poolConn) {
 	pc.sess = sess
 	close(pc.ready)
 	p.mu.Unlock()
+}
+
+// dialSession makes a session to addr with DialSession, or with Dial and a
+// yamux client.
+func (p *Pool) dialSession(ctx context.Context, addr string) (Session, error) {
+	if p.cfg.DialSession != nil {
+		sess, err := p.cfg.DialSession(ctx, addr)
+		if err == nil && sess == nil {
+			err = errors.New("DialSession returned no session and no error")
+		}
+		return sess, err
+	}
+	conn, err := p.cfg.Dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := NewYamuxClient(conn, p.cfg.Yamux)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return sess, nil
 }
 
 // dropLocked forgets pc if it is still the current entry for its address.
@@ -396,7 +425,9 @@ func (cs *clientStream) call(ctx context.Context, method string, args, reply any
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if isEOF(err) {
+		if _, ok := errors.AsType[*linkError](err); ok {
+			err = fmt.Errorf("read reply: %w", err) // it says what happened to the link
+		} else if isEOF(err) {
 			err = fmt.Errorf("read reply: stream closed by server: %w", err)
 		} else {
 			err = fmt.Errorf("read reply: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -45,8 +46,8 @@ func (c ServerConfig) Validate() error {
 type handlerFunc func(ctx context.Context, body []byte) (reply any, err error)
 
 // Server dispatches RPC streams to handlers by method name. Register
-// handlers, then serve sessions with ServeSession or a listener with
-// ServeListener. It is safe for concurrent use, including Register while
+// handlers, then serve sessions with ServeSession, a listener of yamux
+// connections with ServeListener, or a QUIC listener with ServeQUIC. It is safe for concurrent use, including Register while
 // serving.
 type Server struct {
 	cfg ServerConfig
@@ -61,7 +62,7 @@ type Server struct {
 	mu        sync.Mutex
 	closed    bool
 	sessions  map[Session]struct{}
-	listeners map[net.Listener]struct{}
+	listeners map[io.Closer]struct{} // net.Listener or *QUICListener
 	wg        sync.WaitGroup
 }
 
@@ -88,7 +89,7 @@ func NewServer(cfg ServerConfig) *Server {
 		cancel:    cancel,
 		handlers:  make(map[string]handlerFunc),
 		sessions:  make(map[Session]struct{}),
-		listeners: make(map[net.Listener]struct{}),
+		listeners: make(map[io.Closer]struct{}),
 	}
 }
 
@@ -200,6 +201,44 @@ func (s *Server) ServeListener(ln net.Listener) {
 			s.log.Warn("rpc session setup failed", "peer", conn.RemoteAddr(), "err", err)
 			conn.Close()
 			continue
+		}
+		if !s.track() {
+			sess.Close()
+			return
+		}
+		go func() {
+			defer s.wg.Done()
+			s.ServeSession(sess)
+		}()
+	}
+}
+
+// ServeQUIC serves every QUIC link ln accepts with ServeSession. It returns
+// when ln is closed, or on Shutdown (which closes ln and every link it
+// accepted).
+func (s *Server) ServeQUIC(ln *QUICListener) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	for {
+		sess, err := ln.Accept(s.ctx)
+		if err != nil {
+			// quic-go's Accept fails only once the listener is closed
+			// or ctx is done.
+			if !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil {
+				s.log.Warn("rpc quic accept failed, not serving", "addr", ln.Addr(), "err", err)
+			}
+			return
 		}
 		if !s.track() {
 			sess.Close()

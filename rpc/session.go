@@ -13,9 +13,12 @@ import (
 )
 
 // Session is one multiplexed connection between two peers: a yamux session
-// over TCP today, a QUIC connection later. The side that opens a stream must
+// over TCP (NewYamuxClient, NewYamuxServer), or a QUIC connection
+// (DialQUIC, QUICListener). The code above it only opens and accepts
+// streams, so it never knows which it has. The side that opens a stream must
 // write first (QUIC announces a stream to the peer only with its first
-// bytes); the RPC client always does.
+// bytes); the RPC client always does. Closing a stream closes both of its
+// directions.
 type Session interface {
 	// Open opens a new stream. It returns early with ctx.Err() when ctx is
 	// done first.
