@@ -20,6 +20,7 @@ import (
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/rpc"
 	"github.com/meridian/meridian/server"
+	"github.com/meridian/meridian/wan"
 )
 
 // Version is the agent's version, reported by /v1/agent/self and
@@ -32,6 +33,7 @@ const Version = "0.1.0"
 type Options struct {
 	Logger     *slog.Logger
 	TuneLAN    func(*lan.Config)
+	TuneWAN    func(*wan.Config)
 	TuneServer func(*server.Config)
 	// SyncInterval is the anti-entropy full sync interval; zero means
 	// DefaultSyncInterval scaled with the cluster size. Tests shorten it.
@@ -59,6 +61,8 @@ type Agent struct {
 
 	lan       *lan.Pool
 	lanEvents chan lan.Event
+	wan       *wan.Pool      // nil on a client
+	wanEvents chan lan.Event
 	server    *server.Server // nil on a client
 	pool      *rpc.Pool      // a client's connections to servers
 	servers   serverList
@@ -96,6 +100,7 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 		gatherer:  gatherer,
 		logger:    opts.Logger,
 		lanEvents: make(chan lan.Event, 256),
+		wanEvents: make(chan lan.Event, 256),
 		local:     newLocalState(),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -187,12 +192,16 @@ func (a *Agent) Start() (err error) {
 		sc.ScaleTimings(a.cfg.Performance.RaftMultiplier)
 		sc.Logger = a.logger.With("component", "server")
 		sc.Metrics = a.metrics
+		if err := a.startWAN(tags, &sc); err != nil {
+			return err
+		}
 		if a.opts.TuneServer != nil {
 			a.opts.TuneServer(&sc)
 		}
 		if a.server, err = server.New(sc, a.lan); err != nil {
 			return err
 		}
+		a.goFunc(a.handleWANEvents)
 	} else {
 		a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.logger.With("component", "rpc")})
 	}
@@ -223,7 +232,12 @@ func (a *Agent) Start() (err error) {
 		}
 	}
 	if len(a.cfg.RetryJoin) > 0 {
-		a.goFunc(a.retryJoin)
+		a.goFunc(func() {
+			a.retry("LAN", a.lan.Join, a.cfg.RetryJoin, a.cfg.RetryInterval, a.cfg.RetryMax)
+		})
+	}
+	if err := a.joinWAN(); err != nil {
+		return err
 	}
 	// The HTTP API and RPC are ready: the local services and checks start
 	// and sync (retrying until the servers answer).
@@ -257,28 +271,6 @@ func (a *Agent) handleLANEvents() {
 	}
 }
 
-// retryJoin keeps trying the retry_join addresses until one join works, the
-// attempts run out, or the agent stops.
-func (a *Agent) retryJoin() {
-	for attempt := 1; ; attempt++ {
-		n, err := a.lan.Join(a.ctx, a.cfg.RetryJoin)
-		if err == nil || n > 0 {
-			a.logger.Info("joined LAN pool", "contacted", n)
-			return
-		}
-		if a.cfg.RetryMax > 0 && attempt >= a.cfg.RetryMax {
-			a.logger.Error("retry join gave up", "attempts", attempt, "error", err)
-			return
-		}
-		a.logger.Warn("join failed, retrying", "error", err, "in", a.cfg.RetryInterval)
-		select {
-		case <-a.ctx.Done():
-			return
-		case <-time.After(a.cfg.RetryInterval):
-		}
-	}
-}
-
 // Leave leaves the cluster gracefully (a server first leaves the Raft
 // configuration), then shuts the agent down.
 func (a *Agent) Leave(ctx context.Context) error {
@@ -287,6 +279,11 @@ func (a *Agent) Leave(ctx context.Context) error {
 		if a.server != nil {
 			if e := a.server.Leave(ctx); e != nil {
 				a.logger.Warn("leave raft", "error", e)
+			}
+		}
+		if a.wan != nil {
+			if e := a.wan.Leave(ctx); e != nil {
+				a.logger.Warn("leave wan pool", "error", e)
 			}
 		}
 		if a.lan != nil {
@@ -322,6 +319,9 @@ func (a *Agent) Shutdown() {
 		}
 		if a.server != nil {
 			a.server.Shutdown()
+		}
+		if a.wan != nil {
+			_ = a.wan.Shutdown()
 		}
 		if a.lan != nil {
 			_ = a.lan.Shutdown()

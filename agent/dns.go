@@ -87,9 +87,16 @@ func (b dnsBackend) Node(ctx context.Context, dc, name string) (*catalog.Node, e
 	return reply.Value.Node, nil
 }
 
-// KnownDatacenter reports whether dc is this agent's datacenter; other
-// datacenters arrive with WAN federation.
-func (b dnsBackend) KnownDatacenter(dc string) bool { return dc == b.a.cfg.Datacenter }
+// KnownDatacenter reports whether dc exists: a server asks its WAN routing
+// table; a client, which has none, lets its server tell (an unknown DC's
+// lookup then fails with rpc.ErrNoPathToDC, answered NXDOMAIN all the same).
+func (b dnsBackend) KnownDatacenter(dc string) bool {
+	if dc == b.a.cfg.Datacenter || b.a.server == nil {
+		return true
+	}
+	known, _ := b.a.server.DatacenterStatus(dc)
+	return known
+}
 
 // dnsError maps RPC errors onto what DNS answers: an unknown datacenter is
 // NXDOMAIN, anything else SERVFAIL.

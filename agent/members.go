@@ -32,12 +32,15 @@ func (a *Agent) Self() httpapi.Self {
 	return self
 }
 
-// Members lists the LAN pool; the WAN pool arrives with federation.
+// Members lists the LAN pool, or with wan the WAN pool (servers only).
 func (a *Agent) Members(wan bool) ([]httpapi.Member, error) {
-	if wan {
-		return nil, fmt.Errorf("%w: this agent is not in a WAN gossip pool", rpc.ErrBadRequest)
-	}
 	members := a.lan.Members()
+	if wan {
+		var err error
+		if members, err = a.wanMembers(); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]httpapi.Member, 0, len(members))
 	for _, m := range members {
 		out = append(out, toHTTPMember(m))
@@ -45,19 +48,31 @@ func (a *Agent) Members(wan bool) ([]httpapi.Member, error) {
 	return out, nil
 }
 
-// Join joins the LAN pool through the agent at addr.
+// Join joins the LAN pool (or with wan the WAN pool) through the agent at
+// addr.
 func (a *Agent) Join(ctx context.Context, addr string, wan bool) error {
+	join := a.lan.Join
 	if wan {
-		return fmt.Errorf("%w: this agent is not in a WAN gossip pool", rpc.ErrBadRequest)
+		if a.wan == nil {
+			return fmt.Errorf("%w: only servers join the WAN gossip pool", rpc.ErrBadRequest)
+		}
+		join = a.wan.Join
 	}
-	_, err := a.lan.Join(ctx, []string{addr})
+	_, err := join(ctx, []string{addr})
 	return err
 }
 
-// ForceLeave marks a failed member as left.
-func (a *Agent) ForceLeave(node string, prune bool) error {
+// ForceLeave marks a failed member of the LAN pool (or with wan of the WAN
+// pool, named "node.dc") as left.
+func (a *Agent) ForceLeave(node string, prune, wan bool) error {
 	if node == "" {
 		return fmt.Errorf("%w: force-leave needs a node name", rpc.ErrBadRequest)
+	}
+	if wan {
+		if a.wan == nil {
+			return fmt.Errorf("%w: only servers are in the WAN gossip pool", rpc.ErrBadRequest)
+		}
+		return a.wan.ForceLeave(node, prune)
 	}
 	return a.lan.ForceLeave(node, prune)
 }

@@ -15,10 +15,13 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Backoff after a failed refresh of an entry that has data to serve.
+// Backoff after a failed refresh of an entry that has data to serve; an
+// entry of another datacenter retries more eagerly, since it answers
+// SERVFAIL until it succeeds.
 const (
 	minRefreshBackoff = 100 * time.Millisecond
 	maxRefreshBackoff = 10 * time.Second
+	maxRemoteBackoff  = 2 * time.Second
 )
 
 // errStale means the view went longer than Config.MaxStale without a
@@ -149,6 +152,7 @@ func (v *views) run(e *entry) {
 	defer s.wg.Done()
 	defer v.remove(e)
 	var index uint64
+	failed := false // the snapshot holds a refresh error
 	backoff := minRefreshBackoff
 	wait := s.cfg.ViewWait
 	for {
@@ -173,10 +177,19 @@ func (v *views) run(e *entry) {
 				return
 			}
 			s.log.Warn("dns view refresh failed", "dc", e.key.dc, "service", e.key.service, "error", err)
+			maxBackoff := maxRefreshBackoff
+			if e.key.dc != s.cfg.Datacenter {
+				// Another datacenter cut off: answer SERVFAIL rather
+				// than its last answer, and look again often, so
+				// that a healed link serves again within seconds.
+				e.snap.Store(&snapshot{index: index, err: err})
+				failed = true
+				maxBackoff = maxRemoteBackoff
+			}
 			if !s.pause(backoff) {
 				return
 			}
-			backoff = min(2*backoff, maxRefreshBackoff)
+			backoff = min(2*backoff, maxBackoff)
 			if now-e.lastUsed.Load() > int64(s.cfg.ViewIdle) {
 				return
 			}
@@ -184,8 +197,9 @@ func (v *views) run(e *entry) {
 		}
 		backoff = minRefreshBackoff
 		e.refreshed.Store(now)
-		if index == 0 || idx != index {
+		if index == 0 || idx != index || failed {
 			e.snap.Store(s.build(e.key.dc, e.key.service, idx, nodes))
+			failed = false
 		}
 		if index == 0 {
 			close(e.ready)

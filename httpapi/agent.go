@@ -97,7 +97,11 @@ func (s *Server) agentForceLeave(_ http.ResponseWriter, r *http.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	if err := s.agent.ForceLeave(r.PathValue("node"), prune); err != nil {
+	wan, err := parseBool(r.URL.Query(), "wan")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.agent.ForceLeave(r.PathValue("node"), prune, wan); err != nil {
 		return nil, err
 	}
 	return nil, nil

@@ -137,7 +137,7 @@ func errorStatus(err error) (int, string) {
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, rpc.ErrNoPathToDC):
 		return http.StatusInternalServerError, err.Error()
-	case errors.Is(err, rpc.ErrNoLeader), errors.Is(err, rpc.ErrTransport):
+	case errors.Is(err, rpc.ErrNoLeader), errors.Is(err, rpc.ErrTransport), errors.Is(err, rpc.ErrDCUnreachable):
 		return http.StatusServiceUnavailable, err.Error()
 	}
 	return http.StatusInternalServerError, err.Error()

@@ -26,8 +26,9 @@ type Agent interface {
 	Join(ctx context.Context, addr string, wan bool) error
 	// Leave leaves the cluster gracefully and shuts the agent down.
 	Leave(ctx context.Context) error
-	// ForceLeave marks a failed member as left (prune: forgets it at once).
-	ForceLeave(node string, prune bool) error
+	// ForceLeave marks a failed member of the LAN pool (or the WAN pool
+	// when wan is set) as left (prune: forgets it at once).
+	ForceLeave(node string, prune, wan bool) error
 	// LocalAgent serves the agent's local services and checks.
 	LocalAgent
 }
@@ -126,6 +127,9 @@ func (s *Server) routes() {
 	s.handle("PUT /v1/agent/leave", s.agentLeave)
 	s.handle("PUT /v1/agent/force-leave/{node}", s.agentForceLeave)
 	s.handle("GET /v1/catalog/datacenters", s.catalogDatacenters)
+	s.handle("GET /v1/coordinate/datacenters", s.coordinateDatacenters)
+	s.handle("GET /v1/coordinate/nodes", s.coordinateNodes)
+	s.handle("GET /v1/coordinate/node/{node}", s.coordinateNode)
 	s.handle("GET /v1/catalog/nodes", s.catalogNodes)
 	s.handle("GET /v1/catalog/node/{node}", s.catalogNode)
 	s.handle("GET /v1/catalog/node-services/{node}", s.catalogNodeServiceList)

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/federation"
 	"github.com/meridian/meridian/rpc"
 )
 
@@ -78,14 +79,17 @@ func (s *Server) registerEndpoints() {
 	register(s, rpc.MethodHealthChecks, s.healthServiceChecks)
 	register(s, rpc.MethodHealthState, s.healthChecksInState)
 	register(s, rpc.MethodCatalogDCs, s.catalogDatacenters)
+	register(s, rpc.MethodCoordinateDCs, s.coordinateDatacenters)
+	register(s, rpc.MethodCoordinateLAN, s.coordinateNodes)
 	s.registerKVEndpoints()
 }
 
-// forwardWrite sends a write to the leader when this server is not it.
-// It reports whether it handled the request.
+// forwardWrite sends a write to another datacenter when it names one, or to
+// the leader when this server is not it. It reports whether it handled the
+// request.
 func forwardWrite[A any](s *Server, ctx context.Context, method string, args *rpc.Write[A], reply *rpc.WriteResult) (bool, error) {
-	if err := s.checkDC(args.Datacenter); err != nil {
-		return true, err
+	if s.remote(args.Datacenter) {
+		return true, s.forwardDC(ctx, args.Datacenter, method, args, reply)
 	}
 	if s.IsLeader() {
 		return false, nil
@@ -93,12 +97,13 @@ func forwardWrite[A any](s *Server, ctx context.Context, method string, args *rp
 	return true, s.forwardToLeader(ctx, method, args, reply)
 }
 
-// forwardRead sends a read to the leader unless this server may answer it:
-// stale reads are answered anywhere; default and consistent reads by the
-// leader, which confirms its leadership first for consistent ones.
+// forwardRead sends a read to another datacenter when it names one, or to
+// the leader unless this server may answer it: stale reads are answered
+// anywhere; default and consistent reads by the leader, which confirms its
+// leadership first for consistent ones.
 func forwardRead[A, V any](s *Server, ctx context.Context, method string, args *rpc.Query[A], reply *rpc.Answer[V]) (bool, error) {
-	if err := s.checkDC(args.Datacenter); err != nil {
-		return true, err
+	if s.remote(args.Datacenter) {
+		return true, s.forwardDC(ctx, args.Datacenter, method, args, reply)
 	}
 	if args.AllowStale {
 		return false, nil
@@ -112,13 +117,6 @@ func forwardRead[A, V any](s *Server, ctx context.Context, method string, args *
 		}
 	}
 	return false, nil
-}
-
-func (s *Server) checkDC(dc string) error {
-	if dc == "" || dc == s.cfg.Datacenter {
-		return nil
-	}
-	return fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
 }
 
 // forwardToLeader relays a request to the leader, waiting a little for an
@@ -318,6 +316,9 @@ func (s *Server) catalogServiceNodes(ctx context.Context, args *serviceQuery, re
 }
 
 func (s *Server) healthServiceNodes(ctx context.Context, args *serviceQuery, reply *rpc.Answer[[]*catalog.CheckServiceNode]) error {
+	if s.views != nil && args.AllowStale && s.remote(args.Datacenter) {
+		return federation.Read(ctx, s.views, args.Datacenter, rpc.MethodHealthService, args, reply)
+	}
 	if done, err := forwardRead(s, ctx, rpc.MethodHealthService, args, reply); done {
 		return err
 	}
@@ -383,13 +384,6 @@ func (s *Server) healthChecksInState(ctx context.Context, args *checksQuery, rep
 		reply.Value = checks
 		return idx, err
 	})
-}
-
-// catalogDatacenters lists the known datacenters. Until WAN federation
-// lands that is this one; it needs no leader.
-func (s *Server) catalogDatacenters(_ context.Context, _ *struct{}, reply *[]string) error {
-	*reply = []string{s.cfg.Datacenter}
-	return nil
 }
 
 // badRequestIf marks the catalog's refusals of a request as the caller's

@@ -40,11 +40,12 @@ func (s *Server) registerKVEndpoints() {
 }
 
 // forwardToLeaderAny sends a write whose reply is not an rpc.WriteResult
-// to the leader when this server is not it. It reports whether it handled
+// to another datacenter when it names one, or to the leader when this
+// server is not it. It reports whether it handled
 // the request.
 func forwardToLeaderAny[A, R any](s *Server, ctx context.Context, method string, args *rpc.Write[A], reply *R) (bool, error) {
-	if err := s.checkDC(args.Datacenter); err != nil {
-		return true, err
+	if s.remote(args.Datacenter) {
+		return true, s.forwardDC(ctx, args.Datacenter, method, args, reply)
 	}
 	if s.IsLeader() {
 		return false, nil
@@ -250,8 +251,8 @@ func (s *Server) sessionRenew(ctx context.Context, args *rpc.Write[rpc.SessionQu
 // txnApply runs a transaction: a read-only one from a read transaction
 // (on any server when stale reads are allowed), any other through Raft.
 func (s *Server) txnApply(ctx context.Context, args *txnWrite, reply *txnResponse) error {
-	if err := s.checkDC(args.Datacenter); err != nil {
-		return err
+	if s.remote(args.Datacenter) {
+		return s.forwardDC(ctx, args.Datacenter, rpc.MethodTxnApply, args, reply)
 	}
 	req := args.Args
 	if err := kvstore.ValidateTxn(req.Ops); err != nil {

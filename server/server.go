@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meridian/meridian/federation"
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/rpc"
 )
@@ -63,6 +64,18 @@ type Config struct {
 	// ApplyTimeout bounds a write waiting to be committed.
 	ApplyTimeout time.Duration
 
+	// WAN is the WAN gossip pool this server is a member of; nil runs the
+	// server without federation (requests for other datacenters answer
+	// rpc.ErrNoPathToDC).
+	WAN WANPool
+	// Federation configures the links to other datacenters' servers; only
+	// used with WAN. Its Datacenter, RTT and Logger are filled in by New.
+	Federation federation.Config
+	// StaleView answers ?stale health reads of other datacenters from
+	// views kept current over the WAN links (federation.Views) instead of
+	// a WAN round trip per read.
+	StaleView bool
+
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics, when set, receives the server's Prometheus metrics.
@@ -84,6 +97,8 @@ func DefaultConfig() Config {
 		DefaultQueryWait:   5 * time.Minute,
 		MaxQueryWait:       10 * time.Minute,
 		ApplyTimeout:       30 * time.Second,
+		Federation:         federation.DefaultConfig(),
+		StaleView:          true,
 	}
 }
 
@@ -137,6 +152,9 @@ type Server struct {
 	pool      *rpc.Pool
 	local     map[string]localHandler
 	lan       *lan.Pool
+	fed       *federation.Forwarder // nil without WAN
+	views     *federation.Views     // nil without WAN or StaleView
+	quic      *rpc.QUICListener     // WAN links accepted over QUIC
 
 	// reconcileCh nudges the leader loop when LAN membership changes.
 	metrics     *metrics
@@ -203,6 +221,12 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 	s.goFunc(func() { _ = s.mux.Serve() })
 	s.goFunc(func() { s.rpcServer.ServeListener(s.mux.Listener(rpc.ProtoMux)) })
 	s.goFunc(s.monitorLeadership)
+	if cfg.WAN != nil {
+		if err := s.startFederation(); err != nil {
+			s.Shutdown()
+			return nil, err
+		}
+	}
 	if err := s.maybeBootstrap(); err != nil {
 		s.Shutdown()
 		return nil, err
@@ -266,8 +290,17 @@ func (s *Server) Shutdown() {
 			}
 		}
 		s.mux.Close()
+		if s.quic != nil {
+			s.quic.Close()
+		}
 		s.rpcServer.Shutdown()
 		s.pool.Close()
+		if s.views != nil {
+			s.views.Close()
+		}
+		if s.fed != nil {
+			s.fed.Close()
+		}
 		if s.transport != nil {
 			s.transport.Close()
 		}

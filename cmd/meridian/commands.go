@@ -95,12 +95,20 @@ func runLeave(args []string, stdout, stderr io.Writer) int {
 func runForceLeave(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("force-leave [options] NODE", "Forces a failed member into the left state, so it is not reconnected to.", stderr)
 	prune := fs.Bool("prune", false, "forget the member at once instead of keeping it as left")
+	wan := fs.Bool("wan", false, "force the member out of the WAN pool of servers (NODE is node.dc)")
 	if ok, code := parseArgs(fs, args, 1, "one node name"); !ok {
 		return code
 	}
-	path := "/v1/agent/force-leave/" + url.PathEscape(fs.Arg(0))
+	q := url.Values{}
 	if *prune {
-		path += "?prune=1"
+		q.Set("prune", "1")
+	}
+	if *wan {
+		q.Set("wan", "1")
+	}
+	path := "/v1/agent/force-leave/" + url.PathEscape(fs.Arg(0))
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	if err := client().do("PUT", path, nil); err != nil {
 		return fail(stderr, "force-leave", err)

@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"leave":       {"Makes the agent leave the cluster gracefully and stop", runLeave},
 		"force-leave": {"Forces a failed member into the left state", runForceLeave},
 		"operator":    {"Operator tools: operator raft list-peers", runOperator},
+		"rtt":         {"Estimates the round-trip time between two nodes", runRTT},
 		"version":     {"Prints the Meridian version", runVersion},
 		"services":    {"Registers or deregisters services with the agent", runServices},
 		"catalog":     {"Lists the catalog's services and nodes", runCatalog},

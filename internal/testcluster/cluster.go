@@ -17,6 +17,7 @@ import (
 	"github.com/meridian/meridian/configs"
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/server"
+	"github.com/meridian/meridian/wan"
 )
 
 // Options shape a cluster.
@@ -126,7 +127,9 @@ func AgentConfig(t testing.TB, name string) *configs.Config {
 	cfg.ClientAddr = "127.0.0.1"
 	cfg.Ports.HTTP = freePort(t, "tcp")
 	cfg.Ports.SerfLAN = freePort(t, "both")
-	cfg.Ports.Server = freePort(t, "tcp")
+	cfg.Ports.Server = freePort(t, "both") // TCP for RPC and Raft, UDP for QUIC WAN links
+	cfg.Ports.SerfWAN = freePort(t, "both")
+	cfg.RetryIntervalWAN = 100 * time.Millisecond
 	cfg.Ports.DNS = 0 // a free port, read back with Agent().DNSAddr()
 	cfg.RetryInterval = 100 * time.Millisecond
 	cfg.DataDir = filepath.Join(t.TempDir(), name)
@@ -138,6 +141,7 @@ func AgentConfig(t testing.TB, name string) *configs.Config {
 func StartAgent(t testing.TB, cfg *configs.Config) (*agent.Agent, error) {
 	a, err := agent.New(cfg, agent.Options{
 		TuneLAN:    func(c *lan.Config) { c.Timings = lan.FastTimings() },
+		TuneWAN:    func(c *wan.Config) { c.Timings = wan.FastTimings() },
 		TuneServer: FastServer,
 	})
 	if err != nil {
@@ -160,6 +164,7 @@ func (n *Node) start() {
 	a, err := agent.New(&cfg, agent.Options{
 		Logger:     logger,
 		TuneLAN:    func(c *lan.Config) { c.Timings = lan.FastTimings() },
+		TuneWAN:    func(c *wan.Config) { c.Timings = wan.FastTimings() },
 		TuneServer: FastServer,
 	})
 	if err != nil {
@@ -237,6 +242,9 @@ func (n *Node) HTTPAddr() string { return "127.0.0.1:" + strconv.Itoa(n.cfg.Port
 
 // LANAddr is the agent's LAN gossip address.
 func (n *Node) LANAddr() string { return "127.0.0.1:" + strconv.Itoa(n.cfg.Ports.SerfLAN) }
+
+// WANAddr is a server's WAN gossip address.
+func (n *Node) WANAddr() string { return "127.0.0.1:" + strconv.Itoa(n.cfg.Ports.SerfWAN) }
 
 // ServerAddr is the server port's address.
 func (n *Node) ServerAddr() string { return "127.0.0.1:" + strconv.Itoa(n.cfg.Ports.Server) }

@@ -1,0 +1,149 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/meridian/meridian/lan"
+	"github.com/meridian/meridian/rpc"
+	"github.com/meridian/meridian/server"
+	"github.com/meridian/meridian/wan"
+)
+
+// startWAN joins a server to the WAN gossip pool that spans every
+// datacenter's servers, and fills in sc's federation settings.
+func (a *Agent) startWAN(tags map[string]string, sc *server.Config) error {
+	wc := wan.DefaultConfig()
+	wc.Node = a.cfg.NodeName
+	wc.Datacenter = a.cfg.Datacenter
+	wc.BindAddr = a.cfg.BindAddr
+	wc.BindPort = a.cfg.Ports.SerfWAN
+	wc.AdvertiseAddr = a.cfg.AdvertiseAddrWAN
+	if wc.AdvertiseAddr == "" {
+		wc.AdvertiseAddr = a.advertise
+	}
+	wc.Tags = maps.Clone(tags)
+	wc.EncryptKey = a.cfg.EncryptKey()
+	wc.ReconnectTimeout = a.cfg.ReconnectTimeout
+	wc.RejoinAfterLeave = a.cfg.RejoinAfterLeave
+	if a.cfg.DataDir != "" && !a.cfg.Dev {
+		wc.SnapshotPath = filepath.Join(a.cfg.DataDir, "serf", "remote.snapshot")
+		if err := os.MkdirAll(filepath.Dir(wc.SnapshotPath), 0o700); err != nil {
+			return fmt.Errorf("data_dir %s: %w", a.cfg.DataDir, err)
+		}
+	}
+	wc.EventCh = a.wanEvents
+	wc.Logger = a.logger.With("component", "wan")
+	if a.opts.TuneWAN != nil {
+		a.opts.TuneWAN(&wc)
+	}
+	pool, err := wan.New(wc)
+	if err != nil {
+		return fmt.Errorf("wan gossip: %w", err)
+	}
+	a.wan = pool
+
+	links, err := a.wanTLS()
+	if err != nil {
+		return err
+	}
+	sc.WAN = pool
+	sc.Federation.Transport = a.cfg.WANTransport
+	sc.Federation.Timeout = a.cfg.Federation.Timeout
+	sc.Federation.TLS = links
+	sc.StaleView = a.cfg.Federation.StaleView
+	return nil
+}
+
+// wanTLS is the TLS configuration of WAN links: the configured certificate
+// files; else certificates derived from the gossip key, which every server
+// of the federation shares; else ephemeral ones (encrypted links that
+// authenticate no one, which configs.Warnings points out).
+func (a *Agent) wanTLS() (*tls.Config, error) {
+	name := a.cfg.NodeName + "." + a.cfg.Datacenter
+	var (
+		c   *tls.Config
+		err error
+	)
+	switch t := a.cfg.TLS; {
+	case t.Enabled():
+		c, err = rpc.LoadTLS(t.CAFile, t.CertFile, t.KeyFile)
+	case a.cfg.EncryptKey() != nil:
+		c, err = rpc.ClusterTLS(a.cfg.EncryptKey(), name)
+	default:
+		c, err = rpc.EphemeralTLS(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wan link certificates: %w", err)
+	}
+	return c, nil
+}
+
+// joinWAN runs start_join_wan (failing the start when no address answers)
+// and starts retry_join_wan in the background.
+func (a *Agent) joinWAN() error {
+	if a.wan == nil {
+		return nil
+	}
+	if len(a.cfg.StartJoinWAN) > 0 {
+		if _, err := a.wan.Join(a.ctx, a.cfg.StartJoinWAN); err != nil {
+			return fmt.Errorf("start_join_wan: %w", err)
+		}
+	}
+	if len(a.cfg.RetryJoinWAN) > 0 {
+		a.goFunc(func() {
+			a.retry("WAN", a.wan.Join, a.cfg.RetryJoinWAN, a.cfg.RetryIntervalWAN, a.cfg.RetryMaxWAN)
+		})
+	}
+	return nil
+}
+
+// handleWANEvents keeps the server's routing to other datacenters in step
+// with WAN membership.
+func (a *Agent) handleWANEvents() {
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-a.wanEvents:
+			a.server.NotifyWAN()
+		}
+	}
+}
+
+// retry keeps trying to join addrs until one join works, the attempts run
+// out, or the agent stops.
+func (a *Agent) retry(pool string, join func(context.Context, []string) (int, error), addrs []string, interval time.Duration, maxAttempts int) {
+	for attempt := 1; ; attempt++ {
+		n, err := join(a.ctx, addrs)
+		if err == nil || n > 0 {
+			a.logger.Info("joined gossip pool", "pool", pool, "contacted", n)
+			return
+		}
+		if maxAttempts > 0 && attempt >= maxAttempts {
+			a.logger.Error("retry join gave up", "pool", pool, "attempts", attempt, "error", err)
+			return
+		}
+		a.logger.Warn("join failed, retrying", "pool", pool, "error", err, "in", interval)
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+// wanMembers lists the WAN pool, for /v1/agent/members?wan=1.
+func (a *Agent) wanMembers() ([]lan.Member, error) {
+	if a.wan == nil {
+		return nil, fmt.Errorf("%w: only servers are in the WAN gossip pool", rpc.ErrBadRequest)
+	}
+	return a.wan.Members(), nil
+}
+
+var _ server.WANPool = (*wan.Pool)(nil)

@@ -1,0 +1,166 @@
+package federation
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/meridian/meridian/rpc"
+)
+
+// Transports a server dials WAN links with.
+const (
+	// TransportQUIC dials one QUIC connection (UDP, TLS 1.3) per remote
+	// server; every request rides its own stream.
+	TransportQUIC = "quic"
+	// TransportTCP dials one yamux session over TCP per remote server,
+	// for sites where UDP is blocked.
+	TransportTCP = "tcp"
+)
+
+// Config configures a Forwarder.
+type Config struct {
+	// Datacenter is this server's datacenter.
+	Datacenter string
+	// Transport is TransportQUIC (default) or TransportTCP.
+	Transport string
+	// TLS authenticates and encrypts QUIC links, both as the dialing and
+	// the accepting side. Required with TransportQUIC.
+	TLS *tls.Config
+	// Timeout bounds how long a request waits for a link to a server of
+	// the target DC (dial and handshake); a DC with no server reachable
+	// within it answers rpc.ErrDCUnreachable. Default 2s.
+	Timeout time.Duration
+	// QUIC tunes the QUIC links (keepalives, idle timeout); its TLS field
+	// is replaced by TLS.
+	QUIC rpc.QUICConfig
+	// RTT estimates the distance to a WAN member; nil sorts by name.
+	RTT RTTFunc
+	// Logger receives link failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns QUIC links with a 2s timeout and rpc's default QUIC
+// settings.
+func DefaultConfig() Config {
+	return Config{
+		Transport: TransportQUIC,
+		Timeout:   2 * time.Second,
+		QUIC:      rpc.DefaultQUICConfig(),
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Datacenter == "":
+		return errors.New("federation: datacenter is empty")
+	case c.Transport != TransportQUIC && c.Transport != TransportTCP:
+		return fmt.Errorf("federation: transport %q: want %q or %q", c.Transport, TransportQUIC, TransportTCP)
+	case c.Transport == TransportQUIC && c.TLS == nil:
+		return errors.New("federation: QUIC links need a TLS configuration")
+	case c.Timeout <= 0:
+		return fmt.Errorf("federation: timeout %v must be positive", c.Timeout)
+	}
+	return nil
+}
+
+// Forwarder sends requests for other datacenters to one of their servers
+// over long-lived WAN links, retrying on another server of the same DC when
+// one cannot be reached. It is safe for concurrent use.
+type Forwarder struct {
+	cfg    Config
+	log    *slog.Logger
+	router *Router
+	links  *rpc.Pool
+}
+
+// New returns a Forwarder; links are dialed lazily, on the first request
+// for each remote server.
+func New(cfg Config) (*Forwarder, error) {
+	if cfg.Transport == "" {
+		cfg.Transport = TransportQUIC
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	pc := rpc.PoolConfig{
+		Logger:      cfg.Logger,
+		DialTimeout: cfg.Timeout,
+		// A forwarded stream carries one request at a time; keeping
+		// many idle saves the stream setup of the next ones.
+		MaxIdleStreamsPerAddr: 256,
+	}
+	if cfg.Transport == TransportQUIC {
+		qc := cfg.QUIC
+		qc.TLS = cfg.TLS
+		qc.Logger = cfg.Logger
+		if qc.HandshakeTimeout == 0 || qc.HandshakeTimeout > cfg.Timeout {
+			qc.HandshakeTimeout = cfg.Timeout
+		}
+		if err := qc.Validate(); err != nil {
+			return nil, fmt.Errorf("federation: %w", err)
+		}
+		pc.DialSession = func(ctx context.Context, addr string) (rpc.Session, error) {
+			return rpc.DialQUIC(ctx, addr, qc)
+		}
+	}
+	return &Forwarder{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		router: NewRouter(cfg.Datacenter, cfg.RTT, 500*time.Millisecond),
+		links:  rpc.NewPool(pc),
+	}, nil
+}
+
+// Router is the forwarder's view of the other datacenters' servers; feed
+// it WAN membership with Update.
+func (f *Forwarder) Router() *Router { return f.router }
+
+// Forward runs method on a server of datacenter dc and decodes its answer
+// into reply. It tries dc's servers nearest first, moving to the next one
+// when a server cannot be reached; a write that may have been delivered is
+// never sent twice. It answers rpc.ErrNoPathToDC for a datacenter nobody
+// knows and rpc.ErrDCUnreachable when no server of dc can be reached.
+func (f *Forwarder) Forward(ctx context.Context, dc, method string, args, reply any) error {
+	if !f.router.Known(dc) {
+		return fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
+	}
+	servers := f.router.Servers(dc)
+	if len(servers) == 0 {
+		return fmt.Errorf("%w %q: no server alive or reachable", rpc.ErrDCUnreachable, dc)
+	}
+	_, isRead := args.(interface{ IsRead() bool })
+	var last error
+	for i, s := range servers {
+		if i == 3 {
+			break // three servers down in a row: the DC is cut off
+		}
+		err := f.links.Call(ctx, s.Addr, method, args, reply)
+		if err == nil || !errors.Is(err, rpc.ErrTransport) {
+			if err == nil {
+				f.router.Succeeded(s.Addr)
+			}
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		f.router.Failed(s.Addr)
+		f.log.Warn("wan link failed", "dc", dc, "server", s.Name, "addr", s.Addr, "error", err)
+		if errors.Is(err, rpc.ErrMaybeDelivered) && !isRead {
+			return fmt.Errorf("forward %s to dc %q: %w", method, dc, err)
+		}
+		last = err
+	}
+	return fmt.Errorf("%w %q: %w", rpc.ErrDCUnreachable, dc, last)
+}
+
+// Close closes every link.
+func (f *Forwarder) Close() error { return f.links.Close() }
