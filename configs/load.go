@@ -403,6 +403,7 @@ func (l *loader) build() (*Config, error) {
 	}
 	if c.BootstrapExpect == 1 {
 		c.Bootstrap, c.BootstrapExpect = true, 0
+		delete(c.origins, "bootstrap_expect") // so that Validate again passes
 		c.notes = append(c.notes, "bootstrap_expect = 1 is the same as bootstrap: this server elects itself leader without waiting for others")
 	}
 	return c, nil

@@ -373,6 +373,10 @@ func TestLoadDerivedDefaults(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("Load(%q) = %+v, want %+v", tc.args, got, tc.want)
 			}
+			// The agent validates what Load gave it once more.
+			if err := c.Validate(); err != nil {
+				t.Errorf("Load(%q).Validate() = %v, want nil", tc.args, err)
+			}
 		})
 	}
 }
