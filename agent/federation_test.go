@@ -241,3 +241,38 @@ func TestFederationThreeDatacenters(t *testing.T) {
 		}
 	}
 }
+
+// TestFederationStaleView reads dc2 with ?stale from dc1, which the server
+// answers from a view of dc2 kept by a blocking query: the view follows
+// dc2's changes, and stops answering when dc2 is gone.
+func TestFederationStaleView(t *testing.T) {
+	cs := federated(t, configs.WANTransportQUIC, 1, "dc1", "dc2")
+	dc2 := cs[1]
+	client := cs[0].Clients[0]
+	stale := func(want int) func() error {
+		return func() error {
+			entries, _, err := client.API().Health().Service("web", "", true, &api.QueryOptions{Datacenter: "dc2", AllowStale: true})
+			if err == nil && len(entries) != want {
+				err = fmt.Errorf("stale health of web in dc2 = %d instances, want %d", len(entries), want)
+			}
+			return err
+		}
+	}
+	testcluster.Eventually(t, 10*time.Second, stale(1))
+	reg := &api.AgentServiceRegistration{ID: "web2", Name: "web", Address: "10.0.2.2", Port: 80}
+	if err := dc2.Clients[0].API().Agent().ServiceRegister(reg); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, 5*time.Second, stale(2))
+	for _, n := range append(dc2.Servers, dc2.Clients...) {
+		n.Kill()
+	}
+	testcluster.Eventually(t, 20*time.Second, func() error {
+		_, _, err := client.API().Health().Service("web", "", true, &api.QueryOptions{Datacenter: "dc2", AllowStale: true})
+		var se api.StatusError
+		if !errors.As(err, &se) || se.Code != 503 {
+			return fmt.Errorf("stale health of web in dc2 after dc2 died = %v, want 503", err)
+		}
+		return nil
+	})
+}

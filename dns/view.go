@@ -157,7 +157,11 @@ func (v *views) run(e *entry) {
 	wait := s.cfg.ViewWait
 	for {
 		ctx, cancel := context.WithTimeout(s.ctx, wait+s.cfg.QueryTimeout)
-		idx, nodes, err := s.backend.ServiceNodes(ctx, e.key.dc, e.key.service, index, wait)
+		minIndex := index
+		if failed {
+			minIndex = 0 // answer at once: the first success ends the SERVFAILs
+		}
+		idx, nodes, err := s.backend.ServiceNodes(ctx, e.key.dc, e.key.service, minIndex, wait)
 		cancel()
 		if s.ctx.Err() != nil {
 			if index == 0 {

@@ -114,7 +114,7 @@ func New(cfg Config) (*Forwarder, error) {
 	return &Forwarder{
 		cfg:    cfg,
 		log:    cfg.Logger,
-		router: NewRouter(cfg.Datacenter, cfg.RTT, 500*time.Millisecond),
+		router: NewRouter(cfg.Datacenter, cfg.RTT, cfg.Timeout),
 		links:  rpc.NewPool(pc),
 	}, nil
 }

@@ -33,6 +33,7 @@ type Router struct {
 	localDC string
 	rtt     RTTFunc
 	backoff time.Duration // first quarantine of a server that failed
+	probe   time.Duration // how long a probe of a quarantined server may take
 
 	mu      sync.Mutex // serialises Update and Resort
 	servers []Server   // the last Update
@@ -59,14 +60,19 @@ type quarantine struct {
 // that a healed partition is used again within seconds.
 const maxQuarantine = 4 * time.Second
 
+// firstQuarantine is how long a server that failed a request is skipped;
+// it doubles with each further failure in a row, up to maxQuarantine.
+const firstQuarantine = 500 * time.Millisecond
+
 // NewRouter returns a router for a server of localDC. rtt may be nil (no
-// distances: servers and DCs sort by name). backoff is how long a server that
-// failed a request is skipped, doubled on each further failure up to 4s.
-func NewRouter(localDC string, rtt RTTFunc, backoff time.Duration) *Router {
+// distances: servers and DCs sort by name). probe bounds how long the one
+// request that probes a server leaving quarantine may hold it (the link
+// timeout).
+func NewRouter(localDC string, rtt RTTFunc, probe time.Duration) *Router {
 	if rtt == nil {
 		rtt = func(string) (time.Duration, bool) { return 0, false }
 	}
-	r := &Router{localDC: localDC, rtt: rtt, backoff: backoff, down: map[string]quarantine{}}
+	r := &Router{localDC: localDC, rtt: rtt, backoff: firstQuarantine, probe: probe, down: map[string]quarantine{}}
 	r.table.Store(&table{byDC: map[string][]Server{}, dcs: []string{localDC}})
 	return r
 }
@@ -180,8 +186,16 @@ func (r *Router) RTT(dc string) (time.Duration, bool) {
 }
 
 // Servers returns dc's alive servers to try, nearest first, the ones in
-// quarantine left out. Empty means dc cannot be reached now.
+// quarantine left out. A server whose quarantine is over is handed to this
+// caller only, as a probe: others keep skipping it until the probe's
+// request succeeds (Succeeded) or fails (Failed) or the probe window
+// passes, so a datacenter that is still cut off costs one slow request per
+// quarantine, not one per request. Empty means dc cannot be reached now.
 func (r *Router) Servers(dc string) []Server {
+	return r.usable(dc, true)
+}
+
+func (r *Router) usable(dc string, claim bool) []Server {
 	all := r.table.Load().byDC[dc]
 	if len(all) == 0 {
 		return nil
@@ -194,20 +208,29 @@ func (r *Router) Servers(dc string) []Server {
 	}
 	out := make([]Server, 0, len(all))
 	for _, s := range all {
-		if q, ok := r.down[s.Addr]; !ok || now.After(q.until) {
+		q, ok := r.down[s.Addr]
+		switch {
+		case !ok:
+			out = append(out, s)
+		case now.After(q.until):
+			if claim {
+				q.until = now.Add(r.probe)
+				r.down[s.Addr] = q
+			}
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-// Reachable reports whether dc has an alive server out of quarantine.
+// Reachable reports whether dc has an alive server out of quarantine. It
+// claims no probe.
 func (r *Router) Reachable(dc string) bool {
-	return dc == r.localDC || len(r.Servers(dc)) > 0
+	return dc == r.localDC || len(r.usable(dc, false)) > 0
 }
 
-// Failed puts the server at addr in quarantine: it is skipped for the
-// backoff, doubled for each failure in a row up to 4s.
+// Failed puts the server at addr in quarantine: it is skipped for 500ms,
+// doubled for each failure in a row up to 4s.
 func (r *Router) Failed(addr string) {
 	r.downMu.Lock()
 	defer r.downMu.Unlock()

@@ -149,11 +149,13 @@ func NewPool(cfg PoolConfig) *Pool {
 //
 // A handler's error comes back as an *Error, matchable with errors.Is. A
 // failure of the connection wraps ErrTransport; before failing so, a call
-// whose pooled session turns out dead is retried once on a new session, so
-// A request that was wholly sent is retried only when it is a read (args
-// has an IsRead method, as every rpc.Query does); otherwise the error also
-// wraps ErrMaybeDelivered, since the server may have applied it. When ctx is done first, Call returns ctx.Err() promptly; the
-// caller's deadline travels with the request into the handler's context.
+// whose pooled session turns out dead is retried once on a new session. A
+// request that was wholly sent is retried only when it is a read (args has
+// an IsRead method, as every rpc.Query does); otherwise the error also
+// wraps ErrMaybeDelivered, since the server may have applied it. When ctx
+// is done first, Call returns ctx.Err() promptly, even when the server's
+// answer to the expired deadline arrived first; the caller's deadline
+// travels with the request into the handler's context.
 func (p *Pool) Call(ctx context.Context, addr, method string, args, reply any) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -174,6 +176,9 @@ func (p *Pool) Call(ctx context.Context, addr, method string, args, reply any) e
 		}
 		te, ok := err.(*transportErr) // never wrapped: see stream and call
 		if !ok {
+			if err != nil && ctx.Err() != nil {
+				return ctx.Err() // the handler saw the same deadline
+			}
 			return err // nil, a remote *Error, an encoding error or ctx.Err()
 		}
 		if ctx.Err() != nil {

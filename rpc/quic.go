@@ -277,7 +277,7 @@ func describeLinkErr(err error, cfg QUICConfig, handshake bool) string {
 	if ae, ok := errors.AsType[*quic.ApplicationError](err); ok {
 		switch {
 		case !ae.Remote:
-			return "link closed"
+			return "closed on our side"
 		case ae.ErrorMessage != "":
 			return fmt.Sprintf("link closed by peer (code %d: %s)", ae.ErrorCode, ae.ErrorMessage)
 		default:

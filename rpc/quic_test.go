@@ -57,21 +57,23 @@ func TestQUICCall(t *testing.T) {
 				{name: "big reply", method: "Test.Big", args: new(1 << 20), reply: new([]byte), want: new(make([]byte, 1<<20))},
 			}
 			for _, c := range calls {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				err := p.Call(ctx, qs.addr, c.method, c.args, c.reply)
-				cancel()
-				if c.wantErr != nil {
-					if !errors.Is(err, c.wantErr) || errors.Is(err, ErrTransport) {
-						t.Errorf("%s: Call(%q) = %v, want %v and no transport error", c.name, c.method, err, c.wantErr)
+				t.Run(c.name, func(t *testing.T) {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					err := p.Call(ctx, qs.addr, c.method, c.args, c.reply)
+					if c.wantErr != nil {
+						if !errors.Is(err, c.wantErr) || errors.Is(err, ErrTransport) {
+							t.Errorf("Call(%q) = %v, want %v and no transport error", c.method, err, c.wantErr)
+						}
+						return
 					}
-					continue
-				}
-				if err != nil {
-					t.Fatalf("%s: Call(%q) = %v, want nil", c.name, c.method, err)
-				}
-				if fmt.Sprint(c.reply) != fmt.Sprint(c.want) {
-					t.Errorf("%s: Call(%q) reply = %.100v, want %.100v", c.name, c.method, c.reply, c.want)
-				}
+					if err != nil {
+						t.Fatalf("Call(%q) = %v, want nil", c.method, err)
+					}
+					if fmt.Sprint(c.reply) != fmt.Sprint(c.want) {
+						t.Errorf("Call(%q) reply = %.100v, want %.100v", c.method, c.reply, c.want)
+					}
+				})
 			}
 			var r deadlineReply
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

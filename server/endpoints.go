@@ -126,7 +126,13 @@ func (s *Server) forwardToLeader(ctx context.Context, method string, args, reply
 	for {
 		leader := s.Leader()
 		if leader != "" && leader != s.cfg.Advertise {
-			return s.pool.Call(ctx, leader, method, args, reply)
+			err := s.pool.Call(ctx, leader, method, args, reply)
+			if errors.Is(err, rpc.ErrTransport) {
+				// Coded, so that it stays a 503 when it travels on
+				// to a client or another datacenter.
+				return fmt.Errorf("%w: leader %s unreachable: %w", rpc.ErrNoLeader, leader, err)
+			}
+			return err
 		}
 		if leader == s.cfg.Advertise {
 			// We just became leader: answer ourselves.
