@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -29,8 +30,27 @@ const (
 )
 
 // snapshotVersion is written first in every snapshot so a future format can
-// be told apart. Version 2 added kvstore's section after catalog's.
-const snapshotVersion = 2
+// be told apart. Version 2 was catalog's section then kvstore's; version 3
+// names each section before it (see snapshotSections) and ends with "".
+const snapshotVersion = 3
+
+// snapshotSection is one package's part of a snapshot.
+type snapshotSection struct {
+	name    string
+	persist func(tx *memdb.Txn, enc catalog.Encoder) error
+	restore func(tx *memdb.Txn, dec catalog.Decoder) error
+}
+
+// snapshotSections lists the sections a snapshot holds, in the order they
+// are written. A new kind of replicated state adds its section here; an
+// older snapshot without it restores with that state empty.
+func snapshotSections() []snapshotSection {
+	return []snapshotSection{
+		{"catalog", catalog.Snapshot, catalog.Restore},
+		{"kvstore", func(tx *memdb.Txn, enc catalog.Encoder) error { return kvstore.Snapshot(tx, enc) },
+			func(tx *memdb.Txn, dec catalog.Decoder) error { return kvstore.Restore(tx, dec) }},
+	}
+}
 
 // encodeCommand builds a Raft log entry.
 func encodeCommand(t msgType, cmd any) ([]byte, error) {
@@ -137,25 +157,52 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := dec.Decode(&version); err != nil {
 		return fmt.Errorf("read snapshot header: %w", err)
 	}
-	if version != snapshotVersion {
-		return fmt.Errorf("snapshot version %d is not supported (want %d)", version, snapshotVersion)
+	if version != 2 && version != snapshotVersion {
+		return fmt.Errorf("snapshot version %d is not supported (want 2 or %d)", version, snapshotVersion)
 	}
 	sdb, err := newStateDB()
 	if err != nil {
 		return err
 	}
 	tx := sdb.db.Txn(true)
-	if err := catalog.Restore(tx, dec); err != nil {
+	if err := restoreSections(tx, dec, version); err != nil {
 		tx.Abort()
-		return fmt.Errorf("restore catalog: %w", err)
-	}
-	if err := kvstore.Restore(tx, dec); err != nil {
-		tx.Abort()
-		return fmt.Errorf("restore kvstore: %w", err)
+		return err
 	}
 	tx.Commit()
 	f.state.replace(sdb)
 	return nil
+}
+
+// restoreSections reads the sections of a snapshot of the given version
+// into tx: version 2 holds catalog's then kvstore's; version 3 names each
+// section and ends with "".
+func restoreSections(tx *memdb.Txn, dec catalog.Decoder, version int) error {
+	sections := snapshotSections()
+	if version == 2 {
+		for _, sec := range sections[:2] {
+			if err := sec.restore(tx, dec); err != nil {
+				return fmt.Errorf("restore %s: %w", sec.name, err)
+			}
+		}
+		return nil
+	}
+	for {
+		var name string
+		if err := dec.Decode(&name); err != nil {
+			return fmt.Errorf("read snapshot section name: %w", err)
+		}
+		if name == "" {
+			return nil
+		}
+		i := slices.IndexFunc(sections, func(s snapshotSection) bool { return s.name == name })
+		if i < 0 {
+			return fmt.Errorf("snapshot section %q is unknown: it was written by a newer version; upgrade this server", name)
+		}
+		if err := sections[i].restore(tx, dec); err != nil {
+			return fmt.Errorf("restore %s: %w", name, err)
+		}
+	}
 }
 
 type fsmSnapshot struct {
@@ -167,11 +214,16 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	w := bufio.NewWriter(sink)
 	enc := rpc.NewEncoder(w)
 	err := enc.Encode(snapshotVersion)
-	if err == nil {
-		err = catalog.Snapshot(s.tx, enc)
+	for _, sec := range snapshotSections() {
+		if err == nil {
+			err = enc.Encode(sec.name)
+		}
+		if err == nil {
+			err = sec.persist(s.tx, enc)
+		}
 	}
 	if err == nil {
-		err = kvstore.Snapshot(s.tx, enc)
+		err = enc.Encode("")
 	}
 	if err == nil {
 		err = w.Flush()
