@@ -31,7 +31,9 @@ const resortInterval = 5 * time.Second
 func (s *Server) startFederation() error {
 	fc := s.cfg.Federation
 	fc.Datacenter = s.cfg.Datacenter
-	fc.RTT = s.cfg.WAN.RTT
+	if fc.RTT == nil {
+		fc.RTT = s.cfg.WAN.RTT
+	}
 	fc.Logger = s.logger.With("component", "federation")
 	fed, err := federation.New(fc)
 	if err != nil {
