@@ -33,6 +33,10 @@ type Options struct {
 	// Configure, when set, adjusts every agent's configuration before it
 	// starts.
 	Configure func(*configs.Config)
+	// TuneServer, when set, adjusts every server's configuration after the
+	// fast test timings (e.g. to inject distances between datacenters
+	// through Federation.RTT).
+	TuneServer func(*server.Config)
 	// Verbose sends agent logs to the test log.
 	Verbose bool
 }
@@ -163,9 +167,14 @@ func (n *Node) start() {
 	cfg := n.cfg
 	a, err := agent.New(&cfg, agent.Options{
 		Logger:     logger,
-		TuneLAN:    func(c *lan.Config) { c.Timings = lan.FastTimings() },
-		TuneWAN:    func(c *wan.Config) { c.Timings = wan.FastTimings() },
-		TuneServer: FastServer,
+		TuneLAN: func(c *lan.Config) { c.Timings = lan.FastTimings() },
+		TuneWAN: func(c *wan.Config) { c.Timings = wan.FastTimings() },
+		TuneServer: func(c *server.Config) {
+			FastServer(c)
+			if n.opts.TuneServer != nil {
+				n.opts.TuneServer(c)
+			}
+		},
 	})
 	if err != nil {
 		n.t.Fatalf("configure %s: %v", n.Name, err)
