@@ -166,7 +166,7 @@ func (n *Node) start() {
 	}
 	cfg := n.cfg
 	a, err := agent.New(&cfg, agent.Options{
-		Logger:     logger,
+		Logger:  logger,
 		TuneLAN: func(c *lan.Config) { c.Timings = lan.FastTimings() },
 		TuneWAN: func(c *wan.Config) { c.Timings = wan.FastTimings() },
 		TuneServer: func(c *server.Config) {
