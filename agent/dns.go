@@ -31,6 +31,8 @@ func (a *Agent) startDNS() error {
 	cfg.EnableTruncate = d.EnableTruncate
 	cfg.Recursors = a.cfg.Recursors
 	cfg.RecursorTimeout = d.RecursorTimeout
+	cfg.Failover = a.FailoverTargets
+	cfg.FailoverTXT = d.FailoverTXT
 	cfg.Logger = a.logger.With("component", "dns")
 	srv, err := dns.New(cfg, dnsBackend{a})
 	if err != nil {

@@ -103,6 +103,10 @@ type Config struct {
 	TLS TLS `config:"tls"`
 	// Federation tunes requests to other datacenters.
 	Federation Federation `config:"federation"`
+	// Failover maps service names, or "*" for every service, to where their
+	// DNS answers (NAME.service.consul) and ?passing health reads look when
+	// this datacenter has no healthy instance.
+	Failover map[string]FailoverPolicy `config:"failover"`
 
 	// Encrypt is the gossip encryption key: base64 of 16, 24 or 32 bytes.
 	// EncryptKey returns it decoded.

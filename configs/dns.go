@@ -28,6 +28,10 @@ type DNSConfig struct {
 	EnableTruncate bool `config:"enable_truncate"`
 	// RecursorTimeout bounds each query forwarded to a recursor.
 	RecursorTimeout time.Duration `config:"recursor_timeout"`
+	// FailoverTXT adds a TXT record "failover-datacenter=DC" to the
+	// additional section of a NAME.service answer that the failover policy
+	// served from another datacenter.
+	FailoverTXT bool `config:"failover_txt"`
 }
 
 func defaultDNSConfig() DNSConfig {

@@ -239,8 +239,9 @@ func (d *decoder) list(key string, t reflect.Type, raw any) (any, bool) {
 	return out, good
 }
 
-// stringMap decodes map[string]string and map[string][]string, keeping the
-// keys as written. A header given as one string is a list of one.
+// stringMap decodes map[string]string, map[string][]string and maps of
+// structs, keeping the keys as written. A header given as one string is a
+// list of one.
 func (d *decoder) stringMap(key string, t reflect.Type, raw any) (any, bool) {
 	m, ok := asMap(raw)
 	if !ok {
@@ -273,6 +274,18 @@ func (d *decoder) stringMap(key string, t reflect.Type, raw any) (any, bool) {
 			out[k] = l.([]string)
 		}
 		return out, true
+	case reflect.Struct:
+		out := make(map[string]any, len(m))
+		good := true
+		for k, v := range m {
+			obj, ok := d.object(joinKey(key, k), t.Elem(), v)
+			if !ok {
+				good = false
+				continue
+			}
+			out[k] = obj
+		}
+		return out, good
 	}
 	d.failf(key, "has a type the loader cannot read (%s)", t)
 	return nil, false
@@ -342,6 +355,21 @@ func assign(dst reflect.Value, v any) error {
 			return err
 		}
 		dst.Set(p)
+		return nil
+	case t.Kind() == reflect.Map && t.Elem().Kind() == reflect.Struct:
+		items, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("want a mapping for %s, have %T", t, v)
+		}
+		m := reflect.MakeMapWithSize(t, len(items))
+		for k, item := range items {
+			e := reflect.New(t.Elem()).Elem()
+			if err := assign(e, item); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			m.SetMapIndex(reflect.ValueOf(k), e)
+		}
+		dst.Set(m)
 		return nil
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
 		items, ok := v.([]any)

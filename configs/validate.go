@@ -70,6 +70,7 @@ func (c *Config) Validate() error {
 		v.failf("retry_max", "must not be negative, got %d", c.RetryMax)
 	}
 	v.wan()
+	v.failover()
 	if c.Encrypt != "" {
 		// Never echo the key: it is a secret.
 		key, err := base64.StdEncoding.DecodeString(c.Encrypt)

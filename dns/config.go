@@ -81,6 +81,15 @@ type Config struct {
 	// Lookups past it ask the Backend directly. Default 4096.
 	MaxViews int
 
+	// Failover, when set, lists the datacenters a NAME.service lookup
+	// without a datacenter tries, in order, when the local one has no
+	// healthy instance (the agent's failover policy); nil or an empty
+	// list means none.
+	Failover func(service string) []string
+	// FailoverTXT adds a TXT record "failover-datacenter=DC" to the
+	// additional section of an answer served by another datacenter.
+	FailoverTXT bool
+
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 }

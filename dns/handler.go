@@ -178,11 +178,9 @@ func (s *Server) answerService(m, r *dns.Msg, q dns.Question, pq query, di int, 
 		return
 	}
 	var buf [16]*instance
-	sel := buf[:0]
-	for _, in := range snap.instances {
-		if pq.tag == "" || slices.Contains(in.tags, pq.tag) {
-			sel = append(sel, in)
-		}
+	sel := selectTag(buf[:0], snap.instances, pq.tag)
+	if len(sel) == 0 && pq.dc == "" && s.cfg.Failover != nil {
+		sel = s.failover(m, q, pq, sel, di, now)
 	}
 	if len(sel) == 0 {
 		s.notFound(m, di)
@@ -226,6 +224,43 @@ func (s *Server) answerService(m, r *dns.Msg, q dns.Question, pq query, di int, 
 	if len(m.Answer) == 0 {
 		s.noData(m, di)
 	}
+}
+
+// selectTag appends to sel the instances carrying tag ("" for all).
+func selectTag(sel, instances []*instance, tag string) []*instance {
+	for _, in := range instances {
+		if tag == "" || slices.Contains(in.tags, tag) {
+			sel = append(sel, in)
+		}
+	}
+	return sel
+}
+
+// failover looks for the service, when the local datacenter has no healthy
+// instance, in the datacenters of the agent's failover policy, in order,
+// through their views (kept fresh like local ones, so a failed-over lookup
+// costs what a local one does). With FailoverTXT the answer names the
+// datacenter that served it in a TXT record of the additional section.
+func (s *Server) failover(m *dns.Msg, q dns.Question, pq query, sel []*instance, di int, now int64) []*instance {
+	for _, dc := range s.cfg.Failover(pq.name) {
+		if !s.backend.KnownDatacenter(dc) {
+			continue
+		}
+		snap, err := s.views.lookup(dc, pq.name, now)
+		if err != nil {
+			continue
+		}
+		if sel = selectTag(sel, snap.instances, pq.tag); len(sel) > 0 {
+			if s.cfg.FailoverTXT {
+				m.Extra = append(m.Extra, &dns.TXT{
+					Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET},
+					Txt: []string{"failover-datacenter=" + dc},
+				})
+			}
+			return sel
+		}
+	}
+	return sel
 }
 
 // addrAnswers copies the A/AAAA/CNAME records of sel that match qtype,

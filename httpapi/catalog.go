@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 
 	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/rpc"
@@ -198,7 +199,61 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request) (any, err
 		return nil, err
 	}
 	nodes, err := query[catalog.ServiceRequest, []*catalog.CheckServiceNode](s, w, r, rpc.MethodHealthService, req)
+	if err == nil && len(nodes) == 0 && req.Passing && !r.URL.Query().Has("dc") {
+		if v, ok := s.failover(w, r, req); ok {
+			return v, nil
+		}
+	}
 	return emptyIfNil(nodes), err
+}
+
+// Headers of an answer served by another datacenter under the agent's
+// failover policy.
+const (
+	headerFailoverDC = "X-Meridian-Failover-Datacenter"
+	headerFailovers  = "X-Meridian-Failovers"
+)
+
+// failover answers a ?passing health read whose local answer is empty from
+// the first datacenter of the service's failover policy that has healthy
+// instances. The answer keeps the local index, so that a blocking query
+// wakes when the local datacenter changes (and recovers); it is never
+// cached, since the index does not describe it.
+func (s *Server) failover(w http.ResponseWriter, r *http.Request, req catalog.ServiceRequest) (any, bool) {
+	targets := s.agent.FailoverTargets(req.Service)
+	if len(targets) == 0 {
+		return nil, false
+	}
+	opts, err := parseQueryOptions(r)
+	if err != nil {
+		return nil, false
+	}
+	filter, err := parseFilter(r.URL.Query())
+	if err != nil {
+		return nil, false
+	}
+	opts.MinIndex, opts.MaxWait = 0, 0
+	for i, dc := range targets {
+		opts.Datacenter = dc
+		q := rpc.Query[catalog.ServiceRequest]{QueryOptions: opts, Args: req}
+		var reply rpc.Answer[[]*catalog.CheckServiceNode]
+		if err := s.agent.RPC(r.Context(), rpc.MethodHealthService, &q, &reply); err != nil {
+			s.log.Debug("failover datacenter did not answer", "service", req.Service, "dc", dc, "error", err)
+			continue
+		}
+		nodes := reply.Value
+		if filter != nil {
+			if nodes, err = applyFilter(filter, nodes); err != nil {
+				continue
+			}
+		}
+		if len(nodes) > 0 {
+			w.Header().Set(headerFailoverDC, dc)
+			w.Header().Set(headerFailovers, strconv.Itoa(i+1))
+			return uncached{nodes}, true
+		}
+	}
+	return nil, false
 }
 
 func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request) (any, error) {

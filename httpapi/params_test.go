@@ -75,6 +75,9 @@ type stubAgent struct {
 	index uint64
 }
 
+// FailoverTargets: the stub has no failover policy.
+func (a *stubAgent) FailoverTargets(string) []string { return nil }
+
 func (a *stubAgent) RPC(_ context.Context, method string, args, reply any) error {
 	if method != rpc.MethodHealthService {
 		return rpc.ErrNotFound

@@ -29,6 +29,10 @@ type Agent interface {
 	// ForceLeave marks a failed member of the LAN pool (or the WAN pool
 	// when wan is set) as left (prune: forgets it at once).
 	ForceLeave(node string, prune, wan bool) error
+	// FailoverTargets lists the datacenters a ?passing health read of
+	// service tries, in order, when the local one has no healthy instance
+	// (the agent's failover policy); nil when it has none.
+	FailoverTargets(service string) []string
 	// LocalAgent serves the agent's local services and checks.
 	LocalAgent
 }
