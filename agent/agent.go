@@ -38,10 +38,6 @@ type Options struct {
 	// SyncInterval is the anti-entropy full sync interval; zero means
 	// DefaultSyncInterval scaled with the cluster size. Tests shorten it.
 	SyncInterval time.Duration
-	// CoordinateInterval is how often the agent sends its LAN coordinate
-	// to the servers; zero means DefaultCoordinateInterval, longer in a
-	// large datacenter. Tests shorten it.
-	CoordinateInterval time.Duration
 	// ConfigArgs are the command-line arguments the configuration was
 	// loaded from; Reload runs configs.Load on them again. Nil disables
 	// Reload.
@@ -247,7 +243,6 @@ func (a *Agent) Start() (err error) {
 	// The HTTP API and RPC are ready: the local services and checks start
 	// and sync (retrying until the servers answer).
 	a.startLocal()
-	a.goFunc(a.coordinateLoop)
 	a.logger.Info("agent started", "node", a.cfg.NodeName, "datacenter", a.cfg.Datacenter,
 		"server", a.cfg.Server, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
 	return nil
@@ -269,7 +264,11 @@ func (a *Agent) handleLANEvents() {
 		case <-a.ctx.Done():
 			return
 		case <-a.lanEvents:
-			a.servers.update(a.lan.Members(), a.cfg.Datacenter)
+			members := a.lan.Members()
+			a.servers.update(members, a.cfg.Datacenter)
+			if a.pool != nil {
+				a.forgetDeadServers(members)
+			}
 			if a.server != nil {
 				a.server.NotifyLAN()
 			}

@@ -43,6 +43,17 @@ func (l *serverList) update(members []lan.Member, dc string) {
 	l.addrs = addrs
 }
 
+// forgetDeadServers closes a client's sessions to servers that gossip
+// declared failed or gone, so that calls waiting on them move to another
+// server now rather than after the session's keepalive timeout.
+func (a *Agent) forgetDeadServers(members []lan.Member) {
+	for _, m := range members {
+		if meta, ok := server.ParseMember(m); ok && m.Status != lan.StatusAlive {
+			a.pool.Forget(meta.Addr)
+		}
+	}
+}
+
 // pick returns the servers to try, the sticky one first.
 func (l *serverList) pick() []string {
 	l.mu.Lock()

@@ -119,9 +119,21 @@ func New(cfg Config) (*Forwarder, error) {
 	}, nil
 }
 
-// Router is the forwarder's view of the other datacenters' servers; feed
-// it WAN membership with Update.
+// Router is the forwarder's view of the other datacenters' servers.
 func (f *Forwarder) Router() *Router { return f.router }
+
+// Update feeds WAN membership (every server, alive or not) to the router
+// and closes the links to servers that are not alive, so that requests in
+// flight on them fail over at once instead of waiting for the link's own
+// timeout.
+func (f *Forwarder) Update(servers []Server) {
+	f.router.Update(servers)
+	for _, s := range servers {
+		if !s.Alive {
+			f.links.Forget(s.Addr)
+		}
+	}
+}
 
 // Forward runs method on a server of datacenter dc and decodes its answer
 // into reply. It tries dc's servers nearest first, moving to the next one

@@ -302,6 +302,29 @@ func (p *Pool) dropLocked(pc *poolConn) {
 	}
 }
 
+// Forget closes the session to addr, if there is one: calls in flight on
+// it fail with ErrTransport at once, and the next call dials again. Callers
+// use it when gossip declares the server failed, rather than wait for the
+// session's keepalives to notice (a peer that vanished without closing its
+// connections is otherwise noticed only after them).
+func (p *Pool) Forget(addr string) {
+	p.mu.Lock()
+	pc := p.conns[addr]
+	if pc == nil {
+		p.mu.Unlock()
+		return
+	}
+	select {
+	case <-pc.ready:
+	default:
+		p.mu.Unlock()
+		return // still dialing: the dial is bounded by DialTimeout
+	}
+	p.dropLocked(pc)
+	p.mu.Unlock()
+	pc.shut()
+}
+
 // evict forgets pc and closes its session and idle streams.
 func (p *Pool) evict(pc *poolConn) {
 	p.mu.Lock()

@@ -535,3 +535,40 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestForgetFailsCallsInFlight: a call waiting on a server that gossip has
+// declared dead fails at once when the pool forgets the server, and the next
+// call dials again.
+func TestForgetFailsCallsInFlight(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, "127.0.0.1:0")
+	p, dials := newTestPool(t, PoolConfig{})
+	errc := make(chan error, 1)
+	go func() { errc <- p.Call(context.Background(), ts.addr, "Test.Block", &struct{}{}, nil) }()
+	select {
+	case <-ts.h.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Test.Block never started")
+	}
+	start := time.Now()
+	p.Forget(ts.addr)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrTransport) {
+			t.Errorf("Call after Forget = %v, want ErrTransport", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("Call returned %v after Forget, want at once", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Call did not return after Forget")
+	}
+	var r echoArgs
+	if err := p.Call(context.Background(), ts.addr, "Test.Echo", &echoArgs{N: 1}, &r); err != nil || r.N != 2 {
+		t.Errorf("Call after Forget = %+v, %v; want N=2", r, err)
+	}
+	if n := dials.Load(); n != 2 {
+		t.Errorf("dials = %d, want 2 (the first, and one after Forget)", n)
+	}
+	p.Forget("127.0.0.1:1") // unknown address: nothing to do
+}
