@@ -191,15 +191,20 @@ func TestFollowerFailsAndCatchesUp(t *testing.T) {
 		}
 		return fmt.Errorf("serfHealth of %s is not critical yet: %+v", follower.Name, checks)
 	})
-	members, err := client.Agent().Members(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range members {
-		if m.Name == follower.Name && m.Status != 4 {
-			t.Errorf("member %s status %d, want 4 (failed)", m.Name, m.Status)
+	// The client's own gossip view learns it too (perhaps after the
+	// leader's, which marked the check).
+	testcluster.Eventually(t, 5*time.Second, func() error {
+		members, err := client.Agent().Members(false)
+		if err != nil {
+			return err
 		}
-	}
+		for _, m := range members {
+			if m.Name == follower.Name && m.Status != 4 {
+				return fmt.Errorf("member %s status %d, want 4 (failed)", m.Name, m.Status)
+			}
+		}
+		return nil
+	})
 
 	// Writes go on with two of three servers.
 	for i := range 10 {
