@@ -38,6 +38,10 @@ type Options struct {
 	// SyncInterval is the anti-entropy full sync interval; zero means
 	// DefaultSyncInterval scaled with the cluster size. Tests shorten it.
 	SyncInterval time.Duration
+	// CoordinateInterval is how often the agent sends its LAN coordinate
+	// to the servers; zero means DefaultCoordinateInterval, longer in a
+	// large datacenter. Tests shorten it.
+	CoordinateInterval time.Duration
 	// ConfigArgs are the command-line arguments the configuration was
 	// loaded from; Reload runs configs.Load on them again. Nil disables
 	// Reload.
@@ -61,7 +65,7 @@ type Agent struct {
 
 	lan       *lan.Pool
 	lanEvents chan lan.Event
-	wan       *wan.Pool      // nil on a client
+	wan       *wan.Pool // nil on a client
 	wanEvents chan lan.Event
 	server    *server.Server // nil on a client
 	pool      *rpc.Pool      // a client's connections to servers
@@ -243,6 +247,7 @@ func (a *Agent) Start() (err error) {
 	// The HTTP API and RPC are ready: the local services and checks start
 	// and sync (retrying until the servers answer).
 	a.startLocal()
+	a.goFunc(a.coordinateLoop)
 	a.logger.Info("agent started", "node", a.cfg.NodeName, "datacenter", a.cfg.Datacenter,
 		"server", a.cfg.Server, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
 	return nil

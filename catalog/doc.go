@@ -1,5 +1,6 @@
 // Package catalog holds Meridian's service catalog: the go-memdb tables for
-// nodes, services and health checks, the functions the Raft FSM calls to
+// nodes, services and health checks (and the nodes' LAN coordinates, which
+// SortByDistance reads for ?near), the functions the Raft FSM calls to
 // change them, and the queries the HTTP API, DNS and RPC endpoints answer
 // from them.
 //

@@ -49,8 +49,12 @@ type indexRow struct {
 //     "service" (service name) and "status".
 //   - "catalog_index": the index rows: one per table above (keyed by table
 //     name), "service.<name>" and "node.<name>" (lower case).
+//   - "catalog_coordinates": LAN coordinates; index "id" (node name,
+//     case-insensitive). See coordinate_table.go.
+//   - "catalog_queries": *PreparedQuery rows; indexes "id", "name",
+//     "template" (templates by name, for longest-prefix matches) and
+//     "session". See query.go.
 //
-// Room is left for coordinates and prepared queries under the same prefix.
 // Each call returns fresh values that the caller may keep.
 func Tables() map[string]*memdb.TableSchema {
 	nodeName := func(obj any) (string, bool) { return obj.(*Node).Node, true }
@@ -91,6 +95,8 @@ func Tables() map[string]*memdb.TableSchema {
 				"status":       {Name: "status", Indexer: &keyIndexer{fn: chkStatus, args: 1}},
 			},
 		},
+		tableCoordinates: coordinatesTable(),
+		tableQueries:     queryTableSchema(),
 		tableIndex: {
 			Name: tableIndex,
 			Indexes: map[string]*memdb.IndexSchema{

@@ -175,8 +175,8 @@ func EnsureNode(tx *memdb.Txn, idx uint64, n *Node) error {
 	return bumpIndex(tx, tableNodes, idx)
 }
 
-// DeleteNode removes a node with all its services and checks. An absent
-// node is not an error.
+// DeleteNode removes a node with all its services, checks and coordinate.
+// An absent node is not an error.
 func DeleteNode(tx *memdb.Txn, idx uint64, name string) error {
 	n, err := getNode(tx, name)
 	if err != nil || n == nil {
@@ -204,6 +204,9 @@ func DeleteNode(tx *memdb.Txn, idx uint64, name string) error {
 		if err := bumpIndex(tx, tableChecks, idx); err != nil {
 			return fmt.Errorf("delete node %q: %w", name, err)
 		}
+	}
+	if err := deleteCoordinate(tx, idx, name); err != nil {
+		return fmt.Errorf("delete node %q: %w", name, err)
 	}
 	if err := tx.Delete(tableNodes, n); err != nil {
 		return fmt.Errorf("delete node %q: %w", name, err)

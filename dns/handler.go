@@ -63,8 +63,7 @@ func (s *Server) handle(w dns.ResponseWriter, r *dns.Msg, now int64) int {
 	case kindAddr:
 		s.answerAddr(m, q, pq, di)
 	case kindQuery:
-		// Prepared queries do not exist yet: every name is unknown.
-		s.notFound(m, di)
+		s.answerQuery(m, r, q, pq, di, udp)
 	default:
 		s.notFound(m, di)
 	}

@@ -79,7 +79,8 @@ func parseName(qname string, domains []string) (q query, ok bool) {
 		}
 		q.name, q.tag = name, head
 	default:
-		if strings.IndexByte(before, '.') >= 0 {
+		// A prepared query's name may hold dots, as in Consul.
+		if k != kindQuery && strings.IndexByte(before, '.') >= 0 {
 			return query{domain: q.domain}, true
 		}
 		q.name = before

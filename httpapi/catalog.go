@@ -23,6 +23,9 @@ func query[A, V any](s *Server, w http.ResponseWriter, r *http.Request, method s
 	if err != nil {
 		return zero, err
 	}
+	if opts.Near == nearAgent {
+		opts.Near = s.agent.Self().Config.NodeName
+	}
 	filter, err := parseFilter(r.URL.Query())
 	if err != nil {
 		return zero, err
@@ -100,7 +103,7 @@ func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request) (any, erro
 		return nil, err
 	}
 	nodes, err := query[catalog.NodesRequest, []*catalog.Node](s, w, r, rpc.MethodCatalogNodes, catalog.NodesRequest{NodeMeta: meta})
-	return emptyIfNil(nodes), err
+	return nearAnswer(r, emptyIfNil(nodes)), err
 }
 
 func (s *Server) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -174,7 +177,7 @@ func (s *Server) catalogService(w http.ResponseWriter, r *http.Request) (any, er
 		return nil, err
 	}
 	nodes, err := query[catalog.ServiceRequest, []*catalog.ServiceNode](s, w, r, rpc.MethodCatalogSvc, req)
-	return emptyIfNil(nodes), err
+	return nearAnswer(r, emptyIfNil(nodes)), err
 }
 
 func (s *Server) catalogRegister(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -204,7 +207,7 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request) (any, err
 			return v, nil
 		}
 	}
-	return emptyIfNil(nodes), err
+	return nearAnswer(r, emptyIfNil(nodes)), err
 }
 
 // Headers of an answer served by another datacenter under the agent's
@@ -262,7 +265,7 @@ func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request) (any, erro
 		return nil, err
 	}
 	checks, err := query[catalog.ChecksRequest, []*catalog.HealthCheck](s, w, r, rpc.MethodHealthChecks, catalog.ChecksRequest{Name: r.PathValue("service"), NodeMeta: meta})
-	return emptyIfNil(checks), err
+	return nearAnswer(r, emptyIfNil(checks)), err
 }
 
 func (s *Server) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -8,6 +8,18 @@ import (
 	"github.com/meridian/meridian/rpc"
 )
 
+// nearAgent is the ?near= value that names the agent's own node.
+const nearAgent = "_agent"
+
+// nearAnswer marks an answer sorted by ?near= as uncached: its order
+// follows the coordinates, which move without moving the answer's index.
+func nearAnswer(r *http.Request, v any) any {
+	if r.URL.Query().Get("near") != "" {
+		return uncached{v}
+	}
+	return v
+}
+
 // coordinateDatacenters is /v1/coordinate/datacenters: the WAN coordinates
 // of every datacenter's servers, as the answering server's WAN pool knows
 // them (no leader needed, like Consul).
@@ -23,14 +35,15 @@ func (s *Server) coordinateDatacenters(_ http.ResponseWriter, r *http.Request) (
 }
 
 // coordinateNodes is /v1/coordinate/nodes: the LAN coordinates of the
-// datacenter's agents (?dc= for another datacenter's).
+// datacenter's nodes as the catalog stores them (?dc= for another
+// datacenter's). Their index is the coordinates' own, so the answer is
+// cached and blocking queries work like the catalog's.
 func (s *Server) coordinateNodes(w http.ResponseWriter, r *http.Request) (any, error) {
 	cs, err := query[struct{}, []catalog.CoordinateEntry](s, w, r, rpc.MethodCoordinateLAN, struct{}{})
 	if err != nil {
 		return nil, err
 	}
-	// Coordinates move with every probe, not with the Raft index.
-	return uncached{emptyIfNil(cs)}, nil
+	return emptyIfNil(cs), nil
 }
 
 // coordinateNode is /v1/coordinate/node/:node: that node's entry of
@@ -43,8 +56,22 @@ func (s *Server) coordinateNode(w http.ResponseWriter, r *http.Request) (any, er
 	name := r.PathValue("node")
 	for _, c := range cs {
 		if strings.EqualFold(c.Node, name) {
-			return uncached{[]catalog.CoordinateEntry{c}}, nil
+			return []catalog.CoordinateEntry{c}, nil
 		}
 	}
 	return nil, &notFound{msg: "no coordinate for node " + name}
+}
+
+// coordinateUpdate is PUT /v1/coordinate/update: a node's LAN coordinate
+// in Consul's body ({Node, Segment, Coord}), which the leader stores with
+// its next batch. A coordinate of the wrong dimension answers 400.
+func (s *Server) coordinateUpdate(_ http.ResponseWriter, r *http.Request) (any, error) {
+	var e catalog.CoordinateEntry
+	if err := decodeBody(r, &e); err != nil {
+		return nil, err
+	}
+	if _, err := write(s, r, rpc.MethodCoordinateUpdate, e); err != nil {
+		return nil, err
+	}
+	return nil, nil
 }

@@ -27,7 +27,8 @@ type notFound struct{ msg string }
 func (e *notFound) Error() string { return e.msg }
 
 // parseQueryOptions reads the parameters every read takes: dc, stale,
-// consistent, index and wait.
+// consistent, index, wait and near (which the endpoints that sort by
+// distance read; query resolves "_agent").
 func parseQueryOptions(r *http.Request) (rpc.QueryOptions, error) {
 	q := r.URL.Query()
 	var opts rpc.QueryOptions
@@ -38,6 +39,7 @@ func parseQueryOptions(r *http.Request) (rpc.QueryOptions, error) {
 	opts.Datacenter = dc
 	_, opts.AllowStale = q["stale"]
 	_, opts.RequireConsistent = q["consistent"]
+	opts.Near = q.Get("near")
 	if opts.AllowStale && opts.RequireConsistent {
 		return opts, badf("stale and consistent are mutually exclusive")
 	}

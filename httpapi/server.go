@@ -134,6 +134,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/coordinate/datacenters", s.coordinateDatacenters)
 	s.handle("GET /v1/coordinate/nodes", s.coordinateNodes)
 	s.handle("GET /v1/coordinate/node/{node}", s.coordinateNode)
+	s.handle("PUT /v1/coordinate/update", s.coordinateUpdate)
 	s.handle("GET /v1/catalog/nodes", s.catalogNodes)
 	s.handle("GET /v1/catalog/node/{node}", s.catalogNode)
 	s.handle("GET /v1/catalog/node-services/{node}", s.catalogNodeServiceList)
@@ -154,6 +155,7 @@ func (s *Server) routes() {
 	}
 	s.kvRoutes()
 	s.agentLocalRoutes()
+	s.queryRoutes()
 }
 
 // errAnswered is returned by a handler that wrote its answer itself.

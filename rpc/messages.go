@@ -24,6 +24,11 @@ const (
 	MethodCoordinateLAN  = "Coordinate.ListNodes"
 )
 
+// MethodCoordinateUpdate takes one node's LAN coordinate
+// (a Write[catalog.CoordinateEntry]); the leader stores it with the
+// next batch.
+const MethodCoordinateUpdate = "Coordinate.Update"
+
 // QueryOptions are the read parameters every query carries: where to read,
 // how fresh the answer must be, and how long to block for a change.
 type QueryOptions struct {
@@ -39,6 +44,10 @@ type QueryOptions struct {
 	MinIndex uint64
 	// MaxWait bounds a blocking query; 0 means the server's default.
 	MaxWait time.Duration
+	// Near names a node (?near=): the answer is sorted by estimated
+	// round-trip time from it, nearest first, where the endpoint supports
+	// it. "" leaves the usual order.
+	Near string
 }
 
 // IsRead marks every query as a read: safe to send again when the connection

@@ -18,7 +18,9 @@
 // node with a serfHealth check that turns critical when the member fails, and
 // the node is deregistered when it leaves or is reaped. It also adds servers
 // that join the LAN pool to the Raft configuration and removes those that
-// leave.
+// leave. Agents send their LAN coordinates to the leader, which writes them
+// to the catalog in batches, one Raft entry per CoordinateUpdatePeriod
+// (coordinate.go); reads with ?near sort by them.
 //
 // A Server is safe for concurrent use.
 package server

@@ -82,6 +82,8 @@ func (s *Server) registerEndpoints() {
 	register(s, rpc.MethodCoordinateDCs, s.coordinateDatacenters)
 	register(s, rpc.MethodCoordinateLAN, s.coordinateNodes)
 	s.registerKVEndpoints()
+	s.registerCoordinateEndpoints()
+	s.registerQueryEndpoints()
 }
 
 // forwardWrite sends a write to another datacenter when it names one, or to
@@ -283,6 +285,9 @@ func (s *Server) catalogNodes(ctx context.Context, args *nodesQuery, reply *rpc.
 	}
 	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
 		idx, nodes, err := catalog.Nodes(tx, ws, args.Args.NodeMeta)
+		if err == nil {
+			err = catalog.SortByDistance(tx, args.Near, nodes, nodeName)
+		}
 		reply.Value = nodes
 		return idx, err
 	})
@@ -316,6 +321,9 @@ func (s *Server) catalogServiceNodes(ctx context.Context, args *serviceQuery, re
 	}
 	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
 		idx, nodes, err := catalog.ServiceNodes(tx, ws, args.Args.Service, args.Args.ServiceQuery)
+		if err == nil {
+			err = catalog.SortByDistance(tx, args.Near, nodes, serviceNodeName)
+		}
 		reply.Value = nodes
 		return idx, err
 	})
@@ -330,13 +338,18 @@ func (s *Server) healthServiceNodes(ctx context.Context, args *serviceQuery, rep
 	}
 	key := serviceKey(&args.Args)
 	if e := s.answers.get(key); e != nil && e.index > args.MinIndex {
-		reply.Value = e.value.([]*catalog.CheckServiceNode)
+		// The cached answer is shared: ?near sorts a copy.
+		nodes, err := nearCopy(s, args.Near, e.value.([]*catalog.CheckServiceNode), checkServiceNodeName)
+		reply.Value = nodes
 		reply.Index = e.index
 		s.setQueryMeta(&reply.QueryMeta)
-		return nil
+		return err
 	}
 	err := s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
 		idx, nodes, err := catalog.CheckServiceNodes(tx, ws, args.Args.Service, args.Args.ServiceQuery)
+		if err == nil {
+			err = catalog.SortByDistance(tx, args.Near, nodes, checkServiceNodeName)
+		}
 		reply.Value = nodes
 		return idx, err
 	})
@@ -376,6 +389,9 @@ func (s *Server) healthServiceChecks(ctx context.Context, args *checksQuery, rep
 	}
 	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
 		idx, checks, err := catalog.ServiceChecks(tx, ws, args.Args.Name, args.Args.NodeMeta)
+		if err == nil {
+			err = catalog.SortByDistance(tx, args.Near, checks, checkNodeName)
+		}
 		reply.Value = checks
 		return idx, err
 	})

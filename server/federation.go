@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-memdb"
+
 	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/federation"
 	"github.com/meridian/meridian/lan"
@@ -93,7 +95,7 @@ func (s *Server) NotifyWAN() {
 			Alive:      m.Status == lan.StatusAlive,
 		})
 	}
-	s.fed.Router().Update(servers)
+	s.fed.Update(servers)
 }
 
 // remote reports whether dc names another datacenter than this server's.
@@ -166,33 +168,19 @@ func (s *Server) coordinateDatacenters(_ context.Context, _ *struct{}, reply *[]
 	return nil
 }
 
-// coordinateNodes lists the LAN coordinates of this datacenter's agents, as
-// this server's LAN pool measured them; any server answers.
+// coordinateNodes lists the LAN coordinates of this datacenter's nodes, as
+// the agents sent them and the catalog stores them (?dc= reads another
+// datacenter's). It reads like the catalog's endpoints: from the leader
+// unless stale, and blocking on the coordinates' index.
 func (s *Server) coordinateNodes(ctx context.Context, args *rpc.Query[struct{}], reply *rpc.Answer[[]catalog.CoordinateEntry]) error {
-	if s.remote(args.Datacenter) {
-		return s.forwardDC(ctx, args.Datacenter, rpc.MethodCoordinateLAN, args, reply)
+	if done, err := forwardRead(s, ctx, rpc.MethodCoordinateLAN, args, reply); done {
+		return err
 	}
-	self := s.lan.LocalMember().Name
-	var out []catalog.CoordinateEntry
-	for _, m := range s.lan.Members() {
-		if m.Status != lan.StatusAlive {
-			continue
-		}
-		var c *lan.Coordinate
-		if m.Name == self {
-			c, _ = s.lan.Coordinate()
-		} else {
-			c, _ = s.lan.MemberCoordinate(m.Name)
-		}
-		if c != nil {
-			out = append(out, catalog.CoordinateEntry{Node: m.Name, Coord: coordOf(c)})
-		}
-	}
-	slices.SortFunc(out, func(a, b catalog.CoordinateEntry) int { return strings.Compare(a.Node, b.Node) })
-	reply.Value = out
-	reply.Index = max(s.raft.AppliedIndex(), 1)
-	s.setQueryMeta(&reply.QueryMeta)
-	return nil
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+		idx, cs, err := catalog.Coordinates(tx, ws)
+		reply.Value = cs
+		return idx, err
+	})
 }
 
 func coordOf(c *lan.Coordinate) *catalog.Coord {

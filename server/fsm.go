@@ -27,6 +27,8 @@ const (
 	msgSession    msgType = 4 // rpc.SessionRequest[kvstore.Session]
 	msgTxn        msgType = 5 // rpc.TxnRequest[*kvstore.TxnOp]
 	msgKVReap     msgType = 6 // kvReapRequest
+	msgCoordinate msgType = 7 // []catalog.CoordinateEntry, a batch (coordinate.go)
+	msgQuery      msgType = 8 // rpc.QueryRequest[catalog.PreparedQuery] (query.go)
 )
 
 // snapshotVersion is written first in every snapshot so a future format can
@@ -49,6 +51,8 @@ func snapshotSections() []snapshotSection {
 		{"catalog", catalog.Snapshot, catalog.Restore},
 		{"kvstore", func(tx *memdb.Txn, enc catalog.Encoder) error { return kvstore.Snapshot(tx, enc) },
 			func(tx *memdb.Txn, dec catalog.Decoder) error { return kvstore.Restore(tx, dec) }},
+		{"coordinates", catalog.SnapshotCoordinates, catalog.RestoreCoordinates},
+		{"queries", catalog.SnapshotQueries, catalog.RestoreQueries},
 	}
 }
 
@@ -136,6 +140,10 @@ func (f *fsm) applyCommand(idx uint64, appended time.Time, t msgType, body []byt
 		})
 	case msgKV, msgSession, msgTxn, msgKVReap:
 		return f.applyKV(idx, t, body)
+	case msgCoordinate:
+		return f.applyCoordinates(idx, body)
+	case msgQuery:
+		return f.applyQuery(idx, body)
 	default:
 		// An entry from a newer version: skipping it would fork the state,
 		// so stop loudly rather than diverge silently.

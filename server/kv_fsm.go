@@ -58,7 +58,7 @@ func (f *fsm) applyKV(idx uint64, t msgType, body []byte) any {
 				}
 				return kvstore.SessionCreate(tx, idx, &req.Session)
 			case rpc.SessionDestroy:
-				return kvstore.SessionDestroy(tx, idx, time.Unix(0, req.Now), req.Session.ID)
+				return destroySession(tx, idx, time.Unix(0, req.Now), req.Session.ID)
 			}
 			return fmt.Errorf("unknown session operation %q: %w", req.Op, kvstore.ErrInvalidSession)
 		})
@@ -225,7 +225,7 @@ func invalidateForDeregister(tx *memdb.Txn, idx uint64, now time.Time, req *cata
 
 func destroySessions(tx *memdb.Txn, idx uint64, now time.Time, sessions []*kvstore.Session) error {
 	for _, s := range sessions {
-		if err := kvstore.SessionDestroy(tx, idx, now, s.ID); err != nil {
+		if err := destroySession(tx, idx, now, s.ID); err != nil {
 			return err
 		}
 	}

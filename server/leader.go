@@ -168,6 +168,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		s.logger.Error("leader barrier failed", "error", err)
 	}
 	defer s.startKVLeader(ctx)()
+	defer s.startCoordinateLeader(ctx)()
 	interval := time.NewTicker(s.cfg.ReconcileInterval)
 	defer interval.Stop()
 	for {

@@ -63,6 +63,18 @@ type Config struct {
 	DefaultQueryWait, MaxQueryWait time.Duration
 	// ApplyTimeout bounds a write waiting to be committed.
 	ApplyTimeout time.Duration
+	// CoordinateUpdatePeriod is how often the leader writes the LAN
+	// coordinates agents sent it since the last time (Consul's
+	// coordinate_update_period): a newer update of a node replaces its
+	// older one, so each period costs a few Raft entries, whatever the
+	// agents' rate. Shorter shows coordinates sooner. 0 means
+	// DefaultCoordinateUpdatePeriod.
+	CoordinateUpdatePeriod time.Duration
+	// CoordinateUpdateBatchSize caps the coordinates in one Raft entry and
+	// CoordinateUpdateMaxBatches the entries per period; updates from more
+	// nodes than their product within a period are dropped until the next
+	// (the agents send theirs again). 0 means the Default values.
+	CoordinateUpdateBatchSize, CoordinateUpdateMaxBatches int
 
 	// WAN is the WAN gossip pool this server is a member of; nil runs the
 	// server without federation (requests for other datacenters answer
@@ -99,6 +111,11 @@ func DefaultConfig() Config {
 		ApplyTimeout:       30 * time.Second,
 		Federation:         federation.DefaultConfig(),
 		StaleView:          true,
+
+		// Coordinate batching: see the Default constants.
+		CoordinateUpdatePeriod:     DefaultCoordinateUpdatePeriod,
+		CoordinateUpdateBatchSize:  DefaultCoordinateUpdateBatchSize,
+		CoordinateUpdateMaxBatches: DefaultCoordinateUpdateMaxBatches,
 	}
 }
 
@@ -161,6 +178,9 @@ type Server struct {
 	answers     *answerCache
 	reconcileCh chan struct{}
 	leaderCh    chan bool
+
+	// coords queues agents' coordinates on the leader (coordinate.go).
+	coords *coordinateBatch
 
 	ctx          context.Context
 	cancel       context.CancelFunc

@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"services":    {"Registers or deregisters services with the agent", runServices},
 		"catalog":     {"Lists the catalog's services and nodes", runCatalog},
 		"reload":      {"Makes the agent re-read its service and check definitions", runReload},
+		"query":       {"Lists, runs and explains prepared queries", runQuery},
 	}
 }
 

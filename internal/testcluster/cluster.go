@@ -39,6 +39,9 @@ type Options struct {
 	TuneServer func(*server.Config)
 	// Verbose sends agent logs to the test log.
 	Verbose bool
+	// CoordinateInterval, when set, is how often every agent sends its LAN
+	// coordinate to the servers (agent.Options.CoordinateInterval).
+	CoordinateInterval time.Duration
 }
 
 // Cluster is a running datacenter of agents.
@@ -175,6 +178,7 @@ func (n *Node) start() {
 				n.opts.TuneServer(c)
 			}
 		},
+		CoordinateInterval: n.opts.CoordinateInterval,
 	})
 	if err != nil {
 		n.t.Fatalf("configure %s: %v", n.Name, err)
@@ -188,12 +192,14 @@ func (n *Node) start() {
 	n.mu.Unlock()
 }
 
-// FastServer sets Raft timings for tests on loopback.
+// FastServer sets Raft timings for tests on loopback, and a short
+// coordinate batch period so that coordinates show within 100ms.
 func FastServer(c *server.Config) {
 	c.HeartbeatTimeout = 200 * time.Millisecond
 	c.ElectionTimeout = 200 * time.Millisecond
 	c.LeaderLeaseTimeout = 100 * time.Millisecond
 	c.ReconcileInterval = time.Second
+	c.CoordinateUpdatePeriod = 100 * time.Millisecond
 }
 
 // Agent is the running agent (nil while killed).

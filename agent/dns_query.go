@@ -1,0 +1,30 @@
+package agent
+
+import (
+	"context"
+	"errors"
+
+	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/dns"
+	"github.com/meridian/meridian/rpc"
+)
+
+var _ dns.QueryBackend = dnsBackend{}
+
+// ExecuteQuery runs a prepared query for NAME.query[.DC] names through the
+// agent's RPC, with the query's failover; the agent's node is where a query
+// with Near "_agent" sorts from. An unknown query answers nil.
+func (b dnsBackend) ExecuteQuery(ctx context.Context, dc, name string) (*catalog.QueryExecuteResponse, error) {
+	args := rpc.Query[catalog.QueryExecuteRequest]{
+		QueryOptions: rpc.QueryOptions{Datacenter: dc, AllowStale: b.a.cfg.DNSConfig.AllowStale},
+		Args:         catalog.QueryExecuteRequest{IDOrName: name, Agent: b.a.cfg.NodeName},
+	}
+	var reply rpc.Answer[catalog.QueryExecuteResponse]
+	if err := b.a.RPC(ctx, rpc.MethodQueryExecute, &args, &reply); err != nil {
+		if errors.Is(err, rpc.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, dnsError(err)
+	}
+	return &reply.Value, nil
+}
