@@ -189,6 +189,14 @@ func (s *Server) answerService(m, r *dns.Msg, q dns.Question, pq query, di int, 
 		j := rand.IntN(i + 1)
 		sel[i], sel[j] = sel[j], sel[i]
 	}
+	s.answerInstances(m, r, q, sel, di, udp)
+}
+
+// answerInstances writes sel, in order, as the answer to q: A/AAAA/CNAME
+// records (at most ARecordLimit), or SRV records with their targets'
+// addresses in the additional section. Over UDP without EDNS0,
+// UDPAnswerLimit caps the answers and EnableTruncate sets TC when it did.
+func (s *Server) answerInstances(m, r *dns.Msg, q dns.Question, sel []*instance, di int, udp bool) {
 	udpLimit := 0
 	if udp && r.IsEdns0() == nil {
 		udpLimit = s.cfg.UDPAnswerLimit

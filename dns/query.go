@@ -74,43 +74,11 @@ func (s *Server) answerQuery(m, r *dns.Msg, q dns.Question, pq query, di int, ud
 	if ttl, ok := resp.DNS.TTLDuration(); ok {
 		setTTL(snap.instances, seconds(ttl))
 	}
-	sel := snap.instances
-	if len(sel) == 0 {
+	if len(snap.instances) == 0 {
 		s.notFound(m, di)
 		return
 	}
-	udpLimit := 0
-	if udp && r.IsEdns0() == nil {
-		udpLimit = s.cfg.UDPAnswerLimit
-	}
-	switch q.Qtype {
-	case dns.TypeA, dns.TypeAAAA, dns.TypeANY:
-		limit := s.cfg.ARecordLimit
-		if udpLimit > 0 && (limit == 0 || udpLimit < limit) {
-			limit = udpLimit
-		}
-		m.Answer = addrAnswers(q, sel, limit)
-		if udpLimit > 0 && len(m.Answer) == udpLimit && s.cfg.EnableTruncate && countAddr(q.Qtype, sel) > udpLimit {
-			m.Truncated = true
-		}
-	case dns.TypeSRV:
-		n := len(sel)
-		if udpLimit > 0 && n > udpLimit {
-			n = udpLimit
-			m.Truncated = s.cfg.EnableTruncate
-		}
-		for _, in := range sel[:n] {
-			srv := in.srv[di]
-			srv.Hdr.Name = q.Name
-			m.Answer = append(m.Answer, &srv)
-			if x := in.extra[di]; x != nil && !hasOwner(m.Extra, x.Header().Name) {
-				m.Extra = append(m.Extra, x)
-			}
-		}
-	}
-	if len(m.Answer) == 0 {
-		s.noData(m, di)
-	}
+	s.answerInstances(m, r, q, snap.instances, di, udp)
 }
 
 // setTTL sets the TTL of every record of freshly built instances.
