@@ -22,4 +22,16 @@
 // (HTTP 503, DNS SERVFAIL), answered at once or within Config.Timeout, never
 // a hang. A server that fails a request is skipped for a short, growing
 // quarantine (up to 4s), so a healed partition is used again within seconds.
+//
+// Views answer repeated ?stale reads of another datacenter from a local copy
+// kept current by one blocking query per distinct read over the link, so
+// that they cost a map lookup instead of a WAN round trip.
+//
+// Failover holds the one ordering rule of failover: the NearestN other
+// datacenters by distance, then a list, each at most once. Prepared queries
+// (package server, stored in catalog) and the agent's per-service failover
+// policy both walk it. DESIGN.md places prepared queries in this package;
+// their storage and execution live with the state store in server and
+// catalog instead, since executing one is a catalog read, and only the
+// ordering and the forwarding are federation's.
 package federation
