@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meridian/meridian/internal/testcluster"
 )
@@ -73,4 +75,44 @@ func TestBadInvocations(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestFederationCommands(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 1, InMemory: true, CoordinateInterval: 50 * time.Millisecond})
+	srv := "-http-addr=" + c.Servers[0].HTTPAddr()
+	cli := "-http-addr=" + c.Clients[0].HTTPAddr()
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string // substring of stdout, or of stderr when wantCode != 0
+	}{
+		{"wan members", []string{"members", "-wan", srv}, 0, "server1.dc1"},
+		{"wan members on a client", []string{"members", "-wan", cli}, 1, "only servers"},
+		{"wan join on a client", []string{"join", "-wan", cli, "127.0.0.1:1"}, 1, "only servers"},
+		{"wan force-leave of nobody", []string{"force-leave", "-wan", srv, "nobody.dc9"}, 1, "nobody.dc9"},
+		{"wan rtt to itself", []string{"rtt", "-wan", srv, "server1.dc1"}, 0, "ms (using WAN coordinates)"},
+		{"wan rtt to nobody", []string{"rtt", "-wan", srv, "nobody.dc9"}, 1, `no WAN coordinate for node "nobody.dc9"`},
+		{"rtt without nodes", []string{"rtt", srv}, 1, "one or two node names"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := meridian(tc.args...)
+			got := out
+			if tc.wantCode != 0 {
+				got = errOut
+			}
+			if code != tc.wantCode || !strings.Contains(got, tc.want) {
+				t.Errorf("meridian %v = exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, out, errOut, tc.wantCode, tc.want)
+			}
+		})
+	}
+	// LAN coordinates reach the catalog once the agents have sent theirs.
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		code, out, errOut := meridian("rtt", cli, "server1", "client1")
+		if code != 0 || !strings.Contains(out, "Estimated server1 <-> client1 rtt:") || !strings.Contains(out, "using LAN coordinates") {
+			return fmt.Errorf("rtt server1 client1 = exit %d, %q, %q", code, out, errOut)
+		}
+		return nil
+	})
 }
