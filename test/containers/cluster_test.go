@@ -48,6 +48,9 @@ type clusterSpec struct {
 	// federate puts the servers on a WAN network and has each retry-join the
 	// other datacenters' servers over it.
 	federate bool
+	// config, when set, is a YAML config file every agent loads
+	// (-config-file agentConfigFile), under its command-line flags.
+	config string
 }
 
 // cluster is one or more datacenters of agents in containers.
@@ -93,15 +96,22 @@ func (a *agent) api(t testing.TB, timeout time.Duration) *api.Client {
 	cfg.Address = a.httpAddr()
 	cfg.Scheme = "http"
 	cfg.Token = ""
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DisableKeepAlives = true
-	tr.Proxy = nil // the containers are on this host's bridges; an HTTP_PROXY must not see them
-	cfg.HttpClient = &http.Client{Timeout: timeout, Transport: tr}
+	cfg.HttpClient = httpClient(timeout)
 	c, err := api.NewClient(cfg)
 	if err != nil {
 		t.Fatalf("consul api client for %s: %v", a, err)
 	}
 	return c
+}
+
+// httpClient is a plain HTTP client for the agents, for what the api client
+// does not show (an answer's headers): each request gives up after timeout
+// and dials afresh, as api's do.
+func httpClient(timeout time.Duration) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	tr.Proxy = nil // the containers are on this host's bridges; an HTTP_PROXY must not see them
+	return &http.Client{Timeout: timeout, Transport: tr}
 }
 
 // newCluster creates the networks and containers of spec, starts every
@@ -135,6 +145,9 @@ func newCluster(t testing.TB, spec clusterSpec) *cluster {
 				nets = append(nets, attachment{c.wan, a.wanIP})
 			}
 			a.container = c.h.create(t, a.String(), nets, c.args(dc, a, spec)...)
+			if spec.config != "" {
+				a.writeFile(t, agentConfigFile, spec.config)
+			}
 		}
 	}
 	for _, dc := range c.dcs {
@@ -152,6 +165,9 @@ func newCluster(t testing.TB, spec clusterSpec) *cluster {
 // args is the agent command line of a in dc.
 func (c *cluster) args(dc *datacenter, a *agent, spec clusterSpec) []string {
 	args := []string{"agent"}
+	if spec.config != "" {
+		args = append(args, "-config-file", agentConfigFile)
+	}
 	if a.server {
 		args = append(args, "-server", "-bootstrap-expect", strconv.Itoa(spec.servers))
 	}

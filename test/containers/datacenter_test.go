@@ -22,8 +22,13 @@ const failoverTimeout = 45 * time.Second
 // inARow is how many consecutive successes make an answer stable.
 const inARow = 10
 
+// webTTL is the TTL of the web instances' checks: longer than any run, so
+// that a check changes state only when a test sets it.
+const webTTL = "1h"
+
 // registerWeb registers a "web" service on the client agent at the agent's
-// own address, through /v1/agent/service/register.
+// own address, through /v1/agent/service/register, with a TTL check
+// (webCheckID) that starts passing.
 func registerWeb(t testing.TB, client *agent) {
 	t.Helper()
 	reg := &api.AgentServiceRegistration{
@@ -31,11 +36,20 @@ func registerWeb(t testing.TB, client *agent) {
 		Name:    "web",
 		Address: client.ip,
 		Port:    webPort,
+		Check: &api.AgentServiceCheck{
+			CheckID: webCheckID(client),
+			TTL:     webTTL,
+			Status:  api.HealthPassing,
+		},
 	}
 	if err := client.api(t, requestTimeout).Agent().ServiceRegister(reg); err != nil {
 		t.Fatalf("register web on %s: %v", client, err)
 	}
 }
+
+// webCheckID is the ID of the TTL check of client's web instance: Consul's
+// "service:<service ID>", given explicitly.
+func webCheckID(client *agent) string { return "service:web-" + client.node }
 
 // webIn checks that the health endpoint of via answers, for datacenter dc
 // ("" for via's own), exactly one web instance: the one client registered.

@@ -3,8 +3,9 @@
 // Package containers is the multi-host test suite: every Meridian agent runs
 // in its own Docker container, each datacenter on a private Docker network of
 // its own and the servers also on a WAN network, and the tests kill, restart
-// and cut those containers off while driving the agents from the host with
-// the official github.com/hashicorp/consul/api client and a
+// and cut those containers off, and fail a service's instances so that
+// lookups fail over to the other datacenter, while driving the agents from
+// the host with the official github.com/hashicorp/consul/api client and a
 // github.com/miekg/dns client.
 //
 // It is the "multi-host tests" tier of DESIGN.md's Testing section: the

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -272,6 +274,37 @@ func (h *harness) create(t testing.TB, name string, nets []attachment, args ...s
 		}
 	}
 	return c
+}
+
+// agentConfigFile is where an agent finds the config file of a cluster
+// that has one (clusterSpec.config).
+const agentConfigFile = "/etc/meridian/meridian.yaml"
+
+// writeFile puts a file holding content at path (absolute) in the
+// container, before it starts. The image is FROM scratch, with no directory
+// to copy into, so the file goes in with the directories above it: the
+// tree is written in a temporary directory of the test and its top
+// directory copied into / (docker cp). A copy, unlike a bind mount, works
+// whichever host the engine runs on, and the file stays with the container
+// across kills and restarts.
+func (c *container) writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	rel := strings.TrimPrefix(path, "/")
+	top, _, nested := strings.Cut(rel, "/")
+	if !strings.HasPrefix(path, "/") || !nested {
+		t.Fatalf("write %s in %s: want an absolute path below a directory", path, c.name)
+	}
+	root := t.TempDir()
+	host := filepath.Join(root, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
+		t.Fatalf("write %s in %s: %v", path, c.name, err)
+	}
+	if err := os.WriteFile(host, []byte(content), 0o644); err != nil {
+		t.Fatalf("write %s in %s: %v", path, c.name, err)
+	}
+	if _, err := docker(context.Background(), "cp", filepath.Join(root, top), c.name+":/"); err != nil {
+		t.Fatalf("write %s in %s: %v", path, c.name, err)
+	}
 }
 
 // start starts the container (again, after kill: same IPs, same file

@@ -44,13 +44,16 @@ const (
 	failFastInARow = 5
 )
 
-// TestFederation is scenarios 2 to 4 in one cluster of two datacenters, dc1
+// TestFederation is scenarios 2 to 5 in one cluster of two datacenters, dc1
 // and dc2, of three servers and one client each, the servers also on a WAN
 // network: queries for dc2 from dc1 (HTTP, DNS, KV), through the crash of a
 // dc2 server, and through dc2's servers being cut off the WAN and joining it
-// again.
+// again; then failover (failoverScenario): with every dc1 instance of web
+// critical, dc1's client answers web from dc2 until they pass again. Every
+// agent loads failoverConfig; it changes nothing until a local service has
+// no healthy instance.
 func TestFederation(t *testing.T) {
-	c := newCluster(t, clusterSpec{datacenters: []string{"dc1", "dc2"}, servers: 3, clients: 1, federate: true})
+	c := newCluster(t, clusterSpec{datacenters: []string{"dc1", "dc2"}, servers: 3, clients: 1, federate: true, config: failoverConfig})
 	dc1, dc2 := c.dc("dc1"), c.dc("dc2")
 	c1, c2 := dc1.clients[0], dc2.clients[0]
 	for _, client := range []*agent{c1, c2} {
@@ -171,6 +174,7 @@ func TestFederation(t *testing.T) {
 				return crossDC(t, c1, c2, kvKey, kvWant)
 			})
 		}},
+		step{"fail over to dc2", func(t *testing.T) { failoverScenario(t, c) }},
 	)
 }
 
@@ -202,12 +206,7 @@ func crossDCChecks(t testing.TB, via, dc2Client *agent, key, want string) []chec
 
 // crossDC runs every check of crossDCChecks and returns the first error.
 func crossDC(t testing.TB, via, dc2Client *agent, key, want string) error {
-	for _, ch := range crossDCChecks(t, via, dc2Client, key, want) {
-		if err := ch.fn(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return all(crossDCChecks(t, via, dc2Client, key, want))
 }
 
 // cutOff checks that one lookup for dc2 from via fails fast both ways: the
@@ -262,36 +261,56 @@ func waitFailFast(t testing.TB, via *agent, cut time.Time) time.Time {
 }
 
 // timeRecovery runs each check until it succeeds, logs how long after
-// since each took to, and fails t if one took longer than healWithin. It
-// waits up to three times healWithin, so that a slow recovery is measured
-// rather than only found late.
+// since each took to, and fails t if one took longer than healWithin
+// (timeChecks).
 func timeRecovery(t testing.TB, since time.Time, checks []check) {
 	t.Helper()
-	recovered := make(map[string]time.Duration)
+	timeChecks(t, since, healWithin, retryEvery, "for dc2 from dc1 recovered", "the reconnection", checks)
+}
+
+// timeChecks runs each check until it succeeds, a round of attempts every
+// every, logs how long after since (the moment of event) each took to, and
+// fails t if one took longer than within. It waits up to three times within, so that a slow
+// change is measured rather than only found late. A check's time is when
+// its first successful attempt ended; the log also gives when its last
+// failed attempt started, which brackets the change.
+func timeChecks(t testing.TB, since time.Time, within, every time.Duration, what, event string, checks []check) {
+	t.Helper()
+	done := make(map[string]time.Duration)
+	notYet := make(map[string]time.Duration) // start of the last failed attempt
 	lastErr := make(map[string]error)
-	for len(recovered) < len(checks) && time.Since(since) < 3*healWithin {
+	for len(done) < len(checks) && time.Since(since) < 3*within {
 		for _, ch := range checks {
-			if _, ok := recovered[ch.name]; ok {
+			if _, ok := done[ch.name]; ok {
 				continue
 			}
+			at := time.Since(since)
 			if lastErr[ch.name] = ch.fn(); lastErr[ch.name] == nil {
-				recovered[ch.name] = time.Since(since)
+				done[ch.name] = time.Since(since)
+			} else {
+				notYet[ch.name] = at
 			}
 		}
-		time.Sleep(retryEvery) // a retry interval, not synchronisation: the checks decide
-	}
-	for _, ch := range checks {
-		took, ok := recovered[ch.name]
-		switch {
-		case !ok:
-			t.Errorf("%s for dc2 from dc1 not recovered %v after the reconnection (limit %v): %v", ch.name, 3*healWithin, healWithin, lastErr[ch.name])
-		case took > healWithin:
-			t.Errorf("%s for dc2 from dc1 recovered %v after the reconnection, want within %v", ch.name, took.Round(time.Millisecond), healWithin)
-		default:
-			t.Logf("%s for dc2 from dc1 recovered %v after the reconnection (limit %v)", ch.name, took.Round(time.Millisecond), healWithin)
+		if len(done) < len(checks) {
+			time.Sleep(every) // a retry interval, not synchronisation: the checks decide
 		}
 	}
-	if len(recovered) < len(checks) {
+	for _, ch := range checks {
+		took, ok := done[ch.name]
+		bracket := "right away"
+		if before, failed := notYet[ch.name]; failed {
+			bracket = fmt.Sprintf("not yet at %v", before.Round(time.Millisecond))
+		}
+		switch {
+		case !ok:
+			t.Errorf("%s %s: not %v after %s (limit %v): %v", ch.name, what, 3*within, event, within, lastErr[ch.name])
+		case took > within:
+			t.Errorf("%s %s %v after %s (%s), want within %v", ch.name, what, took.Round(time.Millisecond), event, bracket, within)
+		default:
+			t.Logf("%s %s %v after %s (%s; limit %v)", ch.name, what, took.Round(time.Millisecond), event, bracket, within)
+		}
+	}
+	if len(done) < len(checks) {
 		t.FailNow()
 	}
 }

@@ -110,11 +110,16 @@ func steps(t *testing.T, all ...step) {
 type lookup struct {
 	rcode int
 	ips   []string // the A records' addresses, sorted
+	txt   []string // the strings of the additional section's TXT records
 	took  time.Duration
 }
 
 func (l lookup) String() string {
-	return fmt.Sprintf("%s %v in %v", dns.RcodeToString[l.rcode], l.ips, l.took.Round(time.Millisecond))
+	s := fmt.Sprintf("%s %v", dns.RcodeToString[l.rcode], l.ips)
+	if len(l.txt) > 0 {
+		s += fmt.Sprintf(" TXT %q", l.txt)
+	}
+	return s + fmt.Sprintf(" in %v", l.took.Round(time.Millisecond))
 }
 
 // lookupA asks server (host:port) for the A records of name over UDP. The
@@ -136,6 +141,11 @@ func lookupA(server, name string, timeout time.Duration) (lookup, error) {
 		}
 	}
 	slices.Sort(l.ips)
+	for _, rr := range r.Extra {
+		if txt, ok := rr.(*dns.TXT); ok {
+			l.txt = append(l.txt, txt.Txt...)
+		}
+	}
 	return l, nil
 }
 
