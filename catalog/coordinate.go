@@ -89,6 +89,23 @@ func (c *Coord) Validate() error {
 	return nil
 }
 
+// NearIP prefixes an IP address in SortByDistance's from.
+const NearIP = "_ip:"
+
+// nodeAtAddress names the node registered with address ip, "" for none.
+func nodeAtAddress(tx *memdb.Txn, ip string) (string, error) {
+	it, err := tx.Get(tableNodes, "id")
+	if err != nil {
+		return "", err
+	}
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		if n := obj.(*Node); n.Address == ip {
+			return n.Node, nil
+		}
+	}
+	return "", nil
+}
+
 func cloneCoord(c *Coord) *Coord {
 	cc := *c
 	cc.Vec = slices.Clone(c.Vec)
@@ -100,9 +117,18 @@ func cloneCoord(c *Coord) *Coord {
 // the coordinates stored in tx (Consul's ?near). Items on nodes without a
 // usable coordinate go last; equal distances keep their order. When from
 // has no coordinate the order is left as it is, as Consul does.
+//
+// from may also be NearIP followed by an IP address: the node registered
+// with that address (Consul's ?near=_ip, the requester's own node).
 func SortByDistance[T any](tx *memdb.Txn, from string, items []T, node func(T) string) error {
 	if from == "" || len(items) < 2 {
 		return nil
+	}
+	if ip, ok := strings.CutPrefix(from, NearIP); ok {
+		var err error
+		if from, err = nodeAtAddress(tx, ip); err != nil || from == "" {
+			return err
+		}
 	}
 	origin, err := NodeCoordinate(tx, from)
 	if err != nil || origin == nil {

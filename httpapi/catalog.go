@@ -23,9 +23,7 @@ func query[A, V any](s *Server, w http.ResponseWriter, r *http.Request, method s
 	if err != nil {
 		return zero, err
 	}
-	if opts.Near == nearAgent {
-		opts.Near = s.agent.Self().Config.NodeName
-	}
+	opts.Near = s.resolveNear(r, opts.Near)
 	filter, err := parseFilter(r.URL.Query())
 	if err != nil {
 		return zero, err

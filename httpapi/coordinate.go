@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net"
 	"net/http"
 	"strings"
 
@@ -8,8 +9,33 @@ import (
 	"github.com/meridian/meridian/rpc"
 )
 
-// nearAgent is the ?near= value that names the agent's own node.
-const nearAgent = "_agent"
+// The ?near= values that name a node without naming it: the agent's own,
+// and the requester's (the node registered with the request's source
+// address, X-Forwarded-For first).
+const (
+	nearAgent = "_agent"
+	nearIP    = "_ip"
+)
+
+// resolveNear turns ?near=_agent and ?near=_ip into what the server sorts
+// from.
+func (s *Server) resolveNear(r *http.Request, near string) string {
+	switch near {
+	case nearAgent:
+		return s.agent.Self().Config.NodeName
+	case nearIP:
+		ip := r.RemoteAddr
+		if host, _, err := net.SplitHostPort(ip); err == nil {
+			ip = host
+		}
+		if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
+			first, _, _ := strings.Cut(fwd, ",")
+			ip = strings.TrimSpace(first)
+		}
+		return catalog.NearIP + ip
+	}
+	return near
+}
 
 // nearAnswer marks an answer sorted by ?near= as uncached: its order
 // follows the coordinates, which move without moving the answer's index.

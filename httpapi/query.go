@@ -124,9 +124,7 @@ func queryRead[A, V any](s *Server, w http.ResponseWriter, r *http.Request, meth
 	if err != nil {
 		return zero, err
 	}
-	if opts.Near == nearAgent {
-		opts.Near = s.agent.Self().Config.NodeName
-	}
+	opts.Near = s.resolveNear(r, opts.Near)
 	q := rpc.Query[A]{QueryOptions: opts, Args: args}
 	var reply rpc.Answer[V]
 	if err := s.agent.RPC(r.Context(), method, &q, &reply); err != nil {

@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -167,6 +169,24 @@ func TestCoordinatesAndNear(t *testing.T) {
 			}
 		})
 	}
+	// ?near=_ip sorts from the node registered at the requester's address
+	// (X-Forwarded-For first): n2's.
+	req, err := http.NewRequest("GET", "http://"+c.Clients[0].HTTPAddr()+"/v1/health/service/web?near=_ip", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Forwarded-For", "10.0.0.2, 192.0.2.1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var viaIP []*api.ServiceEntry
+	err = json.NewDecoder(resp.Body).Decode(&viaIP)
+	resp.Body.Close()
+	if got := names(viaIP, svcNode); err != nil || !slices.Equal(got, []string{"n2", "n3", "n1", "n4"}) {
+		t.Errorf("health of web near=_ip from 10.0.0.2 = %v, %v; want n2's order", got, err)
+	}
+
 	// The unsorted answer was not disturbed by the sorted ones.
 	entries, _, err := client.Health().Service("web", "", false, nil)
 	if got := names(entries, svcNode); err != nil || !slices.Equal(got, []string{"n1", "n2", "n3", "n4"}) {

@@ -47,9 +47,6 @@ func (s *Server) startFederation() error {
 	}
 	if fc.TLS != nil {
 		qc := fc.QUIC
-		if qc.KeepAlivePeriod == 0 {
-			qc = rpc.DefaultQUICConfig()
-		}
 		qc.TLS = fc.TLS
 		qc.Logger = fc.Logger
 		ln, err := rpc.ListenQUIC(s.cfg.Listener.Addr().String(), qc)
