@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,7 +278,7 @@ func (n *Node) API() *api.Client {
 	return c
 }
 
-// Leader returns the server that leads, waiting up to timeout for one.
+// WaitLeader returns the server that leads, waiting up to timeout for one.
 func (c *Cluster) WaitLeader(timeout time.Duration) *Node {
 	c.t.Helper()
 	var leader *Node
@@ -316,15 +318,9 @@ func (c *Cluster) WaitMembers(want int, timeout time.Duration) {
 			if !n.Running() {
 				continue
 			}
-			members, err := n.Agent().Members(false)
+			alive, err := n.alive(false)
 			if err != nil {
 				return err
-			}
-			alive := 0
-			for _, m := range members {
-				if m.Status == 1 {
-					alive++
-				}
 			}
 			if alive != want {
 				return fmt.Errorf("%s sees %d alive members, want %d", n.Name, alive, want)
@@ -332,6 +328,22 @@ func (c *Cluster) WaitMembers(want int, timeout time.Duration) {
 		}
 		return nil
 	})
+}
+
+// alive counts the members n's agent sees alive in its LAN pool, or with
+// wan in its WAN pool.
+func (n *Node) alive(wan bool) (int, error) {
+	members, err := n.Agent().Members(wan)
+	if err != nil {
+		return 0, err
+	}
+	alive := 0
+	for _, m := range members {
+		if m.Status == 1 {
+			alive++
+		}
+	}
+	return alive, nil
 }
 
 // Eventually retries fn until it returns nil or timeout passes, then fails
@@ -353,18 +365,37 @@ func Eventually(t testing.TB, timeout time.Duration, fn func() error) {
 	}
 }
 
+// Ports for test agents come from below the kernel's ephemeral range
+// (32768-60999 on Linux), which outgoing connections and ":0" listeners use:
+// a port picked there and released until the agent binds it could be taken
+// meanwhile by any connection of any test. Each test process starts at a
+// random point of the range, so that packages testing in parallel rarely
+// meet, and probes each port before handing it out.
+const (
+	testPortLow  = 20000
+	testPortSpan = 12000
+)
+
+// nextPort is the process's cursor in the test port range.
+var nextPort = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(rand.Int64N(testPortSpan))
+	return &n
+}()
+
 // freePort returns a port free on 127.0.0.1 for TCP ("tcp") or for both TCP
-// and UDP ("both", for gossip).
+// and UDP ("both", for gossip and the server port's QUIC side).
 func freePort(t testing.TB, kind string) int {
 	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 200 {
+		port := testPortLow + int(nextPort.Add(1)%testPortSpan)
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatalf("find a free port: %v", err)
+			continue
 		}
-		port := ln.Addr().(*net.TCPAddr).Port
 		if kind == "both" {
-			pc, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+			pc, err := net.ListenPacket("udp", addr)
 			if err != nil {
 				ln.Close()
 				continue
@@ -374,7 +405,7 @@ func freePort(t testing.TB, kind string) int {
 		ln.Close()
 		return port
 	}
-	t.Fatalf("no port free for both TCP and UDP")
+	t.Fatalf("no free port in %d-%d", testPortLow, testPortLow+testPortSpan)
 	return 0
 }
 
