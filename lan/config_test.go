@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian/meridian/internal/gossiptest"
 	"github.com/meridian/meridian/lan"
 )
 
@@ -41,13 +42,7 @@ func TestConfigValidate(t *testing.T) {
 			cfg := lan.DefaultConfig()
 			cfg.NodeName = "node"
 			tc.mod(&cfg)
-			err := cfg.Validate()
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Errorf("Validate() = %v, want nil", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Errorf("Validate() = %v, want error containing %q", err, tc.wantErr)
-			}
+			gossiptest.CheckValidate(t, cfg.Validate(), tc.wantErr)
 		})
 	}
 }

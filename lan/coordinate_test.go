@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian/meridian/internal/gossiptest"
 	"github.com/meridian/meridian/lan"
 )
 
@@ -14,24 +15,24 @@ func TestCoordinates(t *testing.T) {
 	a, b := pools[0], pools[1]
 	// Each ack to a probe carries the prober's view of the other's
 	// coordinate; a few probe rounds (200ms each) give both.
-	eventually(t, 10*time.Second, func() error {
+	gossiptest.Eventually(t, 10*time.Second, func() error {
 		for _, pair := range [][2]*testPool{{a, b}, {b, a}} {
 			p, q := pair[0], pair[1]
-			c, ok := p.MemberCoordinate(q.name)
+			c, ok := p.MemberCoordinate(q.Name)
 			if !ok {
-				return fmt.Errorf("%s: MemberCoordinate(%q) = false, want a coordinate", p.name, q.name)
+				return fmt.Errorf("%s: MemberCoordinate(%q) = false, want a coordinate", p.Name, q.Name)
 			}
 			if !c.IsValid() {
-				return fmt.Errorf("%s: MemberCoordinate(%q) = %+v, not valid", p.name, q.name, c)
+				return fmt.Errorf("%s: MemberCoordinate(%q) = %+v, not valid", p.Name, q.Name, c)
 			}
-			rtt, ok := p.RTT(q.name)
+			rtt, ok := p.RTT(q.Name)
 			if !ok || rtt <= 0 {
-				return fmt.Errorf("%s: RTT(%q) = %v, %v, want a positive duration", p.name, q.name, rtt, ok)
+				return fmt.Errorf("%s: RTT(%q) = %v, %v, want a positive duration", p.Name, q.Name, rtt, ok)
 			}
 			// Loopback round trips are microseconds; Vivaldi starts
 			// far off and converges, so allow a wide margin.
 			if rtt > 50*time.Millisecond {
-				return fmt.Errorf("%s: RTT(%q) = %v, want below 50ms on loopback", p.name, q.name, rtt)
+				return fmt.Errorf("%s: RTT(%q) = %v, want below 50ms on loopback", p.Name, q.Name, rtt)
 			}
 		}
 		return nil

@@ -10,19 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian/meridian/internal/gossiptest"
 	"github.com/meridian/meridian/lan"
 )
-
-// checkOneLine fails unless err is a one-line error naming addr.
-func checkOneLine(t *testing.T, call string, err error, addr string) {
-	t.Helper()
-	if strings.Contains(err.Error(), "\n") {
-		t.Errorf("%s = %q, want one line", call, err)
-	}
-	if !strings.Contains(err.Error(), addr) {
-		t.Errorf("%s = %q, want it to name %s", call, err, addr)
-	}
-}
 
 // TestJoinLabelMismatch pins what memberlist does on a label mismatch (the
 // remote drops the stream, the joiner reads EOF) and checks that Join turns
@@ -45,22 +35,22 @@ func TestJoinLabelMismatch(t *testing.T) {
 			ca, cb := fastConfig("a"), fastConfig("b")
 			ca.Label, cb.Label = tc.joiner, tc.other
 			a, b := startPool(t, ca), startPool(t, cb)
-			n, err := a.Join(t.Context(), []string{b.addr})
+			n, err := a.Join(t.Context(), []string{b.HostPort})
 			if n != 0 || !errors.Is(err, lan.ErrLabelMismatch) {
-				t.Fatalf("Join(%q) = %d, %v, want 0, ErrLabelMismatch", b.addr, n, err)
+				t.Fatalf("Join(%q) = %d, %v, want 0, ErrLabelMismatch", b.HostPort, n, err)
 			}
 			var le *lan.LabelMismatchError
-			if !errors.As(err, &le) || le.Addr != b.addr || le.Label != tc.joiner {
-				t.Errorf("Join(%q) error = %#v, want a *LabelMismatchError{Addr: %q, Label: %q}", b.addr, le, b.addr, tc.joiner)
+			if !errors.As(err, &le) || le.Addr != b.HostPort || le.Label != tc.joiner {
+				t.Errorf("Join(%q) error = %#v, want a *LabelMismatchError{Addr: %q, Label: %q}", b.HostPort, le, b.HostPort, tc.joiner)
 			}
-			want := "join " + b.addr + ": " + tc.wantErr
+			want := "join " + b.HostPort + ": " + tc.wantErr
 			if !strings.HasPrefix(err.Error(), want) {
-				t.Errorf("Join(%q) = %q, want prefix %q", b.addr, err, want)
+				t.Errorf("Join(%q) = %q, want prefix %q", b.HostPort, err, want)
 			}
-			checkOneLine(t, fmt.Sprintf("Join(%q)", b.addr), err, b.addr)
+			gossiptest.CheckOneLine(t, fmt.Sprintf("Join(%q)", b.HostPort), err, b.HostPort)
 			for _, p := range []*testPool{a, b} {
 				if got := len(p.Members()); got != 1 {
-					t.Errorf("%s: len(Members()) = %d after a refused join, want 1", p.name, got)
+					t.Errorf("%s: len(Members()) = %d after a refused join, want 1", p.Name, got)
 				}
 			}
 		})
@@ -97,13 +87,13 @@ func TestJoinEncryption(t *testing.T) {
 			ca, cb := fastConfig("a"), fastConfig("b")
 			ca.EncryptKey, cb.EncryptKey = tc.joiner, tc.other
 			a, b := startPool(t, ca), startPool(t, cb)
-			n, err := a.Join(t.Context(), []string{b.addr})
+			n, err := a.Join(t.Context(), []string{b.HostPort})
 			if n != 0 || !errors.Is(err, lan.ErrEncryptionMismatch) {
-				t.Fatalf("Join(%q) = %d, %v, want 0, ErrEncryptionMismatch", b.addr, n, err)
+				t.Fatalf("Join(%q) = %d, %v, want 0, ErrEncryptionMismatch", b.HostPort, n, err)
 			}
-			checkOneLine(t, fmt.Sprintf("Join(%q)", b.addr), err, b.addr)
+			gossiptest.CheckOneLine(t, fmt.Sprintf("Join(%q)", b.HostPort), err, b.HostPort)
 			if !strings.Contains(err.Error(), "same encryption key") {
-				t.Errorf("Join(%q) = %q, want it to say the keys must match", b.addr, err)
+				t.Errorf("Join(%q) = %q, want it to say the keys must match", b.HostPort, err)
 			}
 		})
 	}
@@ -123,7 +113,7 @@ func TestJoinPort(t *testing.T) {
 	if n, err := a.Join(t.Context(), []string{"127.0.0.1"}); n != 1 || err != nil {
 		t.Fatalf("Join(%q) with JoinPort %d = %d, %v, want 1, nil", "127.0.0.1", port, n, err)
 	}
-	waitStatus(t, a, "b", lan.StatusAlive, 5*time.Second)
+	a.WaitStatus(t, "b", lan.StatusAlive, 5*time.Second)
 	// Without JoinPort, 8301 is added: the error names it.
 	if !portFree(lan.DefaultPort) {
 		t.Skipf("127.0.0.1:%d is in use on this machine", lan.DefaultPort)
@@ -187,15 +177,15 @@ func TestMerge(t *testing.T) {
 	t.Run("refused by the joiner", func(t *testing.T) {
 		// red accepts anyone; a and b refuse red. a joining red fails.
 		red := startPool(t, fastConfig("red"))
-		n, err := pools[0].Join(t.Context(), []string{red.addr})
+		n, err := pools[0].Join(t.Context(), []string{red.HostPort})
 		if n != 0 || !errors.Is(err, errNoBlue) {
 			t.Fatalf("Join(red) = %d, %v, want 0 and the Merge error", n, err)
 		}
-		want := "join " + red.addr + `: members refused: member "red" is "": not blue`
+		want := "join " + red.HostPort + `: members refused: member "red" is "": not blue`
 		if err.Error() != want {
 			t.Errorf("Join(red) = %q, want %q", err, want)
 		}
-		if _, ok := member(pools[0], "red"); ok {
+		if _, ok := pools[0].Member("red"); ok {
 			t.Errorf("a: Members() has red after refusing it")
 		}
 	})
@@ -204,19 +194,19 @@ func TestMerge(t *testing.T) {
 		// before it merges), but a and b never list green, even after
 		// green's gossip and push/pulls (the Alive hook) reached them.
 		green := startPool(t, fastConfig("green"))
-		if n, err := green.Join(t.Context(), []string{pools[1].addr}); n != 1 || err != nil {
+		if n, err := green.Join(t.Context(), []string{pools[1].HostPort}); n != 1 || err != nil {
 			t.Fatalf("green: Join(b) = %d, %v, want 1, nil", n, err)
 		}
-		waitStatus(t, green, "a", lan.StatusAlive, 5*time.Second)
-		eventually(t, 10*time.Second, func() error {
+		green.WaitStatus(t, "a", lan.StatusAlive, 5*time.Second)
+		gossiptest.Eventually(t, 10*time.Second, func() error {
 			if n := guard.count("green"); n < 5 {
 				return fmt.Errorf("Merge refused green %d times, want >= 5", n)
 			}
 			return nil
 		})
 		for _, p := range pools {
-			if _, ok := member(p, "green"); ok {
-				t.Errorf("%s: Members() has green, which Merge refuses", p.name)
+			if _, ok := p.Member("green"); ok {
+				t.Errorf("%s: Members() has green, which Merge refuses", p.Name)
 			}
 		}
 	})

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian/meridian/internal/gossiptest"
 	"github.com/meridian/meridian/lan"
 )
 
@@ -30,27 +31,27 @@ func TestJoinMembersAndTags(t *testing.T) {
 	for _, p := range pools {
 		got := p.Members()
 		if len(got) != len(names) {
-			t.Errorf("%s: len(Members()) = %d, want %d", p.name, len(got), len(names))
+			t.Errorf("%s: len(Members()) = %d, want %d", p.Name, len(got), len(names))
 		}
 		for _, q := range pools {
-			m, _ := member(p, q.name)
-			want := map[string]string{"role": "node", "name": q.name}
+			m, _ := p.Member(q.Name)
+			want := map[string]string{"role": "node", "name": q.Name}
 			if !maps.Equal(m.Tags, want) {
-				t.Errorf("%s: Members()[%q].Tags = %v, want %v", p.name, q.name, m.Tags, want)
+				t.Errorf("%s: Members()[%q].Tags = %v, want %v", p.Name, q.Name, m.Tags, want)
 			}
-			if addr := net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))); addr != q.addr {
-				t.Errorf("%s: Members()[%q] address = %s, want %s", p.name, q.name, addr, q.addr)
+			if addr := net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))); addr != q.HostPort {
+				t.Errorf("%s: Members()[%q] address = %s, want %s", p.Name, q.Name, addr, q.HostPort)
 			}
 			if m.Status.Code() != 1 {
-				t.Errorf("%s: Members()[%q].Status.Code() = %d, want 1", p.name, q.name, m.Status.Code())
+				t.Errorf("%s: Members()[%q].Status.Code() = %d, want 1", p.Name, q.Name, m.Status.Code())
 			}
 		}
-		if lm := p.LocalMember(); lm.Name != p.name || lm.Status != lan.StatusAlive {
-			t.Errorf("LocalMember() = %q %q, want %q alive", lm.Name, lm.Status, p.name)
+		if lm := p.LocalMember(); lm.Name != p.Name || lm.Status != lan.StatusAlive {
+			t.Errorf("LocalMember() = %q %q, want %q alive", lm.Name, lm.Status, p.Name)
 		}
 		ip, port := p.Addr()
 		if !ip.Equal(net.IPv4(127, 0, 0, 1)) || port == 0 {
-			t.Errorf("%s: Addr() = %v, %d, want 127.0.0.1 and a real port", p.name, ip, port)
+			t.Errorf("%s: Addr() = %v, %d, want 127.0.0.1 and a real port", p.Name, ip, port)
 		}
 	}
 	// Returned members are copies.
@@ -62,7 +63,7 @@ func TestJoinMembersAndTags(t *testing.T) {
 	// Every pool saw a MemberJoin for every other.
 	for _, p := range pools {
 		for _, q := range pools {
-			waitEvent(t, p, lan.MemberJoin, q.name, 5*time.Second)
+			p.WaitEvent(t, lan.MemberJoin, q.Name, 5*time.Second)
 		}
 	}
 }
@@ -77,13 +78,13 @@ func TestSetTags(t *testing.T) {
 	tags["dc"] = "mutated after SetTags"
 	want := map[string]string{"dc": "dc1", "role": "consul"}
 	for _, p := range pools[:2] {
-		ev := waitEvent(t, p, lan.MemberUpdate, "c", 5*time.Second)
-		if got := ev.ev.Members[0].Tags; !maps.Equal(got, want) {
-			t.Errorf("%s: MemberUpdate tags = %v, want %v", p.name, got, want)
+		ev := p.WaitEvent(t, lan.MemberUpdate, "c", 5*time.Second)
+		if got := ev.Members[0].Tags; !maps.Equal(got, want) {
+			t.Errorf("%s: MemberUpdate tags = %v, want %v", p.Name, got, want)
 		}
-		m, _ := member(p, "c")
+		m, _ := p.Member("c")
 		if !maps.Equal(m.Tags, want) {
-			t.Errorf("%s: Members()[c].Tags = %v, want %v", p.name, m.Tags, want)
+			t.Errorf("%s: Members()[c].Tags = %v, want %v", p.Name, m.Tags, want)
 		}
 	}
 }
@@ -95,10 +96,10 @@ func TestLeave(t *testing.T) {
 		t.Fatalf("Leave() = %v, want nil", err)
 	}
 	for _, p := range pools[:2] {
-		waitStatus(t, p, "c", lan.StatusLeft, 5*time.Second)
-		waitEvent(t, p, lan.MemberLeave, "c", 5*time.Second)
-		if _, ok := p.rec.first(lan.MemberFailed, "c"); ok {
-			t.Errorf("%s: got MemberFailed for c after a graceful Leave; events %v", p.name, summary(p.rec.all()))
+		p.WaitStatus(t, "c", lan.StatusLeft, 5*time.Second)
+		p.WaitEvent(t, lan.MemberLeave, "c", 5*time.Second)
+		if _, ok := p.Events.First(lan.MemberFailed, "c"); ok {
+			t.Errorf("%s: got MemberFailed for c after a graceful Leave; events %v", p.Name, p.Events.Summary())
 		}
 	}
 	if err := pools[2].Leave(t.Context()); err != nil {
@@ -117,16 +118,16 @@ func TestShutdownIsFailure(t *testing.T) {
 		t.Errorf("second Shutdown() = %v, want nil", err)
 	}
 	for _, p := range pools[:2] {
-		waitStatus(t, p, "c", lan.StatusFailed, 3*time.Second)
-		ev := waitEvent(t, p, lan.MemberFailed, "c", time.Second)
-		t.Logf("%s saw c fail after %v", p.name, ev.at.Sub(start))
+		p.WaitStatus(t, "c", lan.StatusFailed, 3*time.Second)
+		ev := p.WaitEvent(t, lan.MemberFailed, "c", time.Second)
+		t.Logf("%s saw c fail after %v", p.Name, ev.At.Sub(start))
 	}
 	// Calls on a shut down pool fail with ErrShutdown.
 	calls := []struct {
 		name string
 		call func() error
 	}{
-		{"Join", func() error { _, err := pools[2].Join(t.Context(), []string{pools[0].addr}); return err }},
+		{"Join", func() error { _, err := pools[2].Join(t.Context(), []string{pools[0].HostPort}); return err }},
 		{"Leave", func() error { return pools[2].Leave(t.Context()) }},
 		{"SetTags", func() error { return pools[2].SetTags(nil) }},
 		{"ForceLeave", func() error { return pools[2].ForceLeave("a", false) }},
@@ -168,8 +169,8 @@ func TestFailureDetectionDefaultTimings(t *testing.T) {
 				}
 				var worst time.Duration
 				for _, p := range pools[:size-1] {
-					ev := waitEvent(t, p, lan.MemberFailed, victim.name, 8*time.Second)
-					worst = max(worst, ev.at.Sub(start))
+					ev := p.WaitEvent(t, lan.MemberFailed, victim.Name, 8*time.Second)
+					worst = max(worst, ev.At.Sub(start))
 				}
 				t.Logf("pool of %d: all survivors saw the failure after %v", size, worst)
 				if worst > 5*time.Second {
@@ -197,12 +198,12 @@ func TestReap(t *testing.T) {
 		t.Fatalf("Shutdown() = %v, want nil", err)
 	}
 	for _, p := range pools[:2] {
-		failed := waitEvent(t, p, lan.MemberFailed, "c", 5*time.Second)
-		reaped := waitEvent(t, p, lan.MemberReap, "c", 5*time.Second)
-		if !reaped.at.After(failed.at) {
-			t.Errorf("%s: MemberReap at %v, not after MemberFailed at %v", p.name, reaped.at, failed.at)
+		failed := p.WaitEvent(t, lan.MemberFailed, "c", 5*time.Second)
+		reaped := p.WaitEvent(t, lan.MemberReap, "c", 5*time.Second)
+		if !reaped.At.After(failed.At) {
+			t.Errorf("%s: MemberReap at %v, not after MemberFailed at %v", p.Name, reaped.At, failed.At)
 		}
-		waitGone(t, p, "c", time.Second)
+		p.WaitGone(t, "c", time.Second)
 	}
 }
 
@@ -222,17 +223,17 @@ func TestForceLeave(t *testing.T) {
 			if err := pools[2].Shutdown(); err != nil {
 				t.Fatalf("Shutdown() = %v, want nil", err)
 			}
-			waitStatus(t, pools[0], "c", lan.StatusFailed, 5*time.Second)
+			pools[0].WaitStatus(t, "c", lan.StatusFailed, 5*time.Second)
 			if err := pools[0].ForceLeave("c", tc.prune); err != nil {
 				t.Fatalf("ForceLeave(%q, %v) = %v, want nil", "c", tc.prune, err)
 			}
 			for _, p := range pools[:2] {
 				if tc.prune {
-					waitGone(t, p, "c", 10*time.Second)
-					waitEvent(t, p, lan.MemberReap, "c", time.Second)
+					p.WaitGone(t, "c", 10*time.Second)
+					p.WaitEvent(t, lan.MemberReap, "c", time.Second)
 				} else {
-					waitStatus(t, p, "c", lan.StatusLeft, 5*time.Second)
-					waitEvent(t, p, lan.MemberLeave, "c", time.Second)
+					p.WaitStatus(t, "c", lan.StatusLeft, 5*time.Second)
+					p.WaitEvent(t, lan.MemberLeave, "c", time.Second)
 				}
 			}
 		})
@@ -264,17 +265,17 @@ func TestSnapshotRejoin(t *testing.T) {
 	_, port := pools[1].Addr()
 	// The snapshotter sees events before EventCh does, and Shutdown
 	// flushes it: once b's reader has both joins, the file will list them.
-	waitEvent(t, pools[1], lan.MemberJoin, "a", 5*time.Second)
-	waitEvent(t, pools[1], lan.MemberJoin, "c", 5*time.Second)
+	pools[1].WaitEvent(t, lan.MemberJoin, "a", 5*time.Second)
+	pools[1].WaitEvent(t, lan.MemberJoin, "c", 5*time.Second)
 	if err := pools[1].Shutdown(); err != nil {
 		t.Fatalf("Shutdown() = %v, want nil", err)
 	}
-	if err := snapshotHas(snap, pools[0].addr, pools[2].addr); err != nil {
+	if err := snapshotHas(snap, pools[0].HostPort, pools[2].HostPort); err != nil {
 		t.Fatalf("after Shutdown: %v", err)
 	}
 
 	for _, p := range []*testPool{pools[0], pools[2]} {
-		waitStatus(t, p, "b", lan.StatusFailed, 5*time.Second)
+		p.WaitStatus(t, "b", lan.StatusFailed, 5*time.Second)
 	}
 
 	cfg := fastConfig("b")
@@ -283,10 +284,10 @@ func TestSnapshotRejoin(t *testing.T) {
 	cfg.BindPort = port // a restarted agent keeps its gossip port
 	b := startPool(t, cfg)
 	for _, name := range []string{"a", "c"} {
-		waitStatus(t, b, name, lan.StatusAlive, 10*time.Second)
+		b.WaitStatus(t, name, lan.StatusAlive, 10*time.Second)
 	}
 	for _, p := range []*testPool{pools[0], pools[2]} {
-		waitStatus(t, p, "b", lan.StatusAlive, 10*time.Second)
+		p.WaitStatus(t, "b", lan.StatusAlive, 10*time.Second)
 	}
 }
 
@@ -311,21 +312,21 @@ func TestEncryption(t *testing.T) {
 			cfg.EncryptKey = tc.key
 			cfg.Timings.TCPTimeout = 500 * time.Millisecond
 			j := startPool(t, cfg)
-			n, err := j.Join(t.Context(), []string{pools[0].addr})
+			n, err := j.Join(t.Context(), []string{pools[0].HostPort})
 			if tc.wantJoin {
 				if err != nil || n != 1 {
-					t.Fatalf("Join(%q) = %d, %v, want 1, nil", pools[0].addr, n, err)
+					t.Fatalf("Join(%q) = %d, %v, want 1, nil", pools[0].HostPort, n, err)
 				}
-				waitStatus(t, pools[1], "joiner", lan.StatusAlive, 5*time.Second)
+				pools[1].WaitStatus(t, "joiner", lan.StatusAlive, 5*time.Second)
 				return
 			}
 			if err == nil || n != 0 {
-				t.Fatalf("Join(%q) = %d, %v, want 0 and an error", pools[0].addr, n, err)
+				t.Fatalf("Join(%q) = %d, %v, want 0 and an error", pools[0].HostPort, n, err)
 			}
-			if !strings.HasPrefix(err.Error(), "join "+pools[0].addr+": ") {
-				t.Errorf("Join(%q) error = %q, want it to start with %q", pools[0].addr, err, "join "+pools[0].addr+": ")
+			if !strings.HasPrefix(err.Error(), "join "+pools[0].HostPort+": ") {
+				t.Errorf("Join(%q) error = %q, want it to start with %q", pools[0].HostPort, err, "join "+pools[0].HostPort+": ")
 			}
-			if _, ok := member(pools[0], "joiner"); ok {
+			if _, ok := pools[0].Member("joiner"); ok {
 				t.Errorf("a: Members() has joiner after a failed join with key %x", tc.key)
 			}
 		})
@@ -338,29 +339,29 @@ func TestEventsInOrder(t *testing.T) {
 	cfg := fastConfig("b")
 	cfg.TombstoneTimeout = 300 * time.Millisecond
 	b := startPool(t, cfg)
-	if _, err := b.Join(t.Context(), []string{a.addr}); err != nil {
-		t.Fatalf("Join(%q) = %v, want nil", a.addr, err)
+	if _, err := b.Join(t.Context(), []string{a.HostPort}); err != nil {
+		t.Fatalf("Join(%q) = %v, want nil", a.HostPort, err)
 	}
-	waitStatus(t, a, "b", lan.StatusAlive, 5*time.Second)
+	a.WaitStatus(t, "b", lan.StatusAlive, 5*time.Second)
 	if err := b.SetTags(map[string]string{"v": "2"}); err != nil {
 		t.Fatalf("SetTags() = %v, want nil", err)
 	}
-	waitEvent(t, a, lan.MemberUpdate, "b", 5*time.Second)
+	a.WaitEvent(t, lan.MemberUpdate, "b", 5*time.Second)
 	if err := a.UserEvent("deploy", []byte("v2"), false); err != nil {
 		t.Fatalf("UserEvent() = %v, want nil", err)
 	}
-	eventually(t, 5*time.Second, func() error {
-		for _, s := range b.rec.all() {
-			if s.ev.Type == lan.User && s.ev.Name == "deploy" && string(s.ev.Payload) == "v2" {
+	gossiptest.Eventually(t, 5*time.Second, func() error {
+		for _, s := range b.Events.All() {
+			if s.Type == lan.User && s.Name == "deploy" && string(s.Payload) == "v2" {
 				return nil
 			}
 		}
-		return fmt.Errorf("b: no user event deploy/v2; events %v", summary(b.rec.all()))
+		return fmt.Errorf("b: no user event deploy/v2; events %v", b.Events.Summary())
 	})
 	if err := a.Leave(t.Context()); err != nil {
 		t.Fatalf("Leave() = %v, want nil", err)
 	}
-	waitEvent(t, b, lan.MemberReap, "a", 5*time.Second)
+	b.WaitEvent(t, lan.MemberReap, "a", 5*time.Second)
 
 	// a saw b: join, update. b saw a: join, leave, reap.
 	tests := []struct {
@@ -373,15 +374,15 @@ func TestEventsInOrder(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var got []lan.EventType
-		for _, s := range tc.pool.rec.all() {
-			for _, m := range s.ev.Members {
+		for _, s := range tc.pool.Events.All() {
+			for _, m := range s.Members {
 				if m.Name == tc.node {
-					got = append(got, s.ev.Type)
+					got = append(got, s.Type)
 				}
 			}
 		}
 		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s: events for %q = %v, want %v", tc.pool.name, tc.node, got, tc.want)
+			t.Errorf("%s: events for %q = %v, want %v", tc.pool.Name, tc.node, got, tc.want)
 		}
 	}
 }
@@ -390,46 +391,46 @@ func TestNameConflict(t *testing.T) {
 	t.Parallel()
 	pools := startCluster(t, nil, "dup", "b")
 	twin := startPool(t, fastConfig("dup"))
-	n, err := twin.Join(t.Context(), []string{pools[1].addr})
+	n, err := twin.Join(t.Context(), []string{pools[1].HostPort})
 	if !errors.Is(err, lan.ErrNameConflict) {
-		t.Fatalf("Join(%q) = %d, %v, want ErrNameConflict", pools[1].addr, n, err)
+		t.Fatalf("Join(%q) = %d, %v, want ErrNameConflict", pools[1].HostPort, n, err)
 	}
 	var c *lan.NameConflictError
 	if !errors.As(err, &c) {
-		t.Fatalf("Join(%q) error %v is not a *NameConflictError", pools[1].addr, err)
+		t.Fatalf("Join(%q) error %v is not a *NameConflictError", pools[1].HostPort, err)
 	}
-	want := lan.NameConflictError{Node: "dup", Addr: twin.addr, OtherAddr: pools[0].addr, Local: true}
+	want := lan.NameConflictError{Node: "dup", Addr: twin.HostPort, OtherAddr: pools[0].HostPort, Local: true}
 	if *c != want {
-		t.Errorf("Join(%q) conflict = %+v, want %+v", pools[1].addr, *c, want)
+		t.Errorf("Join(%q) conflict = %+v, want %+v", pools[1].HostPort, *c, want)
 	}
-	for _, s := range []string{`"dup"`, twin.addr, pools[0].addr} {
+	for _, s := range []string{`"dup"`, twin.HostPort, pools[0].HostPort} {
 		if !strings.Contains(err.Error(), s) {
-			t.Errorf("Join(%q) error %q does not name %s", pools[1].addr, err, s)
+			t.Errorf("Join(%q) error %q does not name %s", pools[1].HostPort, err, s)
 		}
 	}
 	if err := twin.Leave(t.Context()); !errors.Is(err, lan.ErrNameConflict) {
 		t.Errorf("Leave() after a name conflict = %v, want ErrNameConflict", err)
 	}
 	// b, which knew the first "dup", reports the conflict and keeps it.
-	eventually(t, 5*time.Second, func() error {
-		for _, s := range pools[1].rec.all() {
-			if s.ev.Type == lan.NameConflict {
-				got := *s.ev.Conflict
-				want := lan.NameConflictError{Node: "dup", Addr: pools[0].addr, OtherAddr: twin.addr}
+	gossiptest.Eventually(t, 5*time.Second, func() error {
+		for _, s := range pools[1].Events.All() {
+			if s.Type == lan.NameConflict {
+				got := *s.Conflict
+				want := lan.NameConflictError{Node: "dup", Addr: pools[0].HostPort, OtherAddr: twin.HostPort}
 				if got != want {
 					return fmt.Errorf("b: NameConflict event = %+v, want %+v", got, want)
 				}
 				return nil
 			}
 		}
-		return fmt.Errorf("b: no NameConflict event; events %v", summary(pools[1].rec.all()))
+		return fmt.Errorf("b: no NameConflict event; events %v", pools[1].Events.Summary())
 	})
 	if err := twin.Shutdown(); err != nil {
 		t.Fatalf("Shutdown() = %v, want nil", err)
 	}
-	m, _ := member(pools[1], "dup")
-	if addr := net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))); addr != pools[0].addr || m.Status != lan.StatusAlive {
-		t.Errorf("b: Members()[dup] = %s %s, want %s alive", addr, m.Status, pools[0].addr)
+	m, _ := pools[1].Member("dup")
+	if addr := net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))); addr != pools[0].HostPort || m.Status != lan.StatusAlive {
+		t.Errorf("b: Members()[dup] = %s %s, want %s alive", addr, m.Status, pools[0].HostPort)
 	}
 }
 
@@ -468,7 +469,7 @@ func TestJoinErrors(t *testing.T) {
 	}
 	// One good address is enough.
 	q := startPool(t, fastConfig("b"))
-	if n, err := p.Join(t.Context(), []string{"127.0.0.1:1", q.addr}); n != 1 || err != nil {
+	if n, err := p.Join(t.Context(), []string{"127.0.0.1:1", q.HostPort}); n != 1 || err != nil {
 		t.Errorf("Join(bad, good) = %d, %v, want 1, nil", n, err)
 	}
 }
@@ -487,22 +488,13 @@ func TestNewErrors(t *testing.T) {
 		wantErr string
 		wantIs  error
 	}{
-		{"address in use", inUse, "bind gossip " + busy.addr + ": ", syscall.EADDRINUSE},
+		{"address in use", inUse, "bind gossip " + busy.HostPort + ": ", syscall.EADDRINUSE},
 		{"key length", badKey, "lan config: encrypt key is 5 bytes, want 16, 24 or 32", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := lan.New(tc.cfg)
-			if err == nil {
-				p.Shutdown()
-				t.Fatalf("New() = nil error, want %q", tc.wantErr)
-			}
-			if !strings.HasPrefix(err.Error(), tc.wantErr) {
-				t.Errorf("New() = %q, want prefix %q", err, tc.wantErr)
-			}
-			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
-				t.Errorf("New() = %v, want errors.Is %v", err, tc.wantIs)
-			}
+			gossiptest.CheckNewError(t, p, err, tc.wantErr, tc.wantIs)
 		})
 	}
 }

@@ -18,40 +18,42 @@ func BenchmarkCall(b *testing.B) {
 		{"stream-per-call", -1},
 	} {
 		p, _ := newTestPool(b, PoolConfig{MaxIdleStreamsPerAddr: mode.idle})
-		args := &echoArgs{Msg: "service web on node-17", N: 1}
-		warm := func(b *testing.B) {
-			var r echoArgs
-			if err := p.Call(context.Background(), ts.addr, "Test.Echo", args, &r); err != nil {
+		b.Run(mode.name, func(b *testing.B) { benchEcho(b, p, ts.addr) })
+	}
+}
+
+// benchEcho measures one small call through p to addr, from one goroutine
+// ("seq") or many ("parallel"), after a first call that makes the session.
+func benchEcho(b *testing.B, p *Pool, addr string) {
+	args := &echoArgs{Msg: "service web on node-17", N: 1}
+	var r echoArgs
+	if err := p.Call(context.Background(), addr, "Test.Echo", args, &r); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("seq", func(b *testing.B) {
+		ctx := context.Background()
+		var r echoArgs
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.Call(ctx, addr, "Test.Echo", args, &r); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.Run(mode.name+"/seq", func(b *testing.B) {
-			warm(b)
-			ctx := context.Background()
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			var r echoArgs
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := p.Call(ctx, ts.addr, "Test.Echo", args, &r); err != nil {
-					b.Fatal(err)
+			for pb.Next() {
+				if err := p.Call(ctx, addr, "Test.Echo", args, &r); err != nil {
+					b.Error(err)
+					return
 				}
 			}
 		})
-		b.Run(mode.name+"/parallel", func(b *testing.B) {
-			warm(b)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				var r echoArgs
-				for pb.Next() {
-					if err := p.Call(ctx, ts.addr, "Test.Echo", args, &r); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
-	}
+	})
 }
 
 // BenchmarkMarshal measures the pooled codec on a small struct.
@@ -75,34 +77,7 @@ func BenchmarkMarshal(b *testing.B) {
 func BenchmarkQUICCall(b *testing.B) {
 	qs := startQUICServer(b, "127.0.0.1:0", QUICConfig{TLS: clusterTLS(b, "bench", "s")}, ServerConfig{})
 	p, _ := newQUICPool(b, QUICConfig{TLS: clusterTLS(b, "bench", "c")}, PoolConfig{})
-	args := &echoArgs{Msg: "service web on node-17", N: 1}
-	var r echoArgs
-	if err := p.Call(context.Background(), qs.addr, "Test.Echo", args, &r); err != nil {
-		b.Fatal(err)
-	}
-	b.Run("seq", func(b *testing.B) {
-		ctx := context.Background()
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := p.Call(ctx, qs.addr, "Test.Echo", args, &r); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var r echoArgs
-			for pb.Next() {
-				if err := p.Call(ctx, qs.addr, "Test.Echo", args, &r); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
+	benchEcho(b, p, qs.addr)
 }
 
 // BenchmarkQUICNewLink measures what a caller waits for on a new link over

@@ -47,8 +47,8 @@ type handlerFunc func(ctx context.Context, body []byte) (reply any, err error)
 
 // Server dispatches RPC streams to handlers by method name. Register
 // handlers, then serve sessions with ServeSession, a listener of yamux
-// connections with ServeListener, or a QUIC listener with ServeQUIC. It is safe for concurrent use, including Register while
-// serving.
+// connections with ServeListener, or a QUIC listener with ServeQUIC. It is
+// safe for concurrent use, including Register while serving.
 type Server struct {
 	cfg ServerConfig
 	log *slog.Logger
@@ -61,7 +61,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	closed    bool
-	sessions  map[Session]struct{}
+	sessions  map[io.Closer]struct{} // Session
 	listeners map[io.Closer]struct{} // net.Listener or *QUICListener
 	wg        sync.WaitGroup
 }
@@ -88,7 +88,7 @@ func NewServer(cfg ServerConfig) *Server {
 		ctx:       ctx,
 		cancel:    cancel,
 		handlers:  make(map[string]handlerFunc),
-		sessions:  make(map[Session]struct{}),
+		sessions:  make(map[io.Closer]struct{}),
 		listeners: make(map[io.Closer]struct{}),
 	}
 }
@@ -116,32 +116,52 @@ func Register[A, R any](s *Server, method string, fn func(ctx context.Context, a
 	s.hmu.Unlock()
 }
 
-// track registers one more goroutine unless the server is shut down.
-func (s *Server) track() bool {
+// goTracked runs fn in a goroutine that Shutdown waits for. When the server
+// is shut down it closes c instead, runs nothing and returns false.
+func (s *Server) goTracked(c io.Closer, fn func()) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
+		c.Close()
 		return false
 	}
 	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
 	return true
+}
+
+// hold adds c to set (s.sessions or s.listeners), so that Shutdown closes it,
+// and returns a func that takes it out again. When the server is shut down
+// it closes c instead and returns false.
+func (s *Server) hold(set map[io.Closer]struct{}, c io.Closer) (release func(), ok bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.Close()
+		return nil, false
+	}
+	set[c] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(set, c)
+		s.mu.Unlock()
+	}, true
 }
 
 // ServeSession serves every stream the peer opens on sess, each in its own
 // goroutine, until sess closes; then it returns. Shutdown closes sess.
 func (s *Server) ServeSession(sess Session) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		sess.Close()
+	release, ok := s.hold(s.sessions, sess)
+	if !ok {
 		return
 	}
-	s.sessions[sess] = struct{}{}
-	s.mu.Unlock()
 	defer func() {
-		s.mu.Lock()
-		delete(s.sessions, sess)
-		s.mu.Unlock()
+		release()
 		sess.Close()
 	}()
 	for {
@@ -149,14 +169,9 @@ func (s *Server) ServeSession(sess Session) {
 		if err != nil {
 			return
 		}
-		if !s.track() {
-			stream.Close()
+		if !s.goTracked(stream, func() { s.serveStream(stream) }) {
 			return
 		}
-		go func() {
-			defer s.wg.Done()
-			s.serveStream(stream)
-		}()
 	}
 }
 
@@ -164,19 +179,11 @@ func (s *Server) ServeSession(sess Session) {
 // session served by ServeSession. It returns when ln is closed, or on
 // Shutdown (which closes ln).
 func (s *Server) ServeListener(ln net.Listener) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
+	release, ok := s.hold(s.listeners, ln)
+	if !ok {
 		return
 	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-	}()
+	defer release()
 	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()
@@ -202,14 +209,9 @@ func (s *Server) ServeListener(ln net.Listener) {
 			conn.Close()
 			continue
 		}
-		if !s.track() {
-			sess.Close()
+		if !s.goTracked(sess, func() { s.ServeSession(sess) }) {
 			return
 		}
-		go func() {
-			defer s.wg.Done()
-			s.ServeSession(sess)
-		}()
 	}
 }
 
@@ -217,19 +219,11 @@ func (s *Server) ServeListener(ln net.Listener) {
 // when ln is closed, or on Shutdown (which closes ln and every link it
 // accepted).
 func (s *Server) ServeQUIC(ln *QUICListener) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
+	release, ok := s.hold(s.listeners, ln)
+	if !ok {
 		return
 	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-	}()
+	defer release()
 	for {
 		sess, err := ln.Accept(s.ctx)
 		if err != nil {
@@ -240,14 +234,9 @@ func (s *Server) ServeQUIC(ln *QUICListener) {
 			}
 			return
 		}
-		if !s.track() {
-			sess.Close()
+		if !s.goTracked(sess, func() { s.ServeSession(sess) }) {
 			return
 		}
-		go func() {
-			defer s.wg.Done()
-			s.ServeSession(sess)
-		}()
 	}
 }
 

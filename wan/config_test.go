@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian/meridian/internal/gossiptest"
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/wan"
 )
@@ -37,13 +38,7 @@ func TestConfigValidate(t *testing.T) {
 			cfg := wan.DefaultConfig()
 			cfg.Node = "s1"
 			tc.mod(&cfg)
-			err := cfg.Validate()
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Errorf("Validate() = %v, want nil", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Errorf("Validate() = %v, want error containing %q", err, tc.wantErr)
-			}
+			gossiptest.CheckValidate(t, cfg.Validate(), tc.wantErr)
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian/meridian/internal/gossiptest"
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/wan"
 )
@@ -25,22 +26,22 @@ func TestJoinAcrossDatacenters(t *testing.T) {
 	for _, p := range pools {
 		got := p.Members()
 		if len(got) != len(names) {
-			t.Errorf("%s: len(Members()) = %d, want %d", p.name, len(got), len(names))
+			t.Errorf("%s: len(Members()) = %d, want %d", p.Name, len(got), len(names))
 		}
 		for _, q := range pools {
-			m, _ := member(p, q.name)
-			_, dc, _ := wan.SplitName(q.name)
+			m, _ := p.Member(q.Name)
+			_, dc, _ := wan.SplitName(q.Name)
 			want := map[string]string{"role": "consul", "dc": dc, "port": "8300"}
 			if !maps.Equal(m.Tags, want) {
-				t.Errorf("%s: Members()[%q].Tags = %v, want %v", p.name, q.name, m.Tags, want)
+				t.Errorf("%s: Members()[%q].Tags = %v, want %v", p.Name, q.Name, m.Tags, want)
 			}
-			if addr := net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))); addr != q.addr {
-				t.Errorf("%s: Members()[%q] address = %s, want %s", p.name, q.name, addr, q.addr)
+			if addr := net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))); addr != q.HostPort {
+				t.Errorf("%s: Members()[%q] address = %s, want %s", p.Name, q.Name, addr, q.HostPort)
 			}
-			waitEvent(t, p, wan.MemberJoin, q.name, 5*time.Second)
+			p.WaitEvent(t, wan.MemberJoin, q.Name, 5*time.Second)
 		}
-		if lm := p.LocalMember(); lm.Name != p.name || lm.Status != wan.StatusAlive {
-			t.Errorf("LocalMember() = %q %q, want %q alive", lm.Name, lm.Status, p.name)
+		if lm := p.LocalMember(); lm.Name != p.Name || lm.Status != wan.StatusAlive {
+			t.Errorf("LocalMember() = %q %q, want %q alive", lm.Name, lm.Status, p.Name)
 		}
 	}
 }
@@ -111,7 +112,7 @@ func TestFailAndReturn(t *testing.T) {
 				// The snapshotter sees events before EventCh does: once
 				// the victim's reader has both joins, the file has them.
 				for _, p := range pools[:2] {
-					waitEvent(t, victim, wan.MemberJoin, p.name, 5*time.Second)
+					victim.WaitEvent(t, wan.MemberJoin, p.Name, 5*time.Second)
 				}
 			}
 			start := time.Now()
@@ -120,11 +121,11 @@ func TestFailAndReturn(t *testing.T) {
 			}
 			var worst time.Duration
 			for _, p := range pools[:2] {
-				ev := waitEvent(t, p, wan.MemberFailed, victim.name, tc.failWithin)
-				worst = max(worst, ev.at.Sub(start))
-				waitStatus(t, p, victim.name, wan.StatusFailed, time.Second)
+				ev := p.WaitEvent(t, wan.MemberFailed, victim.Name, tc.failWithin)
+				worst = max(worst, ev.At.Sub(start))
+				p.WaitStatus(t, victim.Name, wan.StatusFailed, time.Second)
 			}
-			t.Logf("all survivors saw %s fail after %v", victim.name, worst)
+			t.Logf("all survivors saw %s fail after %v", victim.Name, worst)
 
 			cfg := fastConfig("s1", "dc3")
 			cfg.Timings = tc.timings
@@ -133,12 +134,12 @@ func TestFailAndReturn(t *testing.T) {
 			back := startPool(t, cfg)
 			start = time.Now()
 			for _, p := range pools[:2] {
-				waitStatus(t, p, back.name, wan.StatusAlive, tc.backWithin)
+				p.WaitStatus(t, back.Name, wan.StatusAlive, tc.backWithin)
 			}
-			t.Logf("survivors saw the restarted %s alive after %v", back.name, time.Since(start))
+			t.Logf("survivors saw the restarted %s alive after %v", back.Name, time.Since(start))
 			if tc.snapshot {
 				for _, p := range pools[:2] {
-					waitStatus(t, back, p.name, wan.StatusAlive, 5*time.Second)
+					back.WaitStatus(t, p.Name, wan.StatusAlive, 5*time.Second)
 				}
 			}
 		})
@@ -152,10 +153,10 @@ func TestLeave(t *testing.T) {
 		t.Fatalf("Leave() = %v, want nil", err)
 	}
 	for _, p := range pools[:2] {
-		waitStatus(t, p, "s2.dc2", wan.StatusLeft, 5*time.Second)
-		waitEvent(t, p, wan.MemberLeave, "s2.dc2", 5*time.Second)
-		if _, ok := p.rec.first(wan.MemberFailed, "s2.dc2"); ok {
-			t.Errorf("%s: got MemberFailed for s2.dc2 after a graceful Leave; events %v", p.name, summary(p.rec.all()))
+		p.WaitStatus(t, "s2.dc2", wan.StatusLeft, 5*time.Second)
+		p.WaitEvent(t, wan.MemberLeave, "s2.dc2", 5*time.Second)
+		if _, ok := p.Events.First(wan.MemberFailed, "s2.dc2"); ok {
+			t.Errorf("%s: got MemberFailed for s2.dc2 after a graceful Leave; events %v", p.Name, p.Events.Summary())
 		}
 	}
 }
@@ -169,15 +170,15 @@ func TestForceLeave(t *testing.T) {
 			if err := pools[2].Shutdown(); err != nil {
 				t.Fatalf("Shutdown() = %v, want nil", err)
 			}
-			waitStatus(t, pools[0], "s1.dc3", wan.StatusFailed, 5*time.Second)
+			pools[0].WaitStatus(t, "s1.dc3", wan.StatusFailed, 5*time.Second)
 			if err := pools[0].ForceLeave("s1.dc3", prune); err != nil {
 				t.Fatalf("ForceLeave(%q, %v) = %v, want nil", "s1.dc3", prune, err)
 			}
 			for _, p := range pools[:2] {
 				if prune {
-					waitGone(t, p, "s1.dc3", 10*time.Second)
+					p.WaitGone(t, "s1.dc3", 10*time.Second)
 				} else {
-					waitStatus(t, p, "s1.dc3", wan.StatusLeft, 5*time.Second)
+					p.WaitStatus(t, "s1.dc3", wan.StatusLeft, 5*time.Second)
 				}
 			}
 		})
@@ -191,16 +192,19 @@ func TestForceLeave(t *testing.T) {
 	})
 }
 
-// startLAN starts a LAN pool as the agent does (lan.DefaultConfig, so
-// labelled lan.Label) on 127.0.0.1:0, with server tags.
-func startLAN(t *testing.T, name string) (*lan.Pool, string) {
+// startLAN starts a bare lan.Pool named name on 127.0.0.1:0 with fast
+// timings, the gossip label label and tags, and returns it with its
+// address. With lan.Label it is a LAN pool as the agent runs it; with
+// wan.Label, an intruder that speaks the WAN label but is no WAN server.
+func startLAN(t *testing.T, name, label string, tags map[string]string) (*lan.Pool, string) {
 	t.Helper()
 	cfg := lan.DefaultConfig()
 	cfg.NodeName = name
 	cfg.BindAddr = "127.0.0.1"
 	cfg.BindPort = 0
+	cfg.Label = label
 	cfg.Timings = lan.FastTimings()
-	cfg.Tags = map[string]string{"role": "consul", "dc": "dc1"}
+	cfg.Tags = tags
 	p, err := lan.New(cfg)
 	if err != nil {
 		t.Fatalf("lan.New(%q) = %v, want nil", name, err)
@@ -215,7 +219,7 @@ func startLAN(t *testing.T, name string) (*lan.Pool, string) {
 func TestJoinLANPort(t *testing.T) {
 	t.Parallel()
 	w := startPool(t, fastConfig("s1", "dc1"))
-	l, laddr := startLAN(t, "s1")
+	l, laddr := startLAN(t, "s1", lan.Label, map[string]string{"role": "consul", "dc": "dc1"})
 
 	n, err := w.Join(t.Context(), []string{laddr})
 	if n != 0 || !errors.Is(err, wan.ErrLabelMismatch) {
@@ -225,14 +229,14 @@ func TestJoinLANPort(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("wan Join(%q) = %q, want prefix %q", laddr, err, want)
 	}
-	checkOneLine(t, fmt.Sprintf("wan Join(%q)", laddr), err, laddr)
+	gossiptest.CheckOneLine(t, fmt.Sprintf("wan Join(%q)", laddr), err, laddr)
 	t.Logf("wan Join(LAN port) = %v", err)
 
-	n, err = l.Join(t.Context(), []string{w.addr})
+	n, err = l.Join(t.Context(), []string{w.HostPort})
 	if n != 0 || !errors.Is(err, lan.ErrLabelMismatch) {
-		t.Fatalf("lan Join(%q) = %d, %v, want 0, ErrLabelMismatch", w.addr, n, err)
+		t.Fatalf("lan Join(%q) = %d, %v, want 0, ErrLabelMismatch", w.HostPort, n, err)
 	}
-	checkOneLine(t, fmt.Sprintf("lan Join(%q)", w.addr), err, w.addr)
+	gossiptest.CheckOneLine(t, fmt.Sprintf("lan Join(%q)", w.HostPort), err, w.HostPort)
 
 	if got := w.Members(); len(got) != 1 {
 		t.Errorf("wan: Members() = %d members after joins across kinds, want 1", len(got))
@@ -240,26 +244,6 @@ func TestJoinLANPort(t *testing.T) {
 	if got := l.Members(); len(got) != 1 {
 		t.Errorf("lan: Members() = %d members after joins across kinds, want 1", len(got))
 	}
-}
-
-// intruder starts a pool that speaks the WAN label but is no WAN server:
-// its name and tags are given.
-func intruder(t *testing.T, name string, tags map[string]string) (*lan.Pool, string) {
-	t.Helper()
-	cfg := lan.DefaultConfig()
-	cfg.NodeName = name
-	cfg.BindAddr = "127.0.0.1"
-	cfg.BindPort = 0
-	cfg.Label = wan.Label
-	cfg.Timings = lan.FastTimings()
-	cfg.Tags = tags
-	p, err := lan.New(cfg)
-	if err != nil {
-		t.Fatalf("lan.New(%q) = %v, want nil", name, err)
-	}
-	t.Cleanup(func() { p.Shutdown() })
-	ip, port := p.Addr()
-	return p, net.JoinHostPort(ip.String(), strconv.Itoa(port))
 }
 
 func TestRefuseNonServers(t *testing.T) {
@@ -280,7 +264,7 @@ func TestRefuseNonServers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := startPool(t, fastConfig("s1", "dc1"))
-			_, addr := intruder(t, tc.member, tc.tags)
+			_, addr := startLAN(t, tc.member, wan.Label, tc.tags)
 			n, err := w.Join(t.Context(), []string{addr})
 			if n != 0 || !errors.Is(err, wan.ErrNotServer) {
 				t.Fatalf("Join(%q) = %d, %v, want 0, ErrNotServer", addr, n, err)
@@ -289,8 +273,8 @@ func TestRefuseNonServers(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), want) {
 				t.Errorf("Join(%q) = %q, want prefix %q", addr, err, want)
 			}
-			checkOneLine(t, fmt.Sprintf("Join(%q)", addr), err, addr)
-			if _, ok := member(w, tc.member); ok {
+			gossiptest.CheckOneLine(t, fmt.Sprintf("Join(%q)", addr), err, addr)
+			if _, ok := w.Member(tc.member); ok {
 				t.Errorf("Members() has %q after refusing it", tc.member)
 			}
 		})
@@ -302,20 +286,20 @@ func TestRefuseNonServers(t *testing.T) {
 		// its gossip and push/pulls reached them (memberlist logs each
 		// alive message the merge rule refuses).
 		pools := startCluster(t, nil, "s1.dc1", "s1.dc2")
-		c, _ := intruder(t, "c1.dc1", map[string]string{"role": "node", "dc": "dc1"})
-		if n, err := c.Join(t.Context(), []string{pools[0].addr}); n != 1 || err != nil {
-			t.Fatalf("intruder Join(%q) = %d, %v, want 1, nil", pools[0].addr, n, err)
+		c, _ := startLAN(t, "c1.dc1", wan.Label, map[string]string{"role": "node", "dc": "dc1"})
+		if n, err := c.Join(t.Context(), []string{pools[0].HostPort}); n != 1 || err != nil {
+			t.Fatalf("intruder Join(%q) = %d, %v, want 1, nil", pools[0].HostPort, n, err)
 		}
 		for _, p := range pools {
-			eventually(t, 10*time.Second, func() error {
+			gossiptest.Eventually(t, 10*time.Second, func() error {
 				const refused = "ignoring alive message for 'c1.dc1'"
 				if n := p.logs.count(refused); n < 2 {
-					return fmt.Errorf("%s: %d log lines %q, want >= 2", p.name, n, refused)
+					return fmt.Errorf("%s: %d log lines %q, want >= 2", p.Name, n, refused)
 				}
 				return nil
 			})
-			if _, ok := member(p, "c1.dc1"); ok {
-				t.Errorf("%s: Members() has the client c1.dc1", p.name)
+			if _, ok := p.Member("c1.dc1"); ok {
+				t.Errorf("%s: Members() has the client c1.dc1", p.Name)
 			}
 		}
 	})
@@ -324,15 +308,15 @@ func TestRefuseNonServers(t *testing.T) {
 func TestCoordinates(t *testing.T) {
 	t.Parallel()
 	pools := startCluster(t, nil, "s1.dc1", "s1.dc2")
-	eventually(t, 10*time.Second, func() error {
+	gossiptest.Eventually(t, 10*time.Second, func() error {
 		for _, pair := range [][2]*testPool{{pools[0], pools[1]}, {pools[1], pools[0]}} {
 			p, q := pair[0], pair[1]
-			if _, ok := p.MemberCoordinate(q.name); !ok {
-				return fmt.Errorf("%s: MemberCoordinate(%q) = false, want a coordinate", p.name, q.name)
+			if _, ok := p.MemberCoordinate(q.Name); !ok {
+				return fmt.Errorf("%s: MemberCoordinate(%q) = false, want a coordinate", p.Name, q.Name)
 			}
-			rtt, ok := p.RTT(q.name)
+			rtt, ok := p.RTT(q.Name)
 			if !ok || rtt <= 0 || rtt > 50*time.Millisecond {
-				return fmt.Errorf("%s: RTT(%q) = %v, %v, want 0 < rtt <= 50ms on loopback", p.name, q.name, rtt, ok)
+				return fmt.Errorf("%s: RTT(%q) = %v, %v, want 0 < rtt <= 50ms on loopback", p.Name, q.Name, rtt, ok)
 			}
 		}
 		return nil
@@ -353,22 +337,22 @@ func TestEncryptionMismatch(t *testing.T) {
 	c2 := fastConfig("s1", "dc2")
 	c2.EncryptKey = key2
 	a, b := startPool(t, c1), startPool(t, c2)
-	n, err := a.Join(t.Context(), []string{b.addr})
+	n, err := a.Join(t.Context(), []string{b.HostPort})
 	if n != 0 || !errors.Is(err, wan.ErrEncryptionMismatch) {
-		t.Fatalf("Join(%q) = %d, %v, want 0, ErrEncryptionMismatch", b.addr, n, err)
+		t.Fatalf("Join(%q) = %d, %v, want 0, ErrEncryptionMismatch", b.HostPort, n, err)
 	}
-	want := "join " + b.addr + ": gossip encryption mismatch: "
+	want := "join " + b.HostPort + ": gossip encryption mismatch: "
 	if !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("Join(%q) = %q, want prefix %q", b.addr, err, want)
+		t.Errorf("Join(%q) = %q, want prefix %q", b.HostPort, err, want)
 	}
-	checkOneLine(t, fmt.Sprintf("Join(%q)", b.addr), err, b.addr)
+	gossiptest.CheckOneLine(t, fmt.Sprintf("Join(%q)", b.HostPort), err, b.HostPort)
 	t.Logf("Join with another key = %v", err)
 	// The same key joins.
 	c3 := fastConfig("s2", "dc2")
 	c3.EncryptKey = key2
 	c := startPool(t, c3)
-	if n, err := c.Join(t.Context(), []string{b.addr}); n != 1 || err != nil {
-		t.Errorf("Join(%q) with the same key = %d, %v, want 1, nil", b.addr, n, err)
+	if n, err := c.Join(t.Context(), []string{b.HostPort}); n != 1 || err != nil {
+		t.Errorf("Join(%q) with the same key = %d, %v, want 1, nil", b.HostPort, n, err)
 	}
 }
 
@@ -386,22 +370,13 @@ func TestNewErrors(t *testing.T) {
 		wantErr string
 		wantIs  error
 	}{
-		{"address in use", inUse, "wan pool: bind gossip " + busy.addr + ": ", syscall.EADDRINUSE},
+		{"address in use", inUse, "wan pool: bind gossip " + busy.HostPort + ": ", syscall.EADDRINUSE},
 		{"no datacenter", noDC, `wan config: datacenter is empty`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := wan.New(tc.cfg)
-			if err == nil {
-				p.Shutdown()
-				t.Fatalf("New() = nil error, want %q", tc.wantErr)
-			}
-			if !strings.HasPrefix(err.Error(), tc.wantErr) {
-				t.Errorf("New() = %q, want prefix %q", err, tc.wantErr)
-			}
-			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
-				t.Errorf("New() = %v, want errors.Is %v", err, tc.wantIs)
-			}
+			gossiptest.CheckNewError(t, p, err, tc.wantErr, tc.wantIs)
 		})
 	}
 }

@@ -49,23 +49,11 @@ const queryUsage = `Usage: meridian query list [options]
        meridian query explain NAME|ID [-dc DC]`
 
 func runQuery(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, queryUsage)
-		return 1
-	}
-	switch args[0] {
-	case "list":
-		return queryList(args[1:], stdout, stderr)
-	case "exec", "execute":
-		return queryExec(args[1:], stdout, stderr)
-	case "explain":
-		return queryExplain(args[1:], stdout, stderr)
-	case "-h", "-help", "--help":
-		fmt.Fprintln(stdout, queryUsage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "meridian query: unknown subcommand %q (list, exec, explain)\n%s\n", args[0], queryUsage)
-	return 1
+	return runSubcommand("query", queryUsage, []subcommand{
+		{[]string{"list"}, queryList},
+		{[]string{"exec", "execute"}, queryExec},
+		{[]string{"explain"}, queryExplain},
+	}, args, stdout, stderr)
 }
 
 // parseQueryArgs parses flags given before or after the one NAME|ID

@@ -3,7 +3,6 @@ package main
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -28,35 +27,14 @@ func TestQueryCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	steps := []struct {
-		name     string
-		args     []string
-		wantCode int
-		want     []string // substrings of stdout
-	}{
+	runSteps(t, []cliStep{
 		{"list", []string{"query", "list", addr}, 0, []string{"web", "geo-", "name_prefix_match", "nearest 2"}},
 		{"exec", []string{"query", "exec", addr, "web"}, 0, []string{"answered by dc1 after 0 failover(s): 2 instance(s)", "10.0.0.1", "10.0.0.2"}},
 		{"exec flags after the name", []string{"query", "exec", "web", addr, "-limit", "1"}, 0, []string{": 1 instance(s)"}},
 		{"exec a template", []string{"query", "exec", addr, "geo-web"}, 0, []string{"Service web", "2 instance(s)"}},
 		{"explain", []string{"query", "explain", addr, "geo-web"}, 0, []string{`"Service": "web"`, `"Name": "geo-"`}},
 		{"help", []string{"query", "--help"}, 0, []string{"meridian query exec NAME|ID"}},
-	}
-	for _, st := range steps {
-		t.Run(st.name, func(t *testing.T) {
-			testcluster.Eventually(t, 10*time.Second, func() error {
-				code, out, errOut := meridian(st.args...)
-				if code != st.wantCode {
-					return &cliError{st.args, code, out, errOut}
-				}
-				for _, w := range st.want {
-					if !strings.Contains(out, w) {
-						return &cliError{st.args, code, out, errOut}
-					}
-				}
-				return nil
-			})
-		})
-	}
+	})
 
 	bad := []struct {
 		name string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -19,23 +20,46 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-func runServices(args []string, stdout, stderr io.Writer) int {
-	usage := "Usage: meridian services register FILE | -name NAME [-id ID] [-port N] [-address A] [-tag T]...\n       meridian services deregister ID"
+// subcommand is one subcommand of a command: the names it answers to (the
+// first is the one an error lists) and what runs it.
+type subcommand struct {
+	names []string
+	run   func(args []string, stdout, stderr io.Writer) int
+}
+
+// runSubcommand runs the subcommand of `meridian cmd` that args[0] names,
+// with the arguments after it. Asked for help (-h, -help, --help) it prints
+// usage on stdout and returns 0; without a subcommand, or with an unknown
+// one, it prints usage on stderr and returns 1.
+func runSubcommand(cmd, usage string, subs []subcommand, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 1
 	}
+	known := make([]string, 0, len(subs))
+	for _, sc := range subs {
+		if slices.Contains(sc.names, args[0]) {
+			return sc.run(args[1:], stdout, stderr)
+		}
+		known = append(known, sc.names[0])
+	}
 	switch args[0] {
-	case "register":
-		return runServicesRegister(args[1:], stdout, stderr)
-	case "deregister":
-		return runServicesDeregister(args[1:], stdout, stderr)
 	case "-h", "-help", "--help":
-		fmt.Fprintln(stderr, usage)
+		fmt.Fprintln(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "meridian services: unknown subcommand %q\n%s\n", args[0], usage)
+	fmt.Fprintf(stderr, "meridian %s: unknown subcommand %q (%s)\n%s\n", cmd, args[0], strings.Join(known, ", "), usage)
 	return 1
+}
+
+const servicesUsage = `Usage: meridian services register FILE | -name NAME [-id ID] [-port N] [-address A] [-tag T]...
+       meridian services deregister ID`
+
+func runServices(args []string, stdout, stderr io.Writer) int {
+	return runSubcommand("services", servicesUsage, []subcommand{
+		{[]string{"register"}, runServicesRegister},
+		{[]string{"deregister"}, runServicesDeregister},
+	}, args, stdout, stderr)
 }
 
 func runServicesRegister(args []string, stdout, stderr io.Writer) int {
@@ -132,22 +156,10 @@ func runServicesDeregister(args []string, stdout, stderr io.Writer) int {
 }
 
 func runCatalog(args []string, stdout, stderr io.Writer) int {
-	usage := "Usage: meridian catalog services [-tags] | nodes [-service NAME]"
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, usage)
-		return 1
-	}
-	switch args[0] {
-	case "services":
-		return runCatalogServices(args[1:], stdout, stderr)
-	case "nodes":
-		return runCatalogNodes(args[1:], stdout, stderr)
-	case "-h", "-help", "--help":
-		fmt.Fprintln(stderr, usage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "meridian catalog: unknown subcommand %q\n%s\n", args[0], usage)
-	return 1
+	return runSubcommand("catalog", "Usage: meridian catalog services [-tags] | nodes [-service NAME]", []subcommand{
+		{[]string{"services"}, runCatalogServices},
+		{[]string{"nodes"}, runCatalogNodes},
+	}, args, stdout, stderr)
 }
 
 func runCatalogServices(args []string, stdout, stderr io.Writer) int {

@@ -20,12 +20,9 @@ func TestServicesAndCatalogCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	steps := []struct {
-		name     string
-		args     []string
-		wantCode int
-		want     []string // substrings of stdout
-	}{
+	// Catalog reads follow the agent's pushes, which are prompt but not
+	// synchronous with the register command: runSteps retries.
+	runSteps(t, []cliStep{
 		{"register from flags", []string{"services", "register", addr, "-name", "web", "-port", "8080", "-tag", "a", "-tag", "b"}, 0, []string{"Registered service: web"}},
 		{"register from file", []string{"services", "register", addr, file}, 0, []string{"Registered service: db", "Registered service: cache"}},
 		{"catalog services", []string{"catalog", "services", addr}, 0, []string{"web", "db", "cache"}},
@@ -33,11 +30,35 @@ func TestServicesAndCatalogCommands(t *testing.T) {
 		{"catalog nodes", []string{"catalog", "nodes", addr}, 0, []string{"server1", "client1"}},
 		{"catalog nodes of a service", []string{"catalog", "nodes", addr, "-service", "web"}, 0, []string{"client1"}},
 		{"deregister", []string{"services", "deregister", addr, "web"}, 0, []string{"Deregistered service: web"}},
+	})
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		_, out, _ := meridian("catalog", "nodes", addr, "-service", "web")
+		if strings.Contains(out, "client1") {
+			return &cliError{[]string{"catalog nodes -service web after deregister"}, 0, out, ""}
+		}
+		return nil
+	})
+	if code, out, errOut := meridian("reload", addr); code != 1 || !strings.Contains(errOut, "reload") {
+		t.Errorf("reload of an agent not started from files = exit %d, %q, %q; want exit 1 naming reload", code, out, errOut)
 	}
+}
+
+// cliStep is one command of a CLI test against an agent: what it must exit
+// with and print.
+type cliStep struct {
+	name     string
+	args     []string
+	wantCode int
+	want     []string // substrings of stdout
+}
+
+// runSteps runs each step as a subtest, retrying it for up to 10s (what it
+// reads may follow the agent's state a little later) until it exits with
+// wantCode and prints every want.
+func runSteps(t *testing.T, steps []cliStep) {
+	t.Helper()
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			// Catalog reads follow the agent's pushes, which are prompt
-			// but not synchronous with the register command.
 			testcluster.Eventually(t, 10*time.Second, func() error {
 				code, out, errOut := meridian(st.args...)
 				if code != st.wantCode {
@@ -52,18 +73,10 @@ func TestServicesAndCatalogCommands(t *testing.T) {
 			})
 		})
 	}
-	testcluster.Eventually(t, 10*time.Second, func() error {
-		_, out, _ := meridian("catalog", "nodes", addr, "-service", "web")
-		if strings.Contains(out, "client1") {
-			return &cliError{[]string{"catalog nodes -service web after deregister"}, 0, out, ""}
-		}
-		return nil
-	})
-	if code, out, errOut := meridian("reload", addr); code != 1 || !strings.Contains(errOut, "reload") {
-		t.Errorf("reload of an agent not started from files = exit %d, %q, %q; want exit 1 naming reload", code, out, errOut)
-	}
 }
 
+// cliError is a command's outcome that a step did not want, for failure
+// messages.
 type cliError struct {
 	args        []string
 	code        int

@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"kvstore":              {},
 	"internal/testcluster": {"agent", "configs", "dns", "server", "lan", "wan", "federation", "rpc", "catalog", "kvstore", "httpapi"},
 	"internal/archtest":    {},
+	"internal/gossiptest":  {"lan"},
 }
 
 // thirdParty lists, for the packages DESIGN.md restricts, the only

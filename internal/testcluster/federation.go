@@ -44,15 +44,9 @@ func WaitWAN(t testing.TB, want int, timeout time.Duration, clusters ...*Cluster
 				if !n.Running() {
 					continue
 				}
-				members, err := n.Agent().Members(true)
+				alive, err := n.alive(true)
 				if err != nil {
 					return err
-				}
-				alive := 0
-				for _, m := range members {
-					if m.Status == 1 {
-						alive++
-					}
 				}
 				if alive != want {
 					return fmt.Errorf("%s of %s sees %d alive WAN members, want %d", n.Name, c.opts.Datacenter, alive, want)
