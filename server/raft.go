@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/meridian/meridian/rpc"
@@ -104,8 +106,13 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// raftStores opens the log, stable and snapshot stores: bolt and files under
-// dataDir, or memory when dataDir is empty (dev mode).
+// raftStores opens the log, stable and snapshot stores under dataDir, or in
+// memory when dataDir is empty (dev mode). The log and stable store is a
+// write-ahead log (raft-wal) in raft/wal: appending a batch of entries costs
+// one fsync, where bolt's copy-on-write B+tree costs two and rewrites pages,
+// which makes durable writes about a third to a half faster when the disk
+// is the bottleneck. A data dir made before it, with raft/raft.db, keeps
+// using bolt, so an upgraded server keeps its log.
 func raftStores(dataDir string, logger hclog.Logger) (raft.LogStore, raft.StableStore, raft.SnapshotStore, io.Closer, error) {
 	if dataDir == "" {
 		store := raft.NewInmemStore()
@@ -115,23 +122,62 @@ func raftStores(dataDir string, logger hclog.Logger) (raft.LogStore, raft.Stable
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("data dir: %w", err)
 	}
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	logs, stable, closer, err := openLog(dir)
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("open raft log %s: %w", filepath.Join(dir, "raft.db"), err)
-	}
-	// A cache in front of bolt keeps recent entries for followers that lag
-	// a little without a disk read.
-	logs, err := raft.NewLogCache(512, bolt)
-	if err != nil {
-		bolt.Close()
-		return nil, nil, nil, nil, fmt.Errorf("raft log cache: %w", err)
+		return nil, nil, nil, nil, err
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, logger)
 	if err != nil {
-		bolt.Close()
+		closer.Close()
 		return nil, nil, nil, nil, fmt.Errorf("raft snapshots in %s: %w", dir, err)
 	}
-	return logs, bolt, snaps, bolt, nil
+	return logs, stable, snaps, closer, nil
+}
+
+// openLog opens the Raft log in dir: bolt's raft.db when it exists, else
+// the write-ahead log in wal/.
+func openLog(dir string) (raft.LogStore, raft.StableStore, io.Closer, error) {
+	boltPath := filepath.Join(dir, "raft.db")
+	if _, err := os.Stat(boltPath); err == nil {
+		bolt, err := raftboltdb.New(raftboltdb.Options{Path: boltPath})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("open raft log %s: %w", boltPath, err)
+		}
+		// A cache in front of bolt keeps recent entries for followers
+		// that lag a little without a disk read.
+		logs, err := raft.NewLogCache(512, bolt)
+		if err != nil {
+			bolt.Close()
+			return nil, nil, nil, fmt.Errorf("raft log cache: %w", err)
+		}
+		return logs, bolt, bolt, nil
+	}
+	walDir := filepath.Join(dir, "wal")
+	if err := os.MkdirAll(walDir, 0o700); err != nil {
+		return nil, nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	// raft-wal's Close leaves its meta store open (and locked): hand it
+	// one we close ourselves, or a restart in the same process blocks.
+	meta := &metadb.BoltMetaDB{}
+	w, err := wal.Open(walDir, wal.WithMetaStore(meta))
+	if err != nil {
+		meta.Close()
+		return nil, nil, nil, fmt.Errorf("open raft log %s: %w", walDir, err)
+	}
+	return w, w, closers{w, meta}, nil
+}
+
+// closers closes each of its members in order, returning the first error.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var first error
+	for _, c := range cs {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // hclogger bridges raft's hclog output into slog. Raft logs at info what is

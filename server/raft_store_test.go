@@ -1,0 +1,74 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	wal "github.com/hashicorp/raft-wal"
+)
+
+// TestOpenLogKeepsBoltDataDirs: a new data dir gets the write-ahead log; one
+// made by an earlier version, with raft.db, keeps bolt and its entries.
+func TestOpenLogKeepsBoltDataDirs(t *testing.T) {
+	fresh := t.TempDir()
+	logs, _, closer, err := openLog(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := logs.(*wal.WAL); !ok {
+		t.Errorf("openLog(new dir) = %T, want *wal.WAL", logs)
+	}
+	if err := logs.StoreLog(&raft.Log{Index: 1, Term: 1, Type: raft.LogCommand, Data: []byte("first")}); err != nil {
+		t.Fatal(err)
+	}
+	closer.Close()
+	// Reopening in the same process (a restarted server) must not block on
+	// the meta store's lock, and finds the entry.
+	reopened := make(chan error, 1)
+	go func() {
+		logs, _, closer, err := openLog(fresh)
+		if err == nil {
+			var got raft.Log
+			if err = logs.GetLog(1, &got); err == nil && string(got.Data) != "first" {
+				err = fmt.Errorf("entry 1 = %q, want first", got.Data)
+			}
+			closer.Close()
+		}
+		reopened <- err
+	}()
+	select {
+	case err := <-reopened:
+		if err != nil {
+			t.Errorf("reopen the write-ahead log: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("reopening the write-ahead log blocked")
+	}
+
+	old := t.TempDir()
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(old, "raft.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bolt.StoreLog(&raft.Log{Index: 7, Term: 2, Type: raft.LogCommand, Data: []byte("kept")}); err != nil {
+		t.Fatal(err)
+	}
+	bolt.Close()
+	logs, _, closer, err = openLog(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	var got raft.Log
+	if err := logs.GetLog(7, &got); err != nil || string(got.Data) != "kept" {
+		t.Errorf("entry 7 of the bolt dir = %q, %v; want kept", got.Data, err)
+	}
+	if _, err := os.Stat(filepath.Join(old, "wal")); !os.IsNotExist(err) {
+		t.Errorf("a wal dir appeared beside raft.db (stat: %v)", err)
+	}
+}
