@@ -332,8 +332,15 @@ func (s *Server) Shutdown() {
 }
 
 // NotifyLAN tells the server that LAN membership changed, so the leader
-// reconciles promptly. It never blocks.
+// reconciles promptly, and requests forwarded to a server gossip declared
+// failed (a dead leader) fail now rather than after the session's
+// keepalives. It never blocks on the network.
 func (s *Server) NotifyLAN() {
+	for _, m := range s.lan.Members() {
+		if meta, ok := ParseMember(m); ok && m.Status != lan.StatusAlive && meta.Addr != s.cfg.Advertise {
+			s.pool.Forget(meta.Addr)
+		}
+	}
 	select {
 	case s.reconcileCh <- struct{}{}:
 	default:
