@@ -94,10 +94,14 @@ func TestSessionTTLReArmedByNewLeader(t *testing.T) {
 		}
 	}
 	sess := follower.API().Session()
-	id, _, err := sess.Create(&api.SessionEntry{Name: "orphan", TTL: sessionTTL.String(), NodeChecks: []string{}}, nil)
-	if err != nil {
-		t.Fatalf("create session: %v", err)
-	}
+	// A session binds to its node, which the leader registers in the
+	// catalog soon after the node joins: retry until it has.
+	var id string
+	testcluster.Eventually(t, 5*time.Second, func() error {
+		var err error
+		id, _, err = sess.Create(&api.SessionEntry{Name: "orphan", TTL: sessionTTL.String(), NodeChecks: []string{}}, nil)
+		return err
+	})
 	// The follower must have the session before the leader dies.
 	testcluster.Eventually(t, 5*time.Second, func() error {
 		e, _, err := sess.Info(id, &api.QueryOptions{AllowStale: true})
