@@ -14,9 +14,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/meridian/meridian/rpc"
 )
