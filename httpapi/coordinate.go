@@ -22,7 +22,7 @@ const (
 func (s *Server) resolveNear(r *http.Request, near string) string {
 	switch near {
 	case nearAgent:
-		return s.agent.Self().Config.NodeName
+		return s.agent.NodeName()
 	case nearIP:
 		ip := r.RemoteAddr
 		if host, _, err := net.SplitHostPort(ip); err == nil {

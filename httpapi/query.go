@@ -97,7 +97,7 @@ func (s *Server) queryExecute(w http.ResponseWriter, r *http.Request) (any, erro
 		}
 		limit = n
 	}
-	args := catalog.QueryExecuteRequest{IDOrName: r.PathValue("id"), Limit: limit, Agent: s.agent.Self().Config.NodeName}
+	args := catalog.QueryExecuteRequest{IDOrName: r.PathValue("id"), Limit: limit, Agent: s.agent.NodeName()}
 	out, err := queryRead[catalog.QueryExecuteRequest, catalog.QueryExecuteResponse](s, w, r, rpc.MethodQueryExecute, args)
 	if err != nil {
 		return nil, err

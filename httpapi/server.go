@@ -20,6 +20,9 @@ type Agent interface {
 	RPC(ctx context.Context, method string, args, reply any) error
 	// Self describes the agent for /v1/agent/self.
 	Self() Self
+	// NodeName is the agent's node name (what ?near=_agent and a session
+	// without a node mean), cheaper than Self.
+	NodeName() string
 	// Members lists the LAN pool (or the WAN pool when wan is set).
 	Members(wan bool) ([]Member, error)
 	// Join joins the agent to the pool at addr.

@@ -73,7 +73,7 @@ func (s *Server) sessionApply(r *http.Request, op rpc.SessionOp, sess kvstore.Se
 }
 
 func (s *Server) sessionCreate(_ http.ResponseWriter, r *http.Request) (any, error) {
-	sess, err := decodeSession(r, s.agent.Self().Config.NodeName)
+	sess, err := decodeSession(r, s.agent.NodeName())
 	if err != nil {
 		return nil, err
 	}
