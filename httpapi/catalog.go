@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/hashicorp/go-bexpr"
+
 	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/rpc"
 )
@@ -19,25 +21,39 @@ const maxBodyBytes = 1 << 20
 // with args, and sets the read headers.
 func query[A, V any](s *Server, w http.ResponseWriter, r *http.Request, method string, args A) (V, error) {
 	var zero V
-	opts, err := parseQueryOptions(r)
+	opts, filter, err := s.readOptions(r)
 	if err != nil {
 		return zero, err
 	}
-	opts.Near = s.resolveNear(r, opts.Near)
-	filter, err := parseFilter(r.URL.Query())
-	if err != nil {
-		return zero, err
+	v, err := call[A, V](s, w, r, method, opts, args)
+	if err != nil || filter == nil {
+		return v, err
 	}
+	return applyFilter(filter, v)
+}
+
+// call runs method with opts and args and sets the read headers.
+func call[A, V any](s *Server, w http.ResponseWriter, r *http.Request, method string, opts rpc.QueryOptions, args A) (V, error) {
 	q := rpc.Query[A]{QueryOptions: opts, Args: args}
 	var reply rpc.Answer[V]
 	if err := s.agent.RPC(r.Context(), method, &q, &reply); err != nil {
+		var zero V
 		return zero, err
 	}
 	setMeta(w, &reply.QueryMeta)
-	if filter == nil {
-		return reply.Value, nil
+	return reply.Value, nil
+}
+
+// readOptions parses what every read takes: the query options, with
+// ?near=_agent|_ip resolved, and ?filter.
+func (s *Server) readOptions(r *http.Request) (rpc.QueryOptions, *bexpr.Filter, error) {
+	opts, err := parseQueryOptions(r)
+	if err != nil {
+		return opts, nil, err
 	}
-	return applyFilter(filter, reply.Value)
+	opts.Near = s.resolveNear(r, opts.Near)
+	filter, err := parseFilter(r.URL.Query())
+	return opts, filter, err
 }
 
 // write runs a write endpoint with args decoded by the caller.
@@ -225,11 +241,7 @@ func (s *Server) failover(w http.ResponseWriter, r *http.Request, req catalog.Se
 	if len(targets) == 0 {
 		return nil, false
 	}
-	opts, err := parseQueryOptions(r)
-	if err != nil {
-		return nil, false
-	}
-	filter, err := parseFilter(r.URL.Query())
+	opts, filter, err := s.readOptions(r)
 	if err != nil {
 		return nil, false
 	}

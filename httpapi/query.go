@@ -125,13 +125,7 @@ func queryRead[A, V any](s *Server, w http.ResponseWriter, r *http.Request, meth
 		return zero, err
 	}
 	opts.Near = s.resolveNear(r, opts.Near)
-	q := rpc.Query[A]{QueryOptions: opts, Args: args}
-	var reply rpc.Answer[V]
-	if err := s.agent.RPC(r.Context(), method, &q, &reply); err != nil {
-		return zero, err
-	}
-	setMeta(w, &reply.QueryMeta)
-	return reply.Value, nil
+	return call[A, V](s, w, r, method, opts, args)
 }
 
 // decodeQuery reads a prepared query definition in Consul's shape: keys
