@@ -11,8 +11,8 @@ import (
 	"github.com/meridian/meridian/lan"
 )
 
-// The types of the WAN pool are those of the LAN pool; the aliases let the
-// packages above (federation) read them without importing lan.
+// The types of the WAN pool are those of the LAN pool; the aliases name
+// them in wan's own API, so that its users need not import lan.
 type (
 	// Member is one server of the WAN pool, named "node.dc".
 	Member = lan.Member
