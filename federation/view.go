@@ -31,7 +31,7 @@ type Views struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu sync.Mutex
+	mu sync.RWMutex
 	m  map[viewKey]*view
 }
 
@@ -69,25 +69,31 @@ func (vs *Views) Close() {
 // the view's index, a read while the set is full, and a read whose view
 // failed go to the datacenter directly.
 func Read[A, V any](ctx context.Context, vs *Views, dc, method string, args *rpc.Query[A], reply *rpc.Answer[V]) error {
-	key, err := viewKeyOf(dc, method, args)
+	// The view's own query: the read less how it blocks, which also names
+	// it.
+	first := *args
+	first.MinIndex, first.MaxWait = 0, 0
+	b, err := rpc.Marshal(&first)
 	if err != nil {
 		return vs.f.Forward(ctx, dc, method, args, reply)
 	}
-	first := *args
-	first.MinIndex, first.MaxWait = 0, 0
-	v, ok := vs.get(key, func(ctx context.Context, index uint64) (any, uint64, error) {
-		q := first
-		q.MinIndex, q.MaxWait = index, viewWait
-		var r rpc.Answer[V]
-		if err := vs.f.Forward(ctx, dc, method, &q, &r); err != nil {
-			return nil, 0, err
+	key := viewKey{dc: dc, method: method, args: string(b)}
+	v := vs.lookup(key)
+	if v == nil {
+		v = vs.start(key, func(ctx context.Context, index uint64) (any, uint64, error) {
+			q := first
+			q.MinIndex, q.MaxWait = index, viewWait
+			var r rpc.Answer[V]
+			if err := vs.f.Forward(ctx, dc, method, &q, &r); err != nil {
+				return nil, 0, err
+			}
+			return &r, r.Index, nil
+		})
+		if v == nil {
+			return vs.f.Forward(ctx, dc, method, args, reply)
 		}
-		return &r, r.Index, nil
-	})
-	if !ok {
-		return vs.f.Forward(ctx, dc, method, args, reply)
 	}
-	v.lastUsed.Store(time.Now().UnixNano())
+	v.touch(time.Now().UnixNano())
 	select {
 	case <-v.ready:
 	case <-ctx.Done():
@@ -101,36 +107,41 @@ func Read[A, V any](ctx context.Context, vs *Views, dc, method string, args *rpc
 	return nil
 }
 
-// viewKeyOf names a read by everything it asks, less how it blocks.
-func viewKeyOf[A any](dc, method string, args *rpc.Query[A]) (viewKey, error) {
-	q := *args
-	q.MinIndex, q.MaxWait = 0, 0
-	b, err := rpc.Marshal(&q)
-	if err != nil {
-		return viewKey{}, err
+// touch records a use, writing only when the stored time is a second old,
+// so that concurrent reads do not fight over the cache line.
+func (v *view) touch(now int64) {
+	if now-v.lastUsed.Load() > int64(time.Second) {
+		v.lastUsed.Store(now)
 	}
-	return viewKey{dc: dc, method: method, args: string(b)}, nil
 }
 
 // refreshFunc fetches one round of a view: a blocking read past index.
 type refreshFunc func(ctx context.Context, index uint64) (any, uint64, error)
 
-// get returns the view of key, starting it with refresh when there is none.
-func (vs *Views) get(key viewKey, refresh refreshFunc) (*view, bool) {
+// lookup returns the view of key, nil when there is none.
+func (vs *Views) lookup(key viewKey) *view {
+	vs.mu.RLock()
+	defer vs.mu.RUnlock()
+	return vs.m[key]
+}
+
+// start returns the view of key, starting it with refresh when there is
+// still none; nil when the set is full or closed.
+func (vs *Views) start(key viewKey, refresh refreshFunc) *view {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	if v := vs.m[key]; v != nil {
-		return v, true
+		return v
 	}
 	if len(vs.m) >= maxViews || vs.ctx.Err() != nil {
-		return nil, false
+		return nil
 	}
 	v := &view{ready: make(chan struct{})}
 	v.lastUsed.Store(time.Now().UnixNano())
 	vs.m[key] = v
 	vs.wg.Add(1)
 	go vs.run(key, v, refresh)
-	return v, true
+	return v
 }
 
 // run keeps v current until it goes idle or the set closes.
