@@ -1,9 +1,6 @@
 package configs
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // FailoverPolicy says where a service's lookups go when the local
 // datacenter has no healthy instance: the Nearest other datacenters by
@@ -16,9 +13,6 @@ type FailoverPolicy struct {
 	// be listed (one file can serve every datacenter): it is skipped.
 	Datacenters []string `config:"datacenters"`
 }
-
-// validDatacenter is the syntax of a datacenter name.
-var validDatacenter = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
 // FailoverFor returns the policy of service: its own entry, else the "*"
 // entry; ok is false when neither exists. Names match case-insensitively.
@@ -45,8 +39,8 @@ func (v *validation) failover() {
 			v.failf(key, "names no datacenter: set nearest or datacenters")
 		}
 		for _, dc := range p.Datacenters {
-			if !validDatacenter.MatchString(dc) {
-				v.failf(key+".datacenters", "%q is not a datacenter name (letters, digits, '_' and '-')", dc)
+			if dc == "" || !isDatacenterName(dc) {
+				v.failf(key+".datacenters", "%q is not a datacenter name (lowercase letters, digits, '-' and '_')", dc)
 			}
 		}
 	}
