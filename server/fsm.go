@@ -101,10 +101,15 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return f.applyCommand(l.Index, appended, msgType(l.Data[0]), l.Data[1:])
 }
 
-// ApplyBatch applies entries in commit order, each in its own transaction so
-// that one failing command leaves no half-applied change behind.
+// ApplyBatch applies entries in commit order in one shared transaction.
+// Should a command's write fail, the batch is redone with each entry in its
+// own transaction, so that one failing command leaves no half-applied change
+// behind.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
+	if len(logs) > 1 && f.state.writeBatch(len(logs), func(i int) { out[i] = f.Apply(logs[i]) }) {
+		return out
+	}
 	for i, l := range logs {
 		out[i] = f.Apply(l)
 	}
