@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
@@ -38,30 +39,36 @@ func (s *Server) kvRoutes() {
 // a value or transaction too large, raw values, and a status of their own
 // (409 for a rolled back transaction).
 func (s *Server) handleKV(pattern string, h handlerFunc) {
+	observe := s.metrics.observer(pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		v, err := h(w, r)
+		code := http.StatusOK
 		var tl *tooLarge
 		switch {
 		case errors.As(err, &tl):
+			code = http.StatusRequestEntityTooLarge
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			w.WriteHeader(code)
 			_, _ = io.WriteString(w, tl.msg+"\n")
 		case err != nil:
-			s.respondError(w, r, err)
+			code = s.respondError(w, r, err)
 		default:
 			if raw, ok := v.(rawValue); ok {
 				w.Header().Set("Content-Type", "application/octet-stream")
 				_, _ = w.Write(raw)
-				return
+				break
 			}
 			if st, ok := v.(statusBody); ok {
+				code = st.code
 				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(st.code)
+				w.WriteHeader(code)
 				s.respondJSON(w, r, st.body)
-				return
+				break
 			}
 			s.respondJSON(w, r, v)
 		}
+		observe(start, code)
 	})
 	if len(pattern) > 4 && pattern[:4] == "PUT " {
 		s.handleKV("POST "+pattern[4:], h)

@@ -198,10 +198,12 @@ func TestAgentMetrics(t *testing.T) {
 	}
 	get("/v1/health/service/web")
 	get("/v1/health/service/web?index=bad")
+	get("/v1/kv/a?index=bad")
 	prom := get("/v1/agent/metrics?format=prometheus")
 	for _, want := range []string{
 		`meridian_http_request_duration_seconds_count{code="2xx",endpoint="GET /v1/health/service/{service}"} 1`,
 		`meridian_http_request_duration_seconds_count{code="4xx",endpoint="GET /v1/health/service/{service}"} 1`,
+		`meridian_http_request_duration_seconds_count{code="4xx",endpoint="GET /v1/kv/{key...}"} 1`,
 	} {
 		if !strings.Contains(prom.Body.String(), want) {
 			t.Errorf("prometheus metrics lack %q:\n%s", want, prom.Body.String())
