@@ -12,7 +12,11 @@
 // RequireConsistent only after the leader has confirmed its leadership with a
 // quorum. Blocking queries park on go-memdb watch channels. Writes are Raft
 // log entries; hashicorp/raft groups concurrent Apply calls into shared disk
-// writes, and the FSM applies committed entries in batches.
+// writes, and the FSM applies committed entries in batches, one memdb
+// transaction each. The leader writes its own copy of new entries while it
+// sends them to the followers (leaderLog, raftlog.go); an entry is applied,
+// and its writer answered, only once it is on the leader's disk and on a
+// follower's.
 //
 // The leader reconciles LAN membership into the catalog: every member is a
 // node with a serfHealth check that turns critical when the member fails, and

@@ -81,6 +81,10 @@ type fsm struct {
 	// touches them; they hang here because the fsm is the one piece of the
 	// server that lives from New to Shutdown and that the KV files own.
 	sessionTTL *sessionTimers
+
+	// log, once Raft runs, is the log whose entries are applied: an entry
+	// is applied only once it is on this server's disk (see leaderLog).
+	log *leaderLog
 }
 
 var (
@@ -106,6 +110,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 // own transaction, so that one failing command leaves no half-applied change
 // behind.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	if f.log != nil && len(logs) > 0 {
+		f.log.waitDurable(logs[len(logs)-1].Index)
+	}
 	out := make([]any, len(logs))
 	if len(logs) > 1 && f.state.writeBatch(len(logs), func(i int) { out[i] = f.Apply(logs[i]) }) {
 		return out

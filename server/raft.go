@@ -113,34 +113,52 @@ func (c *trackedConn) Close() error {
 // which makes durable writes about a third to a half faster when the disk
 // is the bottleneck. A data dir made before it, with raft/raft.db, keeps
 // using bolt, so an upgraded server keeps its log.
-func raftStores(dataDir string, logger hclog.Logger) (raft.LogStore, raft.StableStore, raft.SnapshotStore, io.Closer, error) {
+//
+// The log Raft is given is the one on disk behind a leaderLog (which lets
+// the leader write in parallel with replication) and a cache of the newest
+// entries: the leader reads back every entry it replicates, and without the
+// cache each read is a pread (a tenth of the leader's CPU under write load),
+// as is a follower that lags a little.
+func raftStores(dataDir string, wrap func(raft.LogStore) raft.LogStore, logger hclog.Logger) (*leaderLog, raft.LogStore, raft.StableStore, raft.SnapshotStore, io.Closer, error) {
+	var (
+		disk   raft.LogStore
+		stable raft.StableStore
+		snaps  raft.SnapshotStore
+		closer io.Closer = nopCloser{}
+	)
 	if dataDir == "" {
 		store := raft.NewInmemStore()
-		return store, store, raft.NewInmemSnapshotStore(), nopCloser{}, nil
+		disk, stable, snaps = store, store, raft.NewInmemSnapshotStore()
+	} else {
+		dir := filepath.Join(dataDir, "raft")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, nil, nil, nil, nil, fmt.Errorf("data dir: %w", err)
+		}
+		var err error
+		if disk, stable, closer, err = openLog(dir); err != nil {
+			return nil, nil, nil, nil, nil, err
+		}
+		if snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, logger); err != nil {
+			closer.Close()
+			return nil, nil, nil, nil, nil, fmt.Errorf("raft snapshots in %s: %w", dir, err)
+		}
 	}
-	dir := filepath.Join(dataDir, "raft")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("data dir: %w", err)
+	if wrap != nil {
+		disk = wrap(disk)
 	}
-	store, stable, closer, err := openLog(dir)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	// A cache of the newest entries in front of the log: the leader reads
-	// back every entry it replicates, and without it each read is a pread
-	// (a tenth of the leader's CPU under write load), as is a follower
-	// that lags a little.
-	logs, err := raft.NewLogCache(logCacheSize, store)
+	ll, err := newLeaderLog(disk)
 	if err != nil {
 		closer.Close()
-		return nil, nil, nil, nil, fmt.Errorf("raft log cache: %w", err)
+		return nil, nil, nil, nil, nil, err
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, logger)
+	logs, err := raft.NewLogCache(logCacheSize, ll)
 	if err != nil {
+		ll.Close()
 		closer.Close()
-		return nil, nil, nil, nil, fmt.Errorf("raft snapshots in %s: %w", dir, err)
+		return nil, nil, nil, nil, nil, fmt.Errorf("raft log cache: %w", err)
 	}
-	return logs, stable, snaps, closer, nil
+	// The leaderLog closes first: it writes what is still queued.
+	return ll, logs, stable, snaps, closers{ll, closer}, nil
 }
 
 // logCacheSize is how many of the newest Raft entries are kept in memory:

@@ -88,6 +88,10 @@ type Config struct {
 	// a WAN round trip per read.
 	StaleView bool
 
+	// WrapRaftLog, when set, wraps the Raft log on disk before the server
+	// uses it; tests stall a server's disk writes with it.
+	WrapRaftLog func(raft.LogStore) raft.LogStore
+
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics, when set, receives the server's Prometheus metrics.
@@ -264,7 +268,7 @@ func (s *Server) goFunc(f func()) {
 
 func (s *Server) setupRaft(adv *net.TCPAddr) error {
 	hl := hclogger(s.logger.With("component", "raft"), "raft")
-	logs, stable, snaps, closer, err := raftStores(s.cfg.DataDir, hl)
+	ll, logs, stable, snaps, closer, err := raftStores(s.cfg.DataDir, s.cfg.WrapRaftLog, hl)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -287,12 +291,14 @@ func (s *Server) setupRaft(adv *net.TCPAddr) error {
 	rc.SnapshotInterval = 120 * time.Second
 	rc.TrailingLogs = 10240
 	rc.NotifyCh = s.leaderCh
-	r, err := raft.NewRaft(rc, s.fsm, logs, stable, snaps, s.transport)
+	s.fsm.log = ll
+	r, err := raft.NewRaft(rc, s.fsm, logs, stable, snaps, raftTransport{NetworkTransport: s.transport, durable: ll.durableIndex})
 	if err != nil {
 		closer.Close()
 		s.transport.Close()
 		return fmt.Errorf("server: start raft: %w", err)
 	}
+	ll.setRaft(r)
 	s.raft = r
 	s.stores = closer
 	return nil
