@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian/meridian/internal/testcluster"
 )
 
 // webPort is the port every test instance of the web service registers.
@@ -75,13 +77,16 @@ func webIn(t testing.TB, via *agent, dc string, client *agent) error {
 // TestDatacenter is scenario 1, one datacenter of three servers and a
 // client: the servers elect a leader, a service registered on the client
 // resolves over DNS, and the datacenter keeps serving reads and writes
-// through the crash of its leader, which then rejoins.
+// through the crash of its leader, which then rejoins. Then, with writers
+// busy, the leader is SIGKILLed and restarted, and afterwards every server
+// at once: every write that was acknowledged is still there.
 func TestDatacenter(t *testing.T) {
 	c := newCluster(t, clusterSpec{datacenters: []string{"dc1"}, servers: 3, clients: 1})
 	dc1 := c.dc("dc1")
 	client := dc1.clients[0]
 	var killed *agent
 	var lastKey, lastValue string
+	var acked []string
 
 	steps(t,
 		step{"leader", func(t *testing.T) {
@@ -154,7 +159,58 @@ func TestDatacenter(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		step{"acknowledged writes survive a SIGKILLed leader", func(t *testing.T) {
+			kv := client.api(t, requestTimeout).KV()
+			writers := testcluster.StartWriters(t, 8, func(w, i int) (string, error) {
+				key := fmt.Sprintf("durable/%d/%d", w, i)
+				_, err := kv.Put(&api.KVPair{Key: key, Value: []byte(key)}, nil)
+				return key, err
+			})
+			writers.WaitAcked(t, 300, failoverTimeout)
+			leader := dc1.leader(t, formTimeout, dc1.servers)
+			leader.kill(t)
+			before := writers.Count()
+			t.Logf("killed the leader %s after %d acknowledged writes", leader, before)
+			writers.WaitAcked(t, before+300, failoverTimeout) // the writes go on under a new leader
+			leader.start(t)
+			acked = writers.Stop()
+			c.waitDatacenter(t, dc1, formTimeout)
+			allThere(t, client, acked)
+			t.Logf("all %d acknowledged writes there after the leader's restart", len(acked))
+		}},
+		step{"and after every server was SIGKILLed", func(t *testing.T) {
+			for _, s := range dc1.servers {
+				s.kill(t)
+			}
+			for _, s := range dc1.servers {
+				s.start(t)
+			}
+			c.waitDatacenter(t, dc1, formTimeout)
+			allThere(t, client, acked)
+		}},
 	)
+}
+
+// allThere waits until a consistent read through via lists every key of
+// acked, each with itself as its value.
+func allThere(t testing.TB, via *agent, acked []string) {
+	t.Helper()
+	eventually(t, failoverTimeout, fmt.Sprintf("all %d acknowledged writes readable", len(acked)), func() error {
+		list, _, err := via.api(t, requestTimeout).KV().List("durable/", &api.QueryOptions{RequireConsistent: true})
+		if err != nil {
+			return err
+		}
+		have := make(map[string]string, len(list))
+		for _, p := range list {
+			have[p.Key] = string(p.Value)
+		}
+		for _, k := range acked {
+			if v, ok := have[k]; !ok || v != k {
+				return fmt.Errorf("acknowledged key %q: %q, %v (of %d listed)", k, v, ok, len(list))
+			}
+		}
+		return nil
+	})
 }
 
 // voters checks that the Raft configuration, as via's servers report it,
