@@ -4,6 +4,8 @@
 # 127.0.0.51-53 with their data dirs on this machine's disk.
 #   sequential single-client PUT latency against the leader
 #   (meridian-bench kv-put -c 1, 100-byte values, unique keys);
+#   PUTs per second against the leader as writers grow from 1 to 128
+#   (wrk with ../shared/bench/kvput.lua), once: shared fsyncs make it grow;
 #   ?stale GETs per second of one key on a follower at 16 clients
 #   (wrk -t2 -c16), and in the same runs those of the cheapest Go HTTP
 #   server answering the same bytes (../shared/bench/ref on 127.0.0.54),
@@ -51,6 +53,9 @@ for run in $(seq "$RUNS"); do
   r=$(gets "http://127.0.0.54:8500/v1/kv/bench/k?stale")
   echo "run $run: sequential PUT p50 $p ms; stale GET on a follower at 16 clients $g /s, reference $r /s"
   P+=("$p"); G+=("$g"); R+=("$r")
+done
+for c in 1 8 32 128; do
+  echo "PUTs at $c connections: $(wrk -t$(( c < 2 ? 1 : 2 )) -c$c -d"${SECS}s" -s ../shared/bench/kvput.lua "http://$leader:8500" 2>/dev/null | awk '/Requests\/sec/ {print int($2)}') /s"
 done
 echo "medians: sequential PUT p50 $(med "${P[@]}") ms (Consul 2.8 ms)"
 echo "stale GET $(med "${G[@]}") /s vs reference $(med "${R[@]}") /s: ratio $(awk -v a="$(med "${G[@]}")" -v b="$(med "${R[@]}")" 'BEGIN {printf "%.2f", a/b}') (goal 1.5 x Consul's 27,000 = 40,500 /s on the day Consul was measured)"
