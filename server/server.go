@@ -287,6 +287,8 @@ func (s *Server) setupRaft(adv *net.TCPAddr) error {
 	rc.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
 	rc.CommitTimeout = 10 * time.Millisecond
 	rc.MaxAppendEntries = s.cfg.MaxAppendEntries
+	// Per-peer metrics carry the peer as a label, not also in the name.
+	rc.NoLegacyTelemetry = true
 	rc.SnapshotThreshold = 16384
 	rc.SnapshotInterval = 120 * time.Second
 	rc.TrailingLogs = 10240
