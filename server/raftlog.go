@@ -34,9 +34,8 @@ type leaderLog struct {
 	leader atomic.Pointer[func() bool] // whether this server leads; nil until Raft runs, and writes go through
 
 	mu      sync.Mutex
-	changed *sync.Cond  // unwritten, writing, durable or closed changed
-	queued  []*raft.Log // accepted but not on disk yet, in index order; the first `writing` are being written
-	writing int         // how many of queued the writer has taken
+	changed *sync.Cond  // queued, durable or closed changed
+	queued  []*raft.Log // accepted but not on disk yet (the writer may be writing them), in index order
 	durable uint64      // every entry up to this index is on disk
 	closed  bool
 	done    chan struct{} // closed when the writer has stopped
@@ -71,7 +70,6 @@ func (l *leaderLog) writer() {
 			return
 		}
 		batch := l.queued
-		l.writing = len(batch)
 		l.mu.Unlock()
 		err := l.disk.StoreLogs(batch)
 		l.mu.Lock()
@@ -82,7 +80,6 @@ func (l *leaderLog) writer() {
 		if len(l.queued) == 0 {
 			l.queued = nil // let the written entries be collected
 		}
-		l.writing = 0
 		l.durable = batch[len(batch)-1].Index
 		l.changed.Broadcast()
 	}
