@@ -320,8 +320,8 @@ func TestTxnCommitAndRollback(t *testing.T) {
 	}
 	ops.WriteString("]")
 	base := "http://" + c.Clients[0].HTTPAddr()
-	if code, _ := rawRequest(t, "PUT", base+"/v1/txn", []byte(ops.String())); code != 413 {
-		t.Errorf("txn of 129 ops = %d, want 413", code)
+	if code, msg := rawRequest(t, "PUT", base+"/v1/txn", []byte(ops.String())); code != 400 || !strings.Contains(msg, "too many operations (129 > 128)") {
+		t.Errorf("txn of 129 ops = %d %q, want 400 naming the count", code, msg)
 	}
 	if code, msg := rawRequest(t, "PUT", base+"/v1/txn", []byte(`[{"KV":{"Verb":"set","Key":"k","Value":"!!"}}]`)); code != 400 {
 		t.Errorf("txn with a non-base64 value = %d %q, want 400", code, msg)
