@@ -72,3 +72,40 @@ func TestOpenLogKeepsBoltDataDirs(t *testing.T) {
 		t.Errorf("a wal dir appeared beside raft.db (stat: %v)", err)
 	}
 }
+
+// TestOpenLogAfterTailTruncation: a follower whose log tail was cut (an
+// old leader's unreplicated entries) reads its log again after a restart.
+// raft-wal v0.4.0 marked the cut segment sealed without its index block,
+// and every read of it failed after a reopen (hashicorp/raft-wal#31).
+func TestOpenLogAfterTailTruncation(t *testing.T) {
+	dir := t.TempDir()
+	logs, _, closer, err := openLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := logs.StoreLogs(entries(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := logs.DeleteRange(8, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := logs.StoreLogs(entries(8, 9)); err != nil { // the new leader's entries
+		t.Fatal(err)
+	}
+	closer.Close()
+
+	logs, _, closer, err = openLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	for i := uint64(1); i <= 9; i++ {
+		var got raft.Log
+		if err := logs.GetLog(i, &got); err != nil || got.Data[0] != byte(i) {
+			t.Errorf("GetLog(%d) after a restart = %v, %v", i, got.Data, err)
+		}
+	}
+	if last, err := logs.LastIndex(); err != nil || last != 9 {
+		t.Errorf("LastIndex after a restart = %d, %v; want 9", last, err)
+	}
+}
