@@ -55,6 +55,15 @@ type Config struct {
 	// MaxAppendEntries caps how many log entries raft sends, writes and
 	// fsyncs as one batch; concurrent writes share one fsync up to it.
 	MaxAppendEntries int
+	// SnapshotThreshold is how many Raft entries since the last snapshot
+	// make a server take the next one; it checks every SnapshotInterval
+	// (randomised up to twice that). TrailingLogs is how many entries a
+	// snapshot leaves in the log, so that a follower lagging by fewer
+	// catches up without a whole snapshot. Consul's raft_snapshot_threshold,
+	// raft_snapshot_interval and raft_trailing_logs.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
 	// ReconcileInterval is how often the leader re-checks every LAN member
 	// against the catalog, besides reacting to member events.
 	ReconcileInterval time.Duration
@@ -109,6 +118,9 @@ func DefaultConfig() Config {
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond,
 		MaxAppendEntries:   256,
+		SnapshotThreshold:  16384,
+		SnapshotInterval:   120 * time.Second,
+		TrailingLogs:       10240,
 		ReconcileInterval:  60 * time.Second,
 		DefaultQueryWait:   5 * time.Minute,
 		MaxQueryWait:       10 * time.Minute,
@@ -153,6 +165,8 @@ func (c *Config) Validate() error {
 		return errors.New("server: raft timings must be positive")
 	case c.LeaderLeaseTimeout > c.HeartbeatTimeout:
 		return errors.New("server: leader lease timeout must not exceed the heartbeat timeout")
+	case c.SnapshotThreshold == 0 || c.SnapshotInterval <= 0:
+		return errors.New("server: raft snapshot threshold and interval must be positive")
 	}
 	return nil
 }
@@ -289,9 +303,9 @@ func (s *Server) setupRaft(adv *net.TCPAddr) error {
 	rc.MaxAppendEntries = s.cfg.MaxAppendEntries
 	// Per-peer metrics carry the peer as a label, not also in the name.
 	rc.NoLegacyTelemetry = true
-	rc.SnapshotThreshold = 16384
-	rc.SnapshotInterval = 120 * time.Second
-	rc.TrailingLogs = 10240
+	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	rc.SnapshotInterval = s.cfg.SnapshotInterval
+	rc.TrailingLogs = s.cfg.TrailingLogs
 	rc.NotifyCh = s.leaderCh
 	s.fsm.log = ll
 	r, err := raft.NewRaft(rc, s.fsm, logs, stable, snaps, raftTransport{NetworkTransport: s.transport, durable: ll.durableIndex})
