@@ -195,6 +195,9 @@ func (a *Agent) Start() (err error) {
 		sc.Listener = serverLn
 		sc.Advertise = net.JoinHostPort(advertise, tags[server.TagPort])
 		sc.ScaleTimings(a.cfg.Performance.RaftMultiplier)
+		sc.SnapshotThreshold = uint64(a.cfg.RaftSnapshotThreshold)
+		sc.SnapshotInterval = a.cfg.RaftSnapshotInterval
+		sc.TrailingLogs = uint64(a.cfg.RaftTrailingLogs)
 		sc.Logger = a.logger.With("component", "server")
 		sc.Metrics = a.metrics
 		if err := a.startWAN(tags, &sc); err != nil {

@@ -116,6 +116,15 @@ type Config struct {
 	ReconnectTimeout time.Duration `config:"reconnect_timeout"`
 	// Performance tunes timings.
 	Performance Performance `config:"performance"`
+	// RaftSnapshotThreshold is how many Raft entries since its last
+	// snapshot make a server take the next one; it checks every
+	// RaftSnapshotInterval (randomised up to twice that). RaftTrailingLogs
+	// is how many entries a snapshot leaves in the log, so that a follower
+	// lagging by fewer catches up without a whole snapshot. Servers only;
+	// defaults 16384, 120s and 10240.
+	RaftSnapshotThreshold int           `config:"raft_snapshot_threshold"`
+	RaftSnapshotInterval  time.Duration `config:"raft_snapshot_interval"`
+	RaftTrailingLogs      int           `config:"raft_trailing_logs"`
 
 	// Domain is the DNS domain the agent answers for (default "consul.");
 	// AltDomain is a second one answered the same way.
@@ -279,15 +288,18 @@ func Default() *Config {
 			SerfLAN: 8301,
 			SerfWAN: 8302,
 		},
-		RetryInterval:    30 * time.Second,
-		LeaveOnTerminate: true, // a client leaves on SIGTERM; Load flips it for servers
-		RetryIntervalWAN: 30 * time.Second,
-		WANTransport:     WANTransportQUIC,
-		Federation:       defaultFederation(),
-		ReconnectTimeout: 72 * time.Hour,
-		Performance:      Performance{RaftMultiplier: 1},
-		Domain:           "consul.",
-		DNSConfig:        defaultDNSConfig(),
+		RetryInterval:         30 * time.Second,
+		LeaveOnTerminate:      true, // a client leaves on SIGTERM; Load flips it for servers
+		RetryIntervalWAN:      30 * time.Second,
+		WANTransport:          WANTransportQUIC,
+		Federation:            defaultFederation(),
+		ReconnectTimeout:      72 * time.Hour,
+		Performance:           Performance{RaftMultiplier: 1},
+		RaftSnapshotThreshold: 16384,
+		RaftSnapshotInterval:  120 * time.Second,
+		RaftTrailingLogs:      10240,
+		Domain:                "consul.",
+		DNSConfig:             defaultDNSConfig(),
 	}
 }
 

@@ -69,6 +69,18 @@ func TestLoadPrecedence(t *testing.T) {
 			key: "performance.raft_multiplier", fileLine: "performance: {raft_multiplier: 5}", env: "MERIDIAN_PERFORMANCE_RAFT_MULTIPLIER=6", flag: nil,
 			get: func(c *Config) any { return c.Performance.RaftMultiplier }, def: 1, file: 5, envVal: 6, flagVal: 6,
 		},
+		{
+			key: "raft_snapshot_threshold", fileLine: "raft_snapshot_threshold: 1000", env: "MERIDIAN_RAFT_SNAPSHOT_THRESHOLD=2000", flag: nil,
+			get: func(c *Config) any { return c.RaftSnapshotThreshold }, def: 16384, file: 1000, envVal: 2000, flagVal: 2000,
+		},
+		{
+			key: "raft_snapshot_interval", fileLine: "raft_snapshot_interval: 30s", env: "MERIDIAN_RAFT_SNAPSHOT_INTERVAL=1m", flag: nil,
+			get: func(c *Config) any { return c.RaftSnapshotInterval }, def: 120 * time.Second, file: 30 * time.Second, envVal: time.Minute, flagVal: time.Minute,
+		},
+		{
+			key: "raft_trailing_logs", fileLine: "raft_trailing_logs: 100", env: "MERIDIAN_RAFT_TRAILING_LOGS=200", flag: nil,
+			get: func(c *Config) any { return c.RaftTrailingLogs }, def: 10240, file: 100, envVal: 200, flagVal: 200,
+		},
 	}
 	for _, k := range keys {
 		levels := []struct {

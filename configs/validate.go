@@ -85,6 +85,15 @@ func (c *Config) Validate() error {
 	if m := c.Performance.RaftMultiplier; m < 1 || m > 10 {
 		v.failf("performance.raft_multiplier", "must be 1-10, got %d", m)
 	}
+	if c.RaftSnapshotThreshold < 1 {
+		v.failf("raft_snapshot_threshold", "must be at least 1, got %d", c.RaftSnapshotThreshold)
+	}
+	if c.RaftSnapshotInterval < 5*time.Millisecond {
+		v.failf("raft_snapshot_interval", "must be at least 5ms, got %v", c.RaftSnapshotInterval)
+	}
+	if c.RaftTrailingLogs < 0 {
+		v.failf("raft_trailing_logs", "must not be negative, got %d", c.RaftTrailingLogs)
+	}
 
 	v.services()
 	seenChecks := make(map[string]string)
