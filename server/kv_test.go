@@ -429,18 +429,8 @@ func TestKVDurability(t *testing.T) {
 	checkAll := func(stage string) {
 		t.Helper()
 		testcluster.Eventually(t, 30*time.Second, func() error {
-			list, _, err := kv.List("dur/", &api.QueryOptions{RequireConsistent: true})
-			if err != nil {
-				return err
-			}
-			have := make(map[string]bool, len(list))
-			for _, p := range list {
-				have[p.Key] = true
-			}
-			for _, k := range acked {
-				if !have[k] {
-					return fmt.Errorf("%s: acknowledged key %q is missing", stage, k)
-				}
+			if err := testcluster.KeysAcked(kv, "dur/", acked); err != nil {
+				return fmt.Errorf("%s: %w", stage, err)
 			}
 			return nil
 		})

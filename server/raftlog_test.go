@@ -203,20 +203,7 @@ func TestLeaderCompactsWhileWriting(t *testing.T) {
 	}
 	c.WaitLeader(20 * time.Second)
 	testcluster.Eventually(t, 20*time.Second, func() error {
-		list, _, err := c.Servers[0].API().KV().List("compact/", &api.QueryOptions{RequireConsistent: true})
-		if err != nil {
-			return err
-		}
-		have := make(map[string]bool, len(list))
-		for _, p := range list {
-			have[p.Key] = true
-		}
-		for _, k := range acked {
-			if !have[k] {
-				return fmt.Errorf("acknowledged key %q is missing (%d of %d listed)", k, len(list), len(acked))
-			}
-		}
-		return nil
+		return testcluster.KeysAcked(c.Servers[0].API().KV(), "compact/", acked)
 	})
 	t.Logf("%d acknowledged writes, 3 snapshots on the leader (last at %d)", len(acked), snapped)
 }

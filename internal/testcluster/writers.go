@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 )
 
 // Writers runs concurrent writers and keeps what each write the cluster
@@ -76,4 +78,24 @@ func (ws *Writers) Stop() []string {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	return append([]string(nil), ws.acked...)
+}
+
+// KeysAcked reads every key under prefix with a consistent read and
+// reports the first acknowledged key (of writers whose value is the key
+// itself) that is missing or holds another value.
+func KeysAcked(kv *api.KV, prefix string, acked []string) error {
+	list, _, err := kv.List(prefix, &api.QueryOptions{RequireConsistent: true})
+	if err != nil {
+		return err
+	}
+	have := make(map[string]string, len(list))
+	for _, p := range list {
+		have[p.Key] = string(p.Value)
+	}
+	for _, k := range acked {
+		if v, ok := have[k]; !ok || v != k {
+			return fmt.Errorf("acknowledged key %q: value %q, present %v (%d keys under %q, %d acknowledged)", k, v, ok, len(list), prefix, len(acked))
+		}
+	}
+	return nil
 }

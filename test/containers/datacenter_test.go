@@ -196,20 +196,7 @@ func TestDatacenter(t *testing.T) {
 func allThere(t testing.TB, via *agent, acked []string) {
 	t.Helper()
 	eventually(t, failoverTimeout, fmt.Sprintf("all %d acknowledged writes readable", len(acked)), func() error {
-		list, _, err := via.api(t, requestTimeout).KV().List("durable/", &api.QueryOptions{RequireConsistent: true})
-		if err != nil {
-			return err
-		}
-		have := make(map[string]string, len(list))
-		for _, p := range list {
-			have[p.Key] = string(p.Value)
-		}
-		for _, k := range acked {
-			if v, ok := have[k]; !ok || v != k {
-				return fmt.Errorf("acknowledged key %q: %q, %v (of %d listed)", k, v, ok, len(list))
-			}
-		}
-		return nil
+		return testcluster.KeysAcked(via.api(t, requestTimeout).KV(), "durable/", acked)
 	})
 }
 
