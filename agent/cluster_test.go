@@ -170,13 +170,7 @@ func TestLeaderKilledWritesSurvive(t *testing.T) {
 func TestFollowerFailsAndCatchesUp(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Servers: 3, Clients: 1})
 	leader := c.WaitLeader(5 * time.Second)
-	var follower *testcluster.Node
-	for _, n := range c.Servers {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	follower := c.Followers(leader)[0]
 	follower.Kill()
 	client := c.Clients[0].API()
 	testcluster.Eventually(t, 10*time.Second, func() error {
@@ -249,13 +243,7 @@ func TestFollowerFailsAndCatchesUp(t *testing.T) {
 func TestGracefulLeave(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Servers: 3, Clients: 1})
 	leader := c.WaitLeader(5 * time.Second)
-	var leaving *testcluster.Node
-	for _, n := range c.Servers {
-		if n != leader {
-			leaving = n
-			break
-		}
-	}
+	leaving := c.Followers(leader)[0]
 	leaving.Leave()
 	client := c.Clients[0].API()
 	testcluster.Eventually(t, 10*time.Second, func() error {

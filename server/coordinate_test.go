@@ -94,12 +94,7 @@ func TestCoordinatesAndNear(t *testing.T) {
 	// The agents' own coordinates would overwrite client1's injected one.
 	c := testcluster.New(t, testcluster.Options{Servers: 3, Clients: 1, CoordinateInterval: time.Hour})
 	leader := c.WaitLeader(10 * time.Second)
-	var follower *testcluster.Node
-	for _, s := range c.Servers {
-		if s != leader {
-			follower = s
-		}
-	}
+	follower := c.Followers(leader)[1]
 	client := c.Clients[0].API()
 	registerWeb(t, client)
 

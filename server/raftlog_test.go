@@ -45,12 +45,7 @@ func TestLeaderDiskStalled(t *testing.T) {
 		}
 	}})
 	leader := c.WaitLeader(10 * time.Second)
-	var followers []*testcluster.Node
-	for _, s := range c.Servers {
-		if s != leader {
-			followers = append(followers, s)
-		}
-	}
+	followers := c.Followers(leader)
 	if _, err := leader.API().KV().Put(&api.KVPair{Key: "before", Value: []byte("1")}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -150,13 +145,7 @@ func TestLeaderCompactsWhileWriting(t *testing.T) {
 		cfg.SnapshotThreshold = 1 << 30 // only the snapshots the test takes
 	}})
 	leader := c.WaitLeader(10 * time.Second)
-	var down *testcluster.Node
-	for _, s := range c.Servers {
-		if s != leader {
-			down = s
-			break
-		}
-	}
+	down := c.Followers(leader)[0]
 	down.Kill()
 	kv := leader.API().KV()
 	writers := testcluster.StartWriters(t, 4, func(w, i int) (string, error) {

@@ -86,13 +86,7 @@ func TestSessionTTLReArmedByNewLeader(t *testing.T) {
 	// Bootstrap and so cannot join three servers.
 	c := testcluster.New(t, testcluster.Options{Servers: 3})
 	leader := c.WaitLeader(10 * time.Second)
-	var follower *testcluster.Node
-	for _, s := range c.Servers {
-		if s != leader {
-			follower = s
-			break
-		}
-	}
+	follower := c.Followers(leader)[0]
 	sess := follower.API().Session()
 	// A session binds to its node, which the leader registers in the
 	// catalog soon after the node joins: retry until it has.

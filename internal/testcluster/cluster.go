@@ -278,6 +278,17 @@ func (n *Node) API() *api.Client {
 	return c
 }
 
+// Followers returns the servers other than leader, in order.
+func (c *Cluster) Followers(leader *Node) []*Node {
+	var out []*Node
+	for _, n := range c.Servers {
+		if n != leader {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // WaitLeader returns the server that leads, waiting up to timeout for one.
 func (c *Cluster) WaitLeader(timeout time.Duration) *Node {
 	c.t.Helper()
