@@ -128,27 +128,29 @@ type wireCheck struct {
 	OSService                      string
 }
 
-// opaqueKeys hold user data whose keys must stay as written.
-var opaqueKeys = map[string]bool{"meta": true, "header": true, "nodemeta": true}
+// localOpaqueKeys name, in lower case without underscores, the fields of
+// service and check definitions that hold user data whose keys must stay
+// as written.
+var localOpaqueKeys = map[string]bool{"meta": true, "header": true, "nodemeta": true}
 
 // normalizeKeys strips underscores from the object keys of v, leaving the
-// keys inside Meta and Header alone.
-func normalizeKeys(v any) any {
+// keys inside the fields opaque names alone.
+func normalizeKeys(v any, opaque map[string]bool) any {
 	switch t := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, val := range t {
 			nk := strings.ReplaceAll(k, "_", "")
-			if opaqueKeys[strings.ToLower(nk)] {
+			if opaque[strings.ToLower(nk)] {
 				out[nk] = val
 				continue
 			}
-			out[nk] = normalizeKeys(val)
+			out[nk] = normalizeKeys(val, opaque)
 		}
 		return out
 	case []any:
 		for i := range t {
-			t[i] = normalizeKeys(t[i])
+			t[i] = normalizeKeys(t[i], opaque)
 		}
 		return t
 	}
@@ -170,7 +172,7 @@ func decodeLocal(body []byte, v any) error {
 	if _, ok := raw.(map[string]any); !ok {
 		return badf("request body: want a JSON object")
 	}
-	norm, err := json.Marshal(normalizeKeys(raw))
+	norm, err := json.Marshal(normalizeKeys(raw, localOpaqueKeys))
 	if err != nil {
 		return badf("request body: %v", err)
 	}

@@ -153,7 +153,7 @@ func decodeQuery(r *http.Request) (catalog.PreparedQuery, error) {
 	if _, ok := raw.(map[string]any); !ok {
 		return q, badf("request body: want a JSON object")
 	}
-	norm, err := json.Marshal(normalizeQueryKeys(raw))
+	norm, err := json.Marshal(normalizeKeys(raw, queryOpaqueKeys))
 	if err != nil {
 		return q, badf("request body: %v", err)
 	}
@@ -165,27 +165,6 @@ func decodeQuery(r *http.Request) (catalog.PreparedQuery, error) {
 	return q, nil
 }
 
-// normalizeQueryKeys strips underscores from the object keys of v, leaving
-// the keys inside NodeMeta and ServiceMeta alone.
-func normalizeQueryKeys(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, val := range t {
-			nk := strings.ReplaceAll(k, "_", "")
-			switch strings.ToLower(nk) {
-			case "nodemeta", "servicemeta":
-				out[nk] = val
-			default:
-				out[nk] = normalizeQueryKeys(val)
-			}
-		}
-		return out
-	case []any:
-		for i := range t {
-			t[i] = normalizeQueryKeys(t[i])
-		}
-		return t
-	}
-	return v
-}
+// queryOpaqueKeys name the fields of a prepared query whose keys are user
+// data (see normalizeKeys).
+var queryOpaqueKeys = map[string]bool{"nodemeta": true, "servicemeta": true}
