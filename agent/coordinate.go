@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/meridian/meridian/catalog"
-	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/rpc"
 )
 
@@ -90,13 +89,7 @@ func (a *Agent) coordinateInterval() time.Duration {
 	if base <= 0 {
 		base = DefaultCoordinateInterval
 	}
-	alive := 0
-	for _, m := range a.lan.Members() {
-		if m.Status == lan.StatusAlive {
-			alive++
-		}
-	}
-	if scaled := time.Duration(alive) * time.Second / coordinateRateTarget; scaled > base {
+	if scaled := time.Duration(a.aliveMembers()) * time.Second / coordinateRateTarget; scaled > base {
 		base = scaled
 	}
 	return base + rand.N(base/4+1)

@@ -108,18 +108,24 @@ func (a *Agent) syncInterval() time.Duration {
 	base := a.opts.SyncInterval
 	if base <= 0 {
 		base = DefaultSyncInterval
-		n := 0
-		for _, m := range a.lan.Members() {
-			if m.Status == lan.StatusAlive {
-				n++
-			}
-		}
-		if n > syncScaleThreshold {
+		if n := a.aliveMembers(); n > syncScaleThreshold {
 			f := math.Ceil(math.Log2(float64(n)) - math.Log2(syncScaleThreshold) + 1)
 			base = time.Duration(f * float64(base))
 		}
 	}
 	return base + rand.N(base/4+1)
+}
+
+// aliveMembers counts the alive members of the LAN pool: the size the
+// periodic sends (full syncs, coordinates) scale their interval with.
+func (a *Agent) aliveMembers() int {
+	n := 0
+	for _, m := range a.lan.Members() {
+		if m.Status == lan.StatusAlive {
+			n++
+		}
+	}
+	return n
 }
 
 // syncLoop pushes changes as they happen and does a full sync every
