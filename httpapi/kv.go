@@ -1,12 +1,10 @@
 package httpapi
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
@@ -23,56 +21,16 @@ type rawValue []byte
 
 // kvRoutes registers /v1/kv, /v1/session and /v1/txn.
 func (s *Server) kvRoutes() {
-	s.handleKV("GET /v1/kv/{key...}", s.kvGet)
-	s.handleKV("PUT /v1/kv/{key...}", s.kvPut)
-	s.handleKV("DELETE /v1/kv/{key...}", s.kvDelete)
-	s.handleKV("PUT /v1/session/create", s.sessionCreate)
-	s.handleKV("PUT /v1/session/destroy/{id}", s.sessionDestroy)
-	s.handleKV("PUT /v1/session/renew/{id}", s.sessionRenew)
-	s.handleKV("GET /v1/session/info/{id}", s.sessionInfo)
-	s.handleKV("GET /v1/session/node/{node}", s.sessionNode)
-	s.handleKV("GET /v1/session/list", s.sessionList)
-	s.handleKV("PUT /v1/txn", s.txn)
-}
-
-// handleKV is handle plus the answers only these endpoints give: 413 for
-// a value or transaction too large, raw values, and a status of their own
-// (409 for a rolled back transaction).
-func (s *Server) handleKV(pattern string, h handlerFunc) {
-	observe := s.metrics.observer(pattern)
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		v, err := h(w, r)
-		code := http.StatusOK
-		var tl *tooLarge
-		switch {
-		case errors.As(err, &tl):
-			code = http.StatusRequestEntityTooLarge
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(code)
-			_, _ = io.WriteString(w, tl.msg+"\n")
-		case err != nil:
-			code = s.respondError(w, r, err)
-		default:
-			if raw, ok := v.(rawValue); ok {
-				w.Header().Set("Content-Type", "application/octet-stream")
-				_, _ = w.Write(raw)
-				break
-			}
-			if st, ok := v.(statusBody); ok {
-				code = st.code
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(code)
-				s.respondJSON(w, r, st.body)
-				break
-			}
-			s.respondJSON(w, r, v)
-		}
-		observe(start, code)
-	})
-	if len(pattern) > 4 && pattern[:4] == "PUT " {
-		s.handleKV("POST "+pattern[4:], h)
-	}
+	s.handle("GET /v1/kv/{key...}", s.kvGet)
+	s.handle("PUT /v1/kv/{key...}", s.kvPut)
+	s.handle("DELETE /v1/kv/{key...}", s.kvDelete)
+	s.handle("PUT /v1/session/create", s.sessionCreate)
+	s.handle("PUT /v1/session/destroy/{id}", s.sessionDestroy)
+	s.handle("PUT /v1/session/renew/{id}", s.sessionRenew)
+	s.handle("GET /v1/session/info/{id}", s.sessionInfo)
+	s.handle("GET /v1/session/node/{node}", s.sessionNode)
+	s.handle("GET /v1/session/list", s.sessionList)
+	s.handle("PUT /v1/txn", s.txn)
 }
 
 // statusBody is a JSON answer with a status other than 200.

@@ -128,9 +128,12 @@ func parseBool(q url.Values, name string) (bool, error) {
 func errorStatus(err error) (int, string) {
 	var br *badRequest
 	var nf *notFound
+	var tl *tooLarge
 	switch {
 	case errors.As(err, &br):
 		return http.StatusBadRequest, br.msg
+	case errors.As(err, &tl):
+		return http.StatusRequestEntityTooLarge, tl.msg
 	case errors.As(err, &nf):
 		return http.StatusNotFound, nf.msg
 	case errors.Is(err, rpc.ErrBadRequest):

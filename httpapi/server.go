@@ -179,7 +179,18 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 		case err != nil:
 			code = s.respondError(w, r, err)
 		default:
-			s.respondJSON(w, r, v)
+			switch v := v.(type) {
+			case rawValue:
+				w.Header().Set("Content-Type", "application/octet-stream")
+				_, _ = w.Write(v)
+			case statusBody:
+				code = v.code
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(code)
+				s.respondJSON(w, r, v.body)
+			default:
+				s.respondJSON(w, r, v)
+			}
 		}
 		observe(start, code)
 	})
