@@ -58,16 +58,21 @@ func (s *Server) readOptions(r *http.Request) (rpc.QueryOptions, *bexpr.Filter, 
 
 // write runs a write endpoint with args decoded by the caller.
 func write[A any](s *Server, r *http.Request, method string, args A) (bool, error) {
+	_, err := writeReply[A, rpc.WriteResult](s, r, method, args)
+	return err == nil, err
+}
+
+// writeReply sends method a write of args to the datacenter of ?dc and
+// returns its reply.
+func writeReply[A, R any](s *Server, r *http.Request, method string, args A) (R, error) {
+	var reply R
 	dc, err := parseDC(r.URL.Query())
 	if err != nil {
-		return false, err
+		return reply, err
 	}
 	req := rpc.Write[A]{WriteOptions: rpc.WriteOptions{Datacenter: dc}, Args: args}
-	var reply rpc.WriteResult
-	if err := s.agent.RPC(r.Context(), method, &req, &reply); err != nil {
-		return false, err
-	}
-	return true, nil
+	err = s.agent.RPC(r.Context(), method, &req, &reply)
+	return reply, err
 }
 
 // decodeBody decodes a JSON request body into v, naming what was wrong.

@@ -42,18 +42,12 @@ type statusBody struct {
 // kvQuery runs a KV or session read and sets the read headers, also on a
 // miss (the caller answers 404 then).
 func kvQuery[A, V any](s *Server, w http.ResponseWriter, r *http.Request, method string, args A) (V, error) {
-	var zero V
 	opts, err := parseQueryOptions(r)
 	if err != nil {
+		var zero V
 		return zero, err
 	}
-	q := rpc.Query[A]{QueryOptions: opts, Args: args}
-	var reply rpc.Answer[V]
-	if err := s.agent.RPC(r.Context(), method, &q, &reply); err != nil {
-		return zero, err
-	}
-	setMeta(w, &reply.QueryMeta)
-	return reply.Value, nil
+	return call[A, V](s, w, r, method, opts, args)
 }
 
 // kvNotFound is a KV miss: 404 with an empty body; the read headers are
@@ -125,13 +119,8 @@ func parseUintParam(r *http.Request, name string) (v uint64, ok bool, err error)
 
 // kvApply sends a KV write and answers its outcome, true or false.
 func (s *Server) kvApply(r *http.Request, req rpc.KVRequest) (any, error) {
-	dc, err := parseDC(r.URL.Query())
+	reply, err := writeReply[rpc.KVRequest, rpc.WriteResult](s, r, rpc.MethodKVApply, req)
 	if err != nil {
-		return nil, err
-	}
-	args := rpc.Write[rpc.KVRequest]{WriteOptions: rpc.WriteOptions{Datacenter: dc}, Args: req}
-	var reply rpc.WriteResult
-	if err := s.agent.RPC(r.Context(), rpc.MethodKVApply, &args, &reply); err != nil {
 		return nil, err
 	}
 	return reply.OK, nil

@@ -30,17 +30,8 @@ type queryCreated struct {
 
 // queryApply sends a PreparedQuery.Apply write.
 func (s *Server) queryApply(r *http.Request, op rpc.QueryOp, q catalog.PreparedQuery) (rpc.QueryResult, error) {
-	var reply rpc.QueryResult
-	dc, err := parseDC(r.URL.Query())
-	if err != nil {
-		return reply, err
-	}
-	args := rpc.Write[rpc.QueryRequest[catalog.PreparedQuery]]{
-		WriteOptions: rpc.WriteOptions{Datacenter: dc},
-		Args:         rpc.QueryRequest[catalog.PreparedQuery]{Op: op, Query: q},
-	}
-	err = s.agent.RPC(r.Context(), rpc.MethodQueryApply, &args, &reply)
-	return reply, err
+	return writeReply[rpc.QueryRequest[catalog.PreparedQuery], rpc.QueryResult](s, r, rpc.MethodQueryApply,
+		rpc.QueryRequest[catalog.PreparedQuery]{Op: op, Query: q})
 }
 
 func (s *Server) queryCreate(_ http.ResponseWriter, r *http.Request) (any, error) {

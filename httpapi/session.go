@@ -59,17 +59,8 @@ func decodeSession(r *http.Request, node string) (kvstore.Session, error) {
 
 // sessionApply sends a Session.Apply write.
 func (s *Server) sessionApply(r *http.Request, op rpc.SessionOp, sess kvstore.Session) (rpc.SessionResult, error) {
-	var reply rpc.SessionResult
-	dc, err := parseDC(r.URL.Query())
-	if err != nil {
-		return reply, err
-	}
-	args := rpc.Write[rpc.SessionRequest[kvstore.Session]]{
-		WriteOptions: rpc.WriteOptions{Datacenter: dc},
-		Args:         rpc.SessionRequest[kvstore.Session]{Op: op, Session: sess},
-	}
-	err = s.agent.RPC(r.Context(), rpc.MethodSessionApply, &args, &reply)
-	return reply, err
+	return writeReply[rpc.SessionRequest[kvstore.Session], rpc.SessionResult](s, r, rpc.MethodSessionApply,
+		rpc.SessionRequest[kvstore.Session]{Op: op, Session: sess})
 }
 
 func (s *Server) sessionCreate(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -97,13 +88,8 @@ func (s *Server) sessionDestroy(_ http.ResponseWriter, r *http.Request) (any, er
 // sessionRenew answers the renewed session in a list, or 404 when it no
 // longer exists (the Go client's RenewPeriodic stops then).
 func (s *Server) sessionRenew(w http.ResponseWriter, r *http.Request) (any, error) {
-	dc, err := parseDC(r.URL.Query())
+	reply, err := writeReply[rpc.SessionQuery, rpc.Answer[*kvstore.Session]](s, r, rpc.MethodSessionRenew, rpc.SessionQuery{ID: r.PathValue("id")})
 	if err != nil {
-		return nil, err
-	}
-	args := rpc.Write[rpc.SessionQuery]{WriteOptions: rpc.WriteOptions{Datacenter: dc}, Args: rpc.SessionQuery{ID: r.PathValue("id")}}
-	var reply rpc.Answer[*kvstore.Session]
-	if err := s.agent.RPC(r.Context(), rpc.MethodSessionRenew, &args, &reply); err != nil {
 		return nil, err
 	}
 	setMeta(w, &reply.QueryMeta)
