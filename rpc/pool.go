@@ -176,8 +176,8 @@ func (p *Pool) Call(ctx context.Context, addr, method string, args, reply any) e
 		}
 		te, ok := err.(*transportErr) // never wrapped: see stream and call
 		if !ok {
-			if err != nil && ctx.Err() != nil {
-				return ctx.Err() // the handler saw the same deadline
+			if cerr := ctxErr(ctx); err != nil && cerr != nil {
+				return cerr // the handler saw the same deadline
 			}
 			return err // nil, a remote *Error, an encoding error or ctx.Err()
 		}
@@ -196,6 +196,19 @@ func (p *Pool) Call(ctx context.Context, addr, method string, args, reply any) e
 		}
 		return transportError(method, addr, te.err)
 	}
+}
+
+// ctxErr is ctx.Err(), and also DeadlineExceeded once ctx's deadline has
+// passed: a context's timer may fire after its deadline, later than the
+// handler's answer to the same deadline arrives.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // transportErr marks an error of the connection inside Call; sent says
