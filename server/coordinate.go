@@ -150,7 +150,7 @@ func (s *Server) flushCoordinates(ctx context.Context) {
 	}
 	size, _ := s.coordinateBatchLimits()
 	for chunk := range slices.Chunk(entries, size) {
-		if _, err := s.raftApply(msgCoordinate, chunk); err != nil {
+		if _, _, err := s.apply(ctx, msgCoordinate, chunk); err != nil {
 			if ctx.Err() == nil {
 				s.logger.Warn("write coordinate batch", "coordinates", len(chunk), "error", err)
 			}

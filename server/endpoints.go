@@ -114,8 +114,8 @@ func forwardRead[A, V any](s *Server, ctx context.Context, method string, args *
 		return true, s.forwardToLeader(ctx, method, args, reply)
 	}
 	if args.RequireConsistent {
-		if err := s.raft.VerifyLeader().Error(); err != nil {
-			return true, fmt.Errorf("consistent read: %w", rpc.ErrNoLeader)
+		if err := s.await(ctx, s.raft.VerifyLeader()); err != nil {
+			return true, fmt.Errorf("consistent read: %w", err)
 		}
 	}
 	return false, nil
@@ -262,7 +262,7 @@ func (s *Server) catalogRegister(ctx context.Context, args *registerWrite, reply
 	if args.Args.Datacenter == "" {
 		args.Args.Datacenter = s.cfg.Datacenter
 	}
-	idx, err := s.raftApply(msgRegister, &args.Args)
+	idx, _, err := s.apply(ctx, msgRegister, &args.Args)
 	reply.Index, reply.OK = idx, err == nil
 	return badRequestIf(err)
 }
@@ -274,7 +274,7 @@ func (s *Server) catalogDeregister(ctx context.Context, args *deregisterWrite, r
 	if args.Args.Node == "" {
 		return fmt.Errorf("%w: missing node name", rpc.ErrBadRequest)
 	}
-	idx, err := s.raftApply(msgDeregister, &args.Args)
+	idx, _, err := s.apply(ctx, msgDeregister, &args.Args)
 	reply.Index, reply.OK = idx, err == nil
 	return badRequestIf(err)
 }

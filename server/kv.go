@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-memdb"
-	"github.com/hashicorp/raft"
 
 	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
@@ -53,24 +52,6 @@ func forwardToLeaderAny[A, R any](s *Server, ctx context.Context, method string,
 	return true, s.forwardToLeader(ctx, method, args, reply)
 }
 
-// raftApplyResult commits a command and returns the index it was applied
-// at and the FSM's answer, or the FSM's error.
-func (s *Server) raftApplyResult(t msgType, cmd any) (uint64, any, error) {
-	buf, err := encodeCommand(t, cmd)
-	if err != nil {
-		return 0, nil, err
-	}
-	future := s.raft.Apply(buf, s.cfg.ApplyTimeout)
-	if err := future.Error(); err != nil {
-		return 0, nil, fmt.Errorf("apply: %w", leaderErr(err))
-	}
-	resp := future.Response()
-	if err, ok := resp.(error); ok && err != nil {
-		return 0, nil, err
-	}
-	return future.Index(), resp, nil
-}
-
 func (s *Server) kvApply(ctx context.Context, args *kvWrite, reply *rpc.WriteResult) error {
 	if done, err := forwardWrite(s, ctx, rpc.MethodKVApply, args, reply); done {
 		return err
@@ -107,7 +88,7 @@ func (s *Server) kvApply(ctx context.Context, args *kvWrite, reply *rpc.WriteRes
 			return nil
 		}
 	}
-	idx, resp, err := s.raftApplyResult(msgKV, &req)
+	idx, resp, err := s.apply(ctx, msgKV, &req)
 	if err != nil {
 		return kvBadRequestIf(err)
 	}
@@ -176,7 +157,7 @@ func (s *Server) sessionApply(ctx context.Context, args *sessionWrite, reply *rp
 	default:
 		return fmt.Errorf("%w: unknown session operation %q", rpc.ErrBadRequest, req.Op)
 	}
-	idx, _, err := s.raftApplyResult(msgSession, &req)
+	idx, _, err := s.apply(ctx, msgSession, &req)
 	if err != nil {
 		return kvBadRequestIf(err)
 	}
@@ -265,8 +246,8 @@ func (s *Server) txnApply(ctx context.Context, args *txnWrite, reply *txnRespons
 	now := time.Now()
 	if readOnly {
 		if req.RequireConsistent {
-			if err := s.raft.VerifyLeader().Error(); err != nil {
-				return fmt.Errorf("consistent read: %w", rpc.ErrNoLeader)
+			if err := s.await(ctx, s.raft.VerifyLeader()); err != nil {
+				return fmt.Errorf("consistent read: %w", err)
 			}
 		}
 		tx, _ := s.readTxn()
@@ -281,7 +262,7 @@ func (s *Server) txnApply(ctx context.Context, args *txnWrite, reply *txnRespons
 		return nil
 	}
 	req.Now = now.UnixNano()
-	idx, resp, err := s.raftApplyResult(msgTxn, &req)
+	idx, resp, err := s.apply(ctx, msgTxn, &req)
 	if err != nil {
 		return kvBadRequestIf(err)
 	}
@@ -308,14 +289,6 @@ func kvBadRequestIf(err error) error {
 		}
 	}
 	return badRequestIf(err)
-}
-
-// leaderErr turns raft's leadership errors into rpc.ErrNoLeader.
-func leaderErr(err error) error {
-	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-		return fmt.Errorf("%w: %w", rpc.ErrNoLeader, err)
-	}
-	return err
 }
 
 // newSessionID returns a random (version 4) UUID.

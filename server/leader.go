@@ -164,7 +164,7 @@ func (s *Server) monitorLeadership() {
 // applied everything committed before) it reconciles membership now, on
 // every LAN event, and every ReconcileInterval.
 func (s *Server) leaderLoop(ctx context.Context) {
-	if err := s.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
+	if err := s.await(ctx, s.raft.Barrier(s.cfg.ApplyTimeout)); err != nil {
 		s.logger.Error("leader barrier failed", "error", err)
 	}
 	defer s.startKVLeader(ctx)()
@@ -208,7 +208,7 @@ func (s *Server) reconcile(ctx context.Context) error {
 	}
 	for _, c := range checks {
 		if c.CheckID == catalog.SerfCheckID && !known[c.Node] {
-			if err := s.deregisterNode(c.Node); err != nil {
+			if err := s.deregisterNode(ctx, c.Node); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -222,18 +222,18 @@ func (s *Server) reconcileMember(ctx context.Context, m lan.Member) error {
 	}
 	switch m.Status {
 	case lan.StatusAlive:
-		return s.ensureNode(m, catalog.HealthPassing, serfCheckAlive)
+		return s.ensureNode(ctx, m, catalog.HealthPassing, serfCheckAlive)
 	case lan.StatusFailed:
-		return s.ensureNode(m, catalog.HealthCritical, serfCheckCritical)
+		return s.ensureNode(ctx, m, catalog.HealthCritical, serfCheckCritical)
 	case lan.StatusLeft:
-		return s.deregisterNode(m.Name)
+		return s.deregisterNode(ctx, m.Name)
 	}
 	return nil
 }
 
 // ensureNode registers the member's node and serfHealth check unless the
 // catalog already says exactly that.
-func (s *Server) ensureNode(m lan.Member, status, output string) error {
+func (s *Server) ensureNode(ctx context.Context, m lan.Member, status, output string) error {
 	addr := m.Addr.String()
 	tx, _ := s.state.read()
 	_, node, err := catalog.GetNode(tx, nil, m.Name)
@@ -274,18 +274,18 @@ func (s *Server) ensureNode(m lan.Member, status, output string) error {
 		req.NodeMeta = node.Meta
 		req.TaggedAddresses = node.TaggedAddresses
 	}
-	_, err = s.raftApply(msgRegister, req)
+	_, _, err = s.apply(ctx, msgRegister, req)
 	return err
 }
 
-func (s *Server) deregisterNode(name string) error {
+func (s *Server) deregisterNode(ctx context.Context, name string) error {
 	tx, _ := s.state.read()
 	_, node, err := catalog.GetNode(tx, nil, name)
 	tx.Abort()
 	if err != nil || node == nil {
 		return err
 	}
-	_, err = s.raftApply(msgDeregister, &catalog.DeregisterRequest{Node: name})
+	_, _, err = s.apply(ctx, msgDeregister, &catalog.DeregisterRequest{Node: name})
 	return err
 }
 
@@ -340,7 +340,7 @@ func (s *Server) Leave(ctx context.Context) error {
 	if len(future.Configuration().Servers) < 2 {
 		return nil
 	}
-	if err := s.raft.RemoveServer(raft.ServerID(s.cfg.NodeID), 0, 0).Error(); err != nil {
+	if err := s.await(ctx, s.raft.RemoveServer(raft.ServerID(s.cfg.NodeID), 0, 0)); err != nil {
 		return fmt.Errorf("server leave: remove self from raft: %w", err)
 	}
 	return nil
@@ -369,28 +369,6 @@ func (s *Server) WaitRemoved(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
-}
-
-// raftApply commits a command and returns the index it was applied at.
-func (s *Server) raftApply(t msgType, cmd any) (uint64, error) {
-	buf, err := encodeCommand(t, cmd)
-	if err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	future := s.raft.Apply(buf, s.cfg.ApplyTimeout)
-	err = future.Error()
-	s.metrics.apply.Observe(time.Since(start).Seconds())
-	if err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return 0, fmt.Errorf("apply: %w", rpc.ErrNoLeader)
-		}
-		return 0, fmt.Errorf("apply: %w", err)
-	}
-	if resp, ok := future.Response().(error); ok && resp != nil {
-		return 0, resp
-	}
-	return future.Index(), nil
 }
 
 // readTxn is a shortcut for the state store's read transaction.

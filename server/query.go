@@ -78,7 +78,7 @@ func (s *Server) queryApply(ctx context.Context, args *queryApplyWrite, reply *r
 			return queryError(err)
 		}
 	}
-	idx, _, err := s.raftApplyResult(msgQuery, &req)
+	idx, _, err := s.apply(ctx, msgQuery, &req)
 	if err != nil {
 		return queryError(err)
 	}

@@ -98,7 +98,7 @@ func (s *Server) startKVLeader(ctx context.Context) func() {
 		if ctx.Err() != nil {
 			return
 		}
-		s.expireSession(id)
+		s.expireSession(ctx, id)
 	})
 	tx, _ := s.readTxn()
 	_, sessions, err := kvstore.SessionList(tx, nil)
@@ -124,10 +124,10 @@ func (s *Server) startKVLeader(ctx context.Context) func() {
 }
 
 // expireSession destroys a session whose TTL lapsed.
-func (s *Server) expireSession(id string) {
+func (s *Server) expireSession(ctx context.Context, id string) {
 	s.fsm.sessionTTL.clear(id)
 	req := rpc.SessionRequest[kvstore.Session]{Op: rpc.SessionDestroy, Session: kvstore.Session{ID: id}, Now: time.Now().UnixNano()}
-	if _, err := s.raftApply(msgSession, &req); err != nil {
+	if _, _, err := s.apply(ctx, msgSession, &req); err != nil {
 		s.logger.Warn("expire session", "session", id, "error", err)
 		return
 	}
@@ -156,7 +156,7 @@ func (s *Server) kvReapLoop(ctx context.Context) {
 				samples = samples[1:]
 			}
 			req := kvReapRequest{Now: time.Now().UnixNano(), TombstonesUpTo: upTo}
-			if _, err := s.raftApply(msgKVReap, &req); err != nil && ctx.Err() == nil {
+			if _, _, err := s.apply(ctx, msgKVReap, &req); err != nil && ctx.Err() == nil {
 				s.logger.Warn("reap kv lock delays and tombstones", "error", err)
 			}
 		}
