@@ -116,9 +116,11 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 }
 
 // Start brings the agent up: node ID, server port and Raft (server mode),
-// LAN gossip, the HTTP API, then the joins. On error everything started is
-// stopped again.
-func (a *Agent) Start() (err error) {
+// LAN gossip, the HTTP API, then the joins. ctx bounds the start itself
+// (start_join and start_join_wan, which fail the start when no address
+// answers); what runs afterwards lives until Leave or Shutdown. On error
+// everything started is stopped again.
+func (a *Agent) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			a.Shutdown()
@@ -235,7 +237,7 @@ func (a *Agent) Start() (err error) {
 	})
 
 	if len(a.cfg.StartJoin) > 0 {
-		if _, err := a.lan.Join(a.ctx, a.cfg.StartJoin); err != nil {
+		if _, err := a.lan.Join(ctx, a.cfg.StartJoin); err != nil {
 			return fmt.Errorf("start_join: %w", err)
 		}
 	}
@@ -244,7 +246,7 @@ func (a *Agent) Start() (err error) {
 			a.retry("LAN", a.lan.Join, a.cfg.RetryJoin, a.cfg.RetryInterval, a.cfg.RetryMax)
 		})
 	}
-	if err := a.joinWAN(); err != nil {
+	if err := a.joinWAN(ctx); err != nil {
 		return err
 	}
 	// The HTTP API and RPC are ready: the local services and checks start

@@ -10,23 +10,14 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"go.uber.org/goleak"
 
 	"github.com/meridian/meridian/configs"
+	"github.com/meridian/meridian/internal/leaktest"
 	"github.com/meridian/meridian/internal/testcluster"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// go-metrics, which raft and serf bring, keeps a package-level
-		// sink goroutine we do not own.
-		goleak.IgnoreTopFunction("github.com/hashicorp/go-metrics.(*InmemSink).run"),
-		goleak.IgnoreTopFunction("github.com/armon/go-metrics.(*InmemSink).run"),
-		// memberlist's Shutdown does not wait for a probe in flight; it
-		// ends within a few probe intervals.
-		goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"),
-	)
-}
+// TestMain fails the run if a goroutine the tests started outlives them.
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 func TestThreeServersElectOneLeader(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Servers: 3, Clients: 1})

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -38,7 +39,7 @@ func localAgent(t *testing.T, cfg *configs.Config, opts agent.Options) (*agent.A
 	if err != nil {
 		t.Fatalf("agent.New: %v", err)
 	}
-	if err := a.Start(); err != nil {
+	if err := a.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(a.Shutdown)

@@ -86,12 +86,12 @@ func (a *Agent) wanTLS() (*tls.Config, error) {
 
 // joinWAN runs start_join_wan (failing the start when no address answers)
 // and starts retry_join_wan in the background.
-func (a *Agent) joinWAN() error {
+func (a *Agent) joinWAN(ctx context.Context) error {
 	if a.wan == nil {
 		return nil
 	}
 	if len(a.cfg.StartJoinWAN) > 0 {
-		if _, err := a.wan.Join(a.ctx, a.cfg.StartJoinWAN); err != nil {
+		if _, err := a.wan.Join(ctx, a.cfg.StartJoinWAN); err != nil {
 			return fmt.Errorf("start_join_wan: %w", err)
 		}
 	}

@@ -204,12 +204,20 @@ func TestRaftTransportCapsCommitIndex(t *testing.T) {
 	}
 	follower := newTransport()
 	heard := make(chan uint64, 2)
+	// The transport never closes its consumer channel: stop by hand.
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
 	go func() {
-		for rpc := range follower.Consumer() {
-			if req, ok := rpc.Command.(*raft.AppendEntriesRequest); ok {
-				heard <- req.LeaderCommitIndex
+		for {
+			select {
+			case <-stop:
+				return
+			case rpc := <-follower.Consumer():
+				if req, ok := rpc.Command.(*raft.AppendEntriesRequest); ok {
+					heard <- req.LeaderCommitIndex
+				}
+				rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil)
 			}
-			rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil)
 		}
 	}()
 	durable := uint64(5)

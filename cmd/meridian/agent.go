@@ -29,7 +29,11 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	logger := newLogger(stderr, cfg.LogLevel, cfg.LogJSON)
 	a, err := agent.New(cfg, agent.Options{Logger: logger, ConfigArgs: append([]string{}, args...)})
 	if err == nil {
-		err = a.Start()
+		// Ctrl-C or SIGTERM during the start (a start_join that hangs)
+		// stops it.
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		err = a.Start(ctx)
+		stop()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "meridian agent: %v\n", err)

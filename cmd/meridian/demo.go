@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"flag"
@@ -66,6 +67,9 @@ Options:
 			a.Shutdown()
 		}
 	}()
+	// Ctrl-C while the datacenters start stops the start.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	for i, dc := range dcs {
 		p := func(off int) string { return strconv.Itoa(dc.base + off) }
 		flags := []string{"-dev", "-datacenter", dc.name, "-node", dc.name + "-server", "-log-level", *logLevel,
@@ -84,7 +88,7 @@ Options:
 		cfg.DNSConfig.FailoverTXT = true
 		a, err := agent.New(cfg, agent.Options{Logger: newLogger(stderr, cfg.LogLevel, false)})
 		if err == nil {
-			err = a.Start()
+			err = a.Start(ctx)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "meridian demo: %s: %v\n", dc.name, err)

@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"internal/testcluster": {"agent", "configs", "dns", "server", "lan", "wan", "federation", "rpc", "catalog", "kvstore", "httpapi"},
 	"internal/archtest":    {},
 	"internal/gossiptest":  {"lan"},
+	"internal/leaktest":    {},
 }
 
 // thirdParty lists, for the packages DESIGN.md restricts, the only

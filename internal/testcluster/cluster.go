@@ -156,7 +156,7 @@ func StartAgent(t testing.TB, cfg *configs.Config) (*agent.Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := a.Start(); err != nil {
+	if err := a.Start(context.Background()); err != nil {
 		return nil, err
 	}
 	t.Cleanup(a.Shutdown)
@@ -185,7 +185,7 @@ func (n *Node) start() {
 	if err != nil {
 		n.t.Fatalf("configure %s: %v", n.Name, err)
 	}
-	err = a.Start()
+	err = a.Start(context.Background())
 	if err != nil {
 		n.t.Fatalf("start %s: %v", n.Name, err)
 	}
