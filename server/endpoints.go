@@ -94,15 +94,19 @@ func forwardWrite[A any](s *Server, ctx context.Context, method string, args *rp
 		return true, s.forwardDC(ctx, args.Datacenter, method, args, reply)
 	}
 	if s.IsLeader() {
-		return false, nil
+		// A new leader checks writes against its state only once it
+		// holds everything committed before it.
+		err := s.waitReady(ctx)
+		return err != nil, err
 	}
 	return true, s.forwardToLeader(ctx, method, args, reply)
 }
 
 // forwardRead sends a read to another datacenter when it names one, or to
 // the leader unless this server may answer it: stale reads are answered
-// anywhere; default and consistent reads by the leader, which confirms its
-// leadership first for consistent ones.
+// anywhere; default and consistent reads by the leader once it has applied
+// everything committed before it led (waitReady), and for consistent ones
+// once it has confirmed its leadership with a quorum.
 func forwardRead[A, V any](s *Server, ctx context.Context, method string, args *rpc.Query[A], reply *rpc.Answer[V]) (bool, error) {
 	if s.remote(args.Datacenter) {
 		return true, s.forwardDC(ctx, args.Datacenter, method, args, reply)
@@ -112,6 +116,9 @@ func forwardRead[A, V any](s *Server, ctx context.Context, method string, args *
 	}
 	if !s.IsLeader() {
 		return true, s.forwardToLeader(ctx, method, args, reply)
+	}
+	if err := s.waitReady(ctx); err != nil {
+		return true, err
 	}
 	if args.RequireConsistent {
 		if err := s.await(ctx, s.raft.VerifyLeader()); err != nil {
@@ -191,16 +198,23 @@ func (s *Server) blockingQuery(ctx context.Context, opts *rpc.QueryOptions, meta
 	return nil
 }
 
+// setQueryMeta says where an answer came from: from a leader holding
+// everything committed (LastContact 0), or from a server whose state is as
+// old as its last contact with a leader, or, before any, as its start (a
+// restarted server answers from its snapshot until a leader tells it what
+// was committed since).
 func (s *Server) setQueryMeta(meta *rpc.QueryMeta) {
-	if s.IsLeader() {
+	if s.isReady() {
 		meta.KnownLeader = true
 		meta.LastContact = 0
 		return
 	}
 	meta.KnownLeader = s.Leader() != ""
-	if last := s.raft.LastContact(); !last.IsZero() {
-		meta.LastContact = time.Since(last)
+	last := s.raft.LastContact()
+	if last.IsZero() {
+		last = s.started
 	}
+	meta.LastContact = time.Since(last)
 }
 
 func (s *Server) statusLeader(_ context.Context, _ *struct{}, reply *string) error {

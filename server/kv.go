@@ -47,7 +47,10 @@ func forwardToLeaderAny[A, R any](s *Server, ctx context.Context, method string,
 		return true, s.forwardDC(ctx, args.Datacenter, method, args, reply)
 	}
 	if s.IsLeader() {
-		return false, nil
+		// A new leader checks writes against its state only once it
+		// holds everything committed before it.
+		err := s.waitReady(ctx)
+		return err != nil, err
 	}
 	return true, s.forwardToLeader(ctx, method, args, reply)
 }
@@ -245,6 +248,11 @@ func (s *Server) txnApply(ctx context.Context, args *txnWrite, reply *txnRespons
 	}
 	now := time.Now()
 	if readOnly {
+		if !req.AllowStale {
+			if err := s.waitReady(ctx); err != nil {
+				return err
+			}
+		}
 		if req.RequireConsistent {
 			if err := s.await(ctx, s.raft.VerifyLeader()); err != nil {
 				return fmt.Errorf("consistent read: %w", err)

@@ -161,12 +161,16 @@ func (s *Server) monitorLeadership() {
 }
 
 // leaderLoop does the leader's duties: after a barrier (so the FSM has
-// applied everything committed before) it reconciles membership now, on
-// every LAN event, and every ReconcileInterval.
+// applied everything committed before) it answers reads, and it reconciles
+// membership now, on every LAN event, and every ReconcileInterval.
 func (s *Server) leaderLoop(ctx context.Context) {
+	term := s.raft.CurrentTerm()
 	if err := s.await(ctx, s.raft.Barrier(s.cfg.ApplyTimeout)); err != nil {
 		s.logger.Error("leader barrier failed", "error", err)
+	} else if s.raft.CurrentTerm() == term {
+		s.setReady(term)
 	}
+	defer s.setReady(0)
 	defer s.startKVLeader(ctx)()
 	defer s.startCoordinateLeader(ctx)()
 	interval := time.NewTicker(s.cfg.ReconcileInterval)

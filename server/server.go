@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -196,6 +197,13 @@ type Server struct {
 	answers     *answerCache
 	reconcileCh chan struct{}
 	leaderCh    chan bool
+	// ready is the term whose barrier this server applied as leader
+	// (ready.go); reads and writes wait for it.
+	ready atomic.Pointer[readiness]
+
+	// started is when New ran: a server that has not heard from a leader
+	// since has state as old as that.
+	started time.Time
 
 	// coords queues agents' coordinates on the leader (coordinate.go).
 	coords *coordinateBatch
@@ -243,7 +251,9 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 		leaderCh:    make(chan bool, 8),
 		ctx:         ctx,
 		cancel:      cancel,
+		started:     time.Now(),
 	}
+	s.ready.Store(&readiness{changed: make(chan struct{})})
 	s.metrics = newMetrics(cfg.Metrics, s)
 	s.mux = rpc.NewMux(cfg.Listener, rpc.MuxConfig{Logger: cfg.Logger})
 	s.rpcServer = rpc.NewServer(rpc.ServerConfig{Logger: cfg.Logger})
