@@ -138,6 +138,7 @@ func raftStores(dataDir string, wrap func(raft.LogStore) raft.LogStore, logger h
 		if disk, stable, closer, err = openLog(dir); err != nil {
 			return nil, nil, nil, nil, nil, err
 		}
+		removePartialSnapshots(filepath.Join(dir, "snapshots"), logger)
 		if snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, logger); err != nil {
 			closer.Close()
 			return nil, nil, nil, nil, nil, fmt.Errorf("raft snapshots in %s: %w", dir, err)
@@ -159,6 +160,25 @@ func raftStores(dataDir string, wrap func(raft.LogStore) raft.LogStore, logger h
 	}
 	// The leaderLog closes first: it writes what is still queued.
 	return ll, logs, stable, snaps, closers{ll, closer}, nil
+}
+
+// removePartialSnapshots deletes the snapshot directories raft had not
+// finished writing (it writes name.tmp and renames it to name once
+// complete) when the server was killed: raft never reads nor removes them,
+// and each can be as large as the whole state. Nothing else writes there
+// before Raft starts, so every .tmp directory is one.
+func removePartialSnapshots(dir string, logger hclog.Logger) {
+	partial, err := filepath.Glob(filepath.Join(dir, "*.tmp"))
+	if err != nil {
+		return // only a malformed pattern fails, and this one is fixed
+	}
+	for _, p := range partial {
+		if err := os.RemoveAll(p); err != nil {
+			logger.Warn("remove a partial raft snapshot", "path", p, "error", err)
+			continue
+		}
+		logger.Info("removed a partial raft snapshot left by an interrupted snapshot", "path", p)
+	}
 }
 
 // logCacheSize is how many of the newest Raft entries are kept in memory:

@@ -2,11 +2,13 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
@@ -107,5 +109,52 @@ func TestOpenLogAfterTailTruncation(t *testing.T) {
 	}
 	if last, err := logs.LastIndex(); err != nil || last != 9 {
 		t.Errorf("LastIndex after a restart = %d, %v; want 9", last, err)
+	}
+}
+
+// TestPartialSnapshotsRemovedAtStart: a server killed while Raft wrote a
+// snapshot leaves its directory with the .tmp suffix (raft renames it only
+// once complete), which raft never looks at again; opening the stores
+// removes it and keeps the complete snapshots.
+func TestPartialSnapshotsRemovedAtStart(t *testing.T) {
+	dataDir := t.TempDir()
+	dir := filepath.Join(dataDir, "raft")
+	snaps, err := raft.NewFileSnapshotStore(dir, 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete, err := snaps.Create(raft.SnapshotVersionMax, 10, 1, raft.Configuration{}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := complete.Write([]byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	if err := complete.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// What a kill during the next snapshot leaves behind.
+	partial := filepath.Join(dir, "snapshots", "1-20-1764000000000.tmp")
+	if err := os.MkdirAll(partial, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(partial, "state.bin"), make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	_, _, _, store, closer, err := raftStores(dataDir, nil, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	if _, err := os.Stat(partial); !os.IsNotExist(err) {
+		t.Errorf("partial snapshot %s still there after the start (stat: %v)", partial, err)
+	}
+	list, err := store.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != complete.ID() {
+		t.Errorf("snapshots after the start = %v, want only %s", list, complete.ID())
 	}
 }
