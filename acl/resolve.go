@@ -20,12 +20,29 @@ var (
 	ErrTokenExpired = errors.New("ACL token expired")
 )
 
+// Identity is what a token may do, in a form that travels: an agent that
+// is not a server asks a server for it and compiles it with NewAuthorizer.
+type Identity struct {
+	AccessorID     string
+	Rules          []Rules
+	ExpirationTime *time.Time
+}
+
 // Compile builds the authorizer for tok as the state in tx has it, for
-// datacenter dc: the rules of its policies and of its roles' policies
-// (those limited to other datacenters, and links to deleted ones, grant
-// nothing), and of its and its roles' service and node identities.
-// defaultAllow is the default policy.
+// datacenter dc (see TokenRules). defaultAllow is the default policy.
 func Compile(tx *memdb.Txn, tok *Token, dc string, defaultAllow bool) (*Authorizer, error) {
+	rules, err := TokenRules(tx, tok, dc)
+	if err != nil {
+		return nil, err
+	}
+	return NewAuthorizer(tok.AccessorID, defaultAllow, rules...), nil
+}
+
+// TokenRules gathers every rule tok holds in datacenter dc: the rules of
+// its policies and of its roles' policies (those limited to other
+// datacenters, and links to deleted ones, grant nothing), and of its and
+// its roles' service and node identities.
+func TokenRules(tx *memdb.Txn, tok *Token, dc string) ([]Rules, error) {
 	var all []Rules
 	seen := map[string]bool{}
 	addPolicies := func(links []PolicyLink) error {
@@ -84,7 +101,7 @@ func Compile(tx *memdb.Txn, tok *Token, dc string, defaultAllow bool) (*Authoriz
 		}
 		addIdentities(r.ServiceIdentities, r.NodeIdentities)
 	}
-	return NewAuthorizer(tok.AccessorID, defaultAllow, all...), nil
+	return all, nil
 }
 
 // Resolver caches authorizers by secret, each tagged with the ACL index

@@ -17,9 +17,13 @@ const (
 	tableIndex    = "acl_index"
 )
 
-// indexBootstrap is the tableIndex row holding the index at which the
-// cluster was bootstrapped (0: not yet).
-const indexBootstrap = "acl_bootstrap"
+// Rows of tableIndex that are not a table's: the index at which the
+// cluster was bootstrapped (0: not yet), and the highest index of any ACL
+// change.
+const (
+	indexBootstrap = "acl_bootstrap"
+	indexAll       = "acl"
+)
 
 // indexRow is what tableIndex stores: the highest Raft index at which the
 // thing named by Key changed.
@@ -37,8 +41,8 @@ type indexRow struct {
 //   - "acl_policies": *Policy rows; indexes "id" and "name"
 //     (case-insensitive, unique).
 //   - "acl_roles": *Role rows; indexes "id", "name" and "policies".
-//   - "acl_index": the highest index of each table, and the bootstrap
-//     index.
+//   - "acl_index": the highest index of each table and of all of them
+//     ("acl"), and the bootstrap index.
 //
 // Each call returns fresh values that the caller may keep.
 func Tables() map[string]*memdb.TableSchema {

@@ -41,16 +41,20 @@ func invalidf(format string, args ...any) error {
 }
 
 // Index returns the highest index at which any ACL table changed (at
-// least 1), and adds the tables' watch channels to ws. Authorizers
-// compiled at this index are current.
+// least 1), and adds its watch channel to ws. Authorizers compiled at this
+// index are current.
 func Index(tx *memdb.Txn, ws memdb.WatchSet) uint64 {
-	var max uint64 = 1
-	for _, t := range []string{tableTokens, tablePolicies, tableRoles} {
-		if v := tableIndexOf(tx, ws, t); v > max {
-			max = v
-		}
+	return max(tableIndexOf(tx, ws, indexAll), 1)
+}
+
+// IndexWatch is Index with the one channel that closes when it moves, for
+// a caller that keeps the index and checks it cheaply.
+func IndexWatch(tx *memdb.Txn) (uint64, <-chan struct{}) {
+	ch, raw, err := tx.FirstWatch(tableIndex, "id", indexAll)
+	if err != nil || raw == nil {
+		return 1, ch
 	}
-	return max
+	return max(raw.(*indexRow).Value, 1), ch
 }
 
 func tableIndexOf(tx *memdb.Txn, ws memdb.WatchSet, key string) uint64 {
@@ -65,9 +69,13 @@ func tableIndexOf(tx *memdb.Txn, ws memdb.WatchSet, key string) uint64 {
 	return raw.(*indexRow).Value
 }
 
+// bumpIndex records a change of key (a table) at idx, and of the ACL state
+// as a whole.
 func bumpIndex(tx *memdb.Txn, key string, idx uint64) error {
-	if err := tx.Insert(tableIndex, &indexRow{Key: key, Value: idx}); err != nil {
-		return fmt.Errorf("update acl index %q: %w", key, err)
+	for _, k := range []string{key, indexAll} {
+		if err := tx.Insert(tableIndex, &indexRow{Key: k, Value: idx}); err != nil {
+			return fmt.Errorf("update acl index %q: %w", k, err)
+		}
 	}
 	return nil
 }

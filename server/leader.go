@@ -169,6 +169,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	}
 	defer s.startKVLeader(ctx)()
 	defer s.startCoordinateLeader(ctx)()
+	s.establishACL(ctx)
 	interval := time.NewTicker(s.cfg.ReconcileInterval)
 	defer interval.Stop()
 	for {
