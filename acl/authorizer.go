@@ -22,8 +22,8 @@ type PermissionDeniedError struct {
 	Access     Access
 }
 
-// Error reads as Consul's does, capital P included: consul/api's
-// IsErrPermissionDenied looks for "Permission denied" in the text.
+// Error reads as Consul's does, capital P included: clients (Consul's own
+// acl.IsErrPermissionDenied among them) look for "Permission denied".
 func (e *PermissionDeniedError) Error() string {
 	perm := e.Resource.String() + ":" + e.Access.String()
 	if !e.Resource.segmented() {

@@ -64,6 +64,8 @@ type ACLListRequest struct {
 // when not 0, must be the index of the last bootstrap: an operator reset.
 type ACLBootstrapRequest struct {
 	ResetIndex uint64
+	// Secret, when set, is the SecretID the token gets (a UUID).
+	Secret string
 }
 
 // Errors of the ACL checks, coded so that they keep their meaning across

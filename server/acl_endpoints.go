@@ -121,9 +121,11 @@ func (s *Server) aclBootstrap(ctx context.Context, args *aclBootstrapWrite, repl
 	if err != nil {
 		return err
 	}
-	secret, err := acl.NewID()
-	if err != nil {
-		return err
+	secret := args.Args.Secret
+	if secret == "" {
+		if secret, err = acl.NewID(); err != nil {
+			return err
+		}
 	}
 	tok := &acl.Token{AccessorID: accessor, SecretID: secret, Description: "Bootstrap Token (Global Management)",
 		Policies: []acl.PolicyLink{{ID: acl.ManagementPolicyID}}, CreateTime: time.Now()}
