@@ -71,6 +71,8 @@ type Agent struct {
 	pool      *rpc.Pool      // a client's connections to servers
 	servers   serverList
 	dcList    dcList // a client's copy of the datacenters, for failover
+	tokens    agentTokens
+	clientACL clientACL // a client's resolved tokens (acl.go)
 
 	http    *httpapi.Server
 	httpLn  net.Listener
@@ -112,6 +114,9 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 		done:      make(chan struct{}),
 	}
 	reg.MustRegister(dnsCollector{a})
+	if err := a.initACLTokens(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -202,6 +207,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		sc.TrailingLogs = uint64(a.cfg.RaftTrailingLogs)
 		sc.Logger = a.logger.With("component", "server")
 		sc.Metrics = a.metrics
+		sc.ACL = serverACLConfig(&a.cfg)
 		if err := a.startWAN(tags, &sc); err != nil {
 			return err
 		}
@@ -229,6 +235,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	hc.Logger = a.logger.With("component", "http")
 	hc.Metrics, hc.Gatherer = a.metrics, a.gatherer
 	hc.EnableDebug = a.cfg.EnableDebug
+	hc.ACL = a.cfg.ACL.Enabled
 	a.http = httpapi.New(hc, a)
 	a.goFunc(func() {
 		if err := a.http.Serve(a.httpLn); err != nil {

@@ -108,6 +108,11 @@ type Config struct {
 	// this datacenter has no healthy instance.
 	Failover map[string]FailoverPolicy `config:"failover"`
 
+	// ACL is access control (acl.go). PrimaryDatacenter is the datacenter
+	// whose servers are the authority for ACLs; empty: this one.
+	ACL               ACL    `config:"acl"`
+	PrimaryDatacenter string `config:"primary_datacenter"`
+
 	// Encrypt is the gossip encryption key: base64 of 16, 24 or 32 bytes.
 	// EncryptKey returns it decoded.
 	Encrypt string `config:"encrypt"`
@@ -300,6 +305,7 @@ func Default() *Config {
 		RaftTrailingLogs:      10240,
 		Domain:                "consul.",
 		DNSConfig:             defaultDNSConfig(),
+		ACL:                   defaultACL(),
 	}
 }
 

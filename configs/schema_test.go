@@ -29,7 +29,7 @@ func TestSuggest(t *testing.T) {
 		{"RetryJoinWANs", `, did you mean "retry_join_wan"?`},
 		{"wan_transprot", `, did you mean "wan_transport"?`},
 		{"x", ""},
-		{"acl", ""},
+		{"quux", ""},
 	}
 	for _, tc := range tests {
 		if got := suggest(fields, tc.in); got != tc.want {

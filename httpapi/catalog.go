@@ -70,7 +70,7 @@ func writeReply[A, R any](s *Server, r *http.Request, method string, args A) (R,
 	if err != nil {
 		return reply, err
 	}
-	req := rpc.Write[A]{WriteOptions: rpc.WriteOptions{Datacenter: dc}, Args: args}
+	req := rpc.Write[A]{WriteOptions: rpc.WriteOptions{Datacenter: dc, Token: requestToken(r)}, Args: args}
 	err = s.agent.RPC(r.Context(), method, &req, &reply)
 	return reply, err
 }

@@ -40,6 +40,7 @@ func parseQueryOptions(r *http.Request) (rpc.QueryOptions, error) {
 	_, opts.AllowStale = q["stale"]
 	_, opts.RequireConsistent = q["consistent"]
 	opts.Near = q.Get("near")
+	opts.Token = requestToken(r)
 	if opts.AllowStale && opts.RequireConsistent {
 		return opts, badf("stale and consistent are mutually exclusive")
 	}
@@ -129,6 +130,9 @@ func errorStatus(err error) (int, string) {
 	var br *badRequest
 	var nf *notFound
 	var tl *tooLarge
+	if code, msg, ok := aclStatus(err); ok {
+		return code, msg
+	}
 	switch {
 	case errors.As(err, &br):
 		return http.StatusBadRequest, br.msg

@@ -38,6 +38,8 @@ type Agent interface {
 	FailoverTargets(service string) []string
 	// LocalAgent serves the agent's local services and checks.
 	LocalAgent
+	// ACLAgent resolves tokens (acl.go).
+	ACLAgent
 }
 
 // Config configures the HTTP API.
@@ -56,6 +58,9 @@ type Config struct {
 	// CacheEntries bounds how many encoded read answers are kept for reuse
 	// while their index does not move.
 	CacheEntries int
+	// ACL checks every request against its token (acl.go); off, nothing is
+	// resolved.
+	ACL bool
 }
 
 // DefaultConfig returns the HTTP API's defaults.
@@ -159,6 +164,7 @@ func (s *Server) routes() {
 	s.kvRoutes()
 	s.agentLocalRoutes()
 	s.queryRoutes()
+	s.aclRoutes()
 }
 
 // errAnswered is returned by a handler that wrote its answer itself.

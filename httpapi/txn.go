@@ -69,7 +69,7 @@ func (s *Server) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	args := rpc.Write[rpc.TxnRequest[*kvstore.TxnOp]]{
-		WriteOptions: rpc.WriteOptions{Datacenter: opts.Datacenter},
+		WriteOptions: rpc.WriteOptions{Datacenter: opts.Datacenter, Token: opts.Token},
 		Args:         rpc.TxnRequest[*kvstore.TxnOp]{Ops: ops, AllowStale: opts.AllowStale, RequireConsistent: opts.RequireConsistent},
 	}
 	var reply rpc.TxnResponse[*kvstore.TxnResult, *kvstore.TxnError]

@@ -48,6 +48,9 @@ type QueryOptions struct {
 	// round-trip time from it, nearest first, where the endpoint supports
 	// it. "" leaves the usual order.
 	Near string
+	// Token is the secret of the ACL token the read is made with; ""
+	// means the anonymous token. Never logged.
+	Token string
 }
 
 // IsRead marks every query as a read: safe to send again when the connection
@@ -67,6 +70,9 @@ type QueryMeta struct {
 type WriteOptions struct {
 	// Datacenter names the DC to write to; "" means the local one.
 	Datacenter string
+	// Token is the secret of the ACL token the write is made with; ""
+	// means the anonymous token. Never logged.
+	Token string
 }
 
 // Query is the envelope of a read: the common options and the endpoint's

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
 
+	"github.com/meridian/meridian/acl"
 	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
@@ -53,6 +54,8 @@ func snapshotSections() []snapshotSection {
 			func(tx *memdb.Txn, dec catalog.Decoder) error { return kvstore.Restore(tx, dec) }},
 		{"coordinates", catalog.SnapshotCoordinates, catalog.RestoreCoordinates},
 		{"queries", catalog.SnapshotQueries, catalog.RestoreQueries},
+		{"acl", func(tx *memdb.Txn, enc catalog.Encoder) error { return acl.Snapshot(tx, enc) },
+			func(tx *memdb.Txn, dec catalog.Decoder) error { return acl.Restore(tx, dec) }},
 	}
 }
 
@@ -156,6 +159,8 @@ func (f *fsm) applyCommand(idx uint64, appended time.Time, t msgType, body []byt
 		return f.applyCoordinates(idx, body)
 	case msgQuery:
 		return f.applyQuery(idx, body)
+	case msgACL:
+		return f.applyACL(idx, body)
 	default:
 		// An entry from a newer version: skipping it would fork the state,
 		// so stop loudly rather than diverge silently.

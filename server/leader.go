@@ -173,6 +173,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer s.setReady(0)
 	defer s.startKVLeader(ctx)()
 	defer s.startCoordinateLeader(ctx)()
+	s.establishACL(ctx)
 	interval := time.NewTicker(s.cfg.ReconcileInterval)
 	defer interval.Stop()
 	for {

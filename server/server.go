@@ -98,6 +98,9 @@ type Config struct {
 	// a WAN round trip per read.
 	StaleView bool
 
+	// ACL configures access control (acl.go).
+	ACL ACLConfig
+
 	// WrapRaftLog, when set, wraps the Raft log on disk before the server
 	// uses it; tests stall a server's disk writes with it.
 	WrapRaftLog func(raft.LogStore) raft.LogStore
@@ -207,6 +210,8 @@ type Server struct {
 
 	// coords queues agents' coordinates on the leader (coordinate.go).
 	coords *coordinateBatch
+	// acl caches compiled tokens (acl.go).
+	acl *aclState
 
 	ctx          context.Context
 	cancel       context.CancelFunc
@@ -247,6 +252,7 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 		lan:         pool,
 		local:       map[string]localHandler{},
 		answers:     newAnswerCache(1024),
+		acl:         newACLState(cfg.ACL),
 		reconcileCh: make(chan struct{}, 1),
 		leaderCh:    make(chan bool, 8),
 		ctx:         ctx,

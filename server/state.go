@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 
+	"github.com/meridian/meridian/acl"
 	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/kvstore"
 )
@@ -35,6 +36,9 @@ func schema() *memdb.DBSchema {
 		tables[name] = t
 	}
 	for name, t := range kvstore.Tables() {
+		tables[name] = t
+	}
+	for name, t := range acl.Tables() {
 		tables[name] = t
 	}
 	return &memdb.DBSchema{Tables: tables}
