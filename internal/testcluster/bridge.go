@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -275,7 +276,9 @@ func (e *Endpoint) Dial(ctx context.Context, network, addr string) (net.Conn, er
 	if known {
 		deadline := func() time.Time { dl, _ := ctx.Deadline(); return dl }
 		if err := e.b.pass(e.name, to, deadline, ctx.Done()); err != nil {
-			if ctx.Err() != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = context.DeadlineExceeded // ctx's, seen before its timer fired
+			} else if ctx.Err() != nil {
 				err = ctx.Err()
 			}
 			return nil, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("bridge %s -> %s: %w", e.name, to, err)}
