@@ -3,6 +3,7 @@ module github.com/meridian/meridian
 go 1.26.8
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/hashicorp/consul/api v1.34.5
 	github.com/hashicorp/go-bexpr v0.1.15
 	github.com/hashicorp/go-hclog v1.6.3

@@ -48,6 +48,11 @@ type Options struct {
 	ConfigArgs []string
 	// ConfigEnv is the environment for Reload; nil means os.Environ().
 	ConfigEnv []string
+	// Dial, when set, opens a client agent's connections to its servers
+	// instead of a net.Dialer (a server's are server.Config.Dial, set in
+	// TuneServer). A test seam: internal/testcluster cuts a client from a
+	// server with it.
+	Dial rpc.DialFunc
 }
 
 // Agent is one running agent.
@@ -219,7 +224,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		}
 		a.goFunc(a.handleWANEvents)
 	} else {
-		a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.logger.With("component", "rpc")})
+		a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.logger.With("component", "rpc"), Dial: rpc.MuxDial(a.opts.Dial)})
 	}
 	a.servers.update(a.lan.Members(), a.cfg.Datacenter)
 	a.goFunc(a.handleLANEvents)

@@ -41,6 +41,10 @@ type Config struct {
 	RTT RTTFunc
 	// Logger receives link failures; nil discards them.
 	Logger *slog.Logger
+	// Dial, when set, opens the TCP connections of TransportTCP links
+	// instead of a net.Dialer (QUIC links take QUIC.ListenPacket). A test
+	// seam for internal/testcluster's bridge; nil costs nothing.
+	Dial rpc.DialFunc
 }
 
 // DefaultConfig returns QUIC links with a 2s timeout and rpc's default QUIC
@@ -96,6 +100,7 @@ func New(cfg Config) (*Forwarder, error) {
 		// A forwarded stream carries one request at a time; keeping
 		// many idle saves the stream setup of the next ones.
 		MaxIdleStreamsPerAddr: 256,
+		Dial:                  rpc.MuxDial(cfg.Dial),
 	}
 	if cfg.Transport == TransportQUIC {
 		qc := cfg.QUIC

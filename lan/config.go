@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // DefaultPort is the LAN gossip port (TCP and UDP), used when BindPort is
@@ -115,6 +117,12 @@ type Config struct {
 	// Timings are the failure detector and gossip timings. Default
 	// DefaultTimings (LAN); tests use FastTimings.
 	Timings Timings
+
+	// WrapTransport, when set, wraps memberlist's network transport (UDP
+	// and TCP on BindAddr:BindPort) before the pool uses it. A test seam:
+	// internal/testcluster drops, delays and cuts gossip per pair of
+	// agents with it. Nil leaves memberlist its own transport.
+	WrapTransport func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
 }
 
 // Timings are the knobs of the failure detector, gossip and the background

@@ -88,6 +88,17 @@ func New(cfg Config) (*Pool, error) {
 	if p.guard != nil {
 		sc.Merge = p.guard
 	}
+	if cfg.WrapTransport != nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{cfg.BindAddr},
+			BindPort:  cfg.BindPort,
+			Logger:    logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start gossip on %s: %w", bind, err)
+		}
+		sc.MemberlistConfig.Transport = cfg.WrapTransport(nt)
+	}
 	var events chan serf.Event
 	if cfg.EventCh != nil {
 		events = make(chan serf.Event, 1024)
@@ -95,6 +106,9 @@ func New(cfg Config) (*Pool, error) {
 	}
 	s, err := serf.Create(sc)
 	if err != nil {
+		if t := sc.MemberlistConfig.Transport; t != nil {
+			t.Shutdown()
+		}
 		return nil, fmt.Errorf("start gossip on %s: %w", bind, err)
 	}
 	p.serf = s

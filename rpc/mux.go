@@ -233,11 +233,26 @@ func (l *muxListener) close() { l.closeOnce.Do(func() { close(l.closed) }) }
 
 func (l *muxListener) Addr() net.Addr { return l.addr }
 
+// DialFunc opens a network connection, as net.Dialer's DialContext does.
+// Configs that take one use it instead of net.Dialer only when set: it is a
+// test seam (internal/testcluster routes agents' connections through a
+// fault-injecting bridge with it) and costs nothing when nil.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
 // DialProto dials addr over TCP and writes proto as the connection's first
 // byte. ctx bounds both the dial and that write.
 func DialProto(ctx context.Context, addr string, proto byte) (net.Conn, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	return DialProtoWith(ctx, nil, addr, proto)
+}
+
+// DialProtoWith is DialProto dialing with dial, or with a net.Dialer when
+// dial is nil.
+func DialProtoWith(ctx context.Context, dial DialFunc, addr string, proto byte) (net.Conn, error) {
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

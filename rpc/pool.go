@@ -50,6 +50,17 @@ type PoolConfig struct {
 	DialSession func(ctx context.Context, addr string) (Session, error)
 }
 
+// MuxDial is a PoolConfig.Dial that opens RPC sessions (ProtoMux) over
+// connections from dial; nil, the Pool's default, when dial is nil.
+func MuxDial(dial DialFunc) func(ctx context.Context, addr string) (net.Conn, error) {
+	if dial == nil {
+		return nil
+	}
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		return DialProtoWith(ctx, dial, addr, ProtoMux)
+	}
+}
+
 // DefaultPoolConfig returns the defaults: 5s dial timeout,
 // DefaultYamuxConfig (5s stream open timeout), 64 idle streams per server,
 // a 64 MiB message limit and DialProto with ProtoMux.

@@ -63,6 +63,12 @@ type QUICConfig struct {
 	// Logger receives links closed for a reason other than Close, and
 	// peers refused during the handshake. Nil discards them.
 	Logger *slog.Logger
+	// ListenPacket, when set, opens the UDP sockets of ListenQUIC (on the
+	// listen address) and DialQUIC (on "127.0.0.1:0" or ":0", one per
+	// link) instead of quic-go opening them. It is a test seam
+	// (internal/testcluster passes sockets that drop or delay datagrams
+	// per pair of agents); nil costs nothing.
+	ListenPacket func(network, addr string) (net.PacketConn, error)
 }
 
 // DefaultQUICConfig returns the defaults: a keepalive every second, a link
@@ -144,6 +150,44 @@ func (c QUICConfig) tls() *tls.Config {
 type QUICListener struct {
 	ln  *quic.Listener
 	cfg QUICConfig
+	// socket is the UDP socket from cfg.ListenPacket, which quic-go does
+	// not close: it is closed once the listener and every link it
+	// accepted are.
+	socket *ownedSocket
+}
+
+// ownedSocket closes a packet conn once its user is closed and the links
+// on it are gone.
+type ownedSocket struct {
+	pc     net.PacketConn
+	mu     sync.Mutex
+	links  int
+	closed bool
+}
+
+func (o *ownedSocket) add(conn *quic.Conn) {
+	o.mu.Lock()
+	o.links++
+	o.mu.Unlock()
+	context.AfterFunc(conn.Context(), func() {
+		o.mu.Lock()
+		o.links--
+		last := o.closed && o.links == 0
+		o.mu.Unlock()
+		if last {
+			o.pc.Close()
+		}
+	})
+}
+
+func (o *ownedSocket) close() {
+	o.mu.Lock()
+	o.closed = true
+	last := o.links == 0
+	o.mu.Unlock()
+	if last {
+		o.pc.Close()
+	}
 }
 
 // ListenQUIC listens for QUIC links on the UDP address addr
@@ -153,11 +197,23 @@ func ListenQUIC(addr string, cfg QUICConfig) (*QUICListener, error) {
 		return nil, fmt.Errorf("quic listen %s: %w", addr, err)
 	}
 	cfg = cfg.withDefaults()
-	ln, err := quic.ListenAddr(addr, cfg.serverTLS(), cfg.quic())
+	if cfg.ListenPacket == nil {
+		ln, err := quic.ListenAddr(addr, cfg.serverTLS(), cfg.quic())
+		if err != nil {
+			return nil, fmt.Errorf("quic listen %s: %w", addr, err)
+		}
+		return &QUICListener{ln: ln, cfg: cfg}, nil
+	}
+	pc, err := cfg.ListenPacket("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("quic listen %s: %w", addr, err)
 	}
-	return &QUICListener{ln: ln, cfg: cfg}, nil
+	ln, err := quic.Listen(pc, cfg.serverTLS(), cfg.quic())
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("quic listen %s: %w", addr, err)
+	}
+	return &QUICListener{ln: ln, cfg: cfg, socket: &ownedSocket{pc: pc}}, nil
 }
 
 // serverTLS is the listener's TLS config: c.tls(), logging the peers its
@@ -198,6 +254,9 @@ func (l *QUICListener) Accept(ctx context.Context) (Session, error) {
 		}
 		return nil, fmt.Errorf("quic accept on %s: %w", l.ln.Addr(), err)
 	}
+	if l.socket != nil {
+		l.socket.add(conn)
+	}
 	return newQUICSession(conn, l.cfg), nil
 }
 
@@ -206,7 +265,11 @@ func (l *QUICListener) Accept(ctx context.Context) (Session, error) {
 // port is released once the last of them is closed. Safe to call more than
 // once.
 func (l *QUICListener) Close() error {
-	return l.ln.Close()
+	err := l.ln.Close()
+	if l.socket != nil {
+		l.socket.close()
+	}
+	return err
 }
 
 // Addr returns the UDP address the listener is bound to.
@@ -234,7 +297,7 @@ func DialQUIC(ctx context.Context, addr string, cfg QUICConfig) (Session, error)
 	if _, err := net.ResolveUDPAddr("udp", addr); err != nil {
 		return nil, fmt.Errorf("quic link to %s: %w", addr, err)
 	}
-	conn, err := quic.DialAddr(ctx, addr, cfg.tls(), cfg.quic())
+	conn, err := dialQUIC(ctx, addr, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("quic link to %s: %w", addr, ctx.Err())
@@ -242,6 +305,33 @@ func DialQUIC(ctx context.Context, addr string, cfg QUICConfig) (Session, error)
 		return nil, &linkError{peer: addr, reason: describeLinkErr(err, cfg, true), err: err}
 	}
 	return newQUICSession(conn, cfg), nil
+}
+
+// dialQUIC dials with quic-go's own socket, or with one from
+// cfg.ListenPacket, closed when the link is.
+func dialQUIC(ctx context.Context, addr string, cfg QUICConfig) (*quic.Conn, error) {
+	if cfg.ListenPacket == nil {
+		return quic.DialAddr(ctx, addr, cfg.tls(), cfg.quic())
+	}
+	raddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	local := ":0"
+	if raddr.IP.IsLoopback() {
+		local = "127.0.0.1:0"
+	}
+	pc, err := cfg.ListenPacket("udp", local)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := quic.Dial(ctx, pc, raddr, cfg.tls(), cfg.quic())
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	context.AfterFunc(conn.Context(), func() { pc.Close() })
+	return conn, nil
 }
 
 // linkError is a failure of a QUIC link, described for people, wrapping

@@ -130,9 +130,18 @@ func forwardRead[A, V any](s *Server, ctx context.Context, method string, args *
 }
 
 // forwardToLeader relays a request to the leader, waiting a little for an
-// election when there is no leader right now.
+// election when there is no leader right now. A majority elects a leader
+// within two HeartbeatTimeouts and two ElectionTimeouts (both randomised up
+// to twice their value) of losing the last one, so a server that has heard
+// from no leader for longer is cut off from the majority and says so at
+// once, instead of holding the request.
 func (s *Server) forwardToLeader(ctx context.Context, method string, args, reply any) error {
 	deadline := time.Now().Add(s.cfg.ElectionTimeout * 4)
+	if last := s.raft.LastContact(); !last.IsZero() {
+		if cutOff := last.Add(2*s.cfg.HeartbeatTimeout + 2*s.cfg.ElectionTimeout); cutOff.Before(deadline) {
+			deadline = cutOff
+		}
+	}
 	for {
 		leader := s.Leader()
 		if leader != "" && leader != s.cfg.Advertise {

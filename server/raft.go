@@ -29,6 +29,7 @@ import (
 type raftLayer struct {
 	ln        net.Listener
 	advertise net.Addr
+	dial      rpc.DialFunc // nil: a net.Dialer
 
 	mu     sync.Mutex
 	conns  map[*trackedConn]struct{}
@@ -37,8 +38,8 @@ type raftLayer struct {
 
 var _ raft.StreamLayer = (*raftLayer)(nil)
 
-func newRaftLayer(ln net.Listener, advertise net.Addr) *raftLayer {
-	return &raftLayer{ln: ln, advertise: advertise, conns: map[*trackedConn]struct{}{}}
+func newRaftLayer(ln net.Listener, advertise net.Addr, dial rpc.DialFunc) *raftLayer {
+	return &raftLayer{ln: ln, advertise: advertise, dial: dial, conns: map[*trackedConn]struct{}{}}
 }
 
 // Accept waits for the next Raft connection from another server.
@@ -54,7 +55,7 @@ func (l *raftLayer) Accept() (net.Conn, error) {
 func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := rpc.DialProto(ctx, string(addr), rpc.ProtoRaft)
+	c, err := rpc.DialProtoWith(ctx, l.dial, string(addr), rpc.ProtoRaft)
 	if err != nil {
 		return nil, err
 	}

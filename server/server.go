@@ -104,6 +104,10 @@ type Config struct {
 	// WrapRaftLog, when set, wraps the Raft log on disk before the server
 	// uses it; tests stall a server's disk writes with it.
 	WrapRaftLog func(raft.LogStore) raft.LogStore
+	// Dial, when set, opens the server's connections to other servers of
+	// its datacenter (Raft, forwarded RPC) instead of a net.Dialer. A test
+	// seam: internal/testcluster partitions servers with it.
+	Dial rpc.DialFunc
 
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
@@ -263,7 +267,7 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 	s.metrics = newMetrics(cfg.Metrics, s)
 	s.mux = rpc.NewMux(cfg.Listener, rpc.MuxConfig{Logger: cfg.Logger})
 	s.rpcServer = rpc.NewServer(rpc.ServerConfig{Logger: cfg.Logger})
-	s.pool = rpc.NewPool(rpc.PoolConfig{Logger: cfg.Logger})
+	s.pool = rpc.NewPool(rpc.PoolConfig{Logger: cfg.Logger, Dial: rpc.MuxDial(cfg.Dial)})
 	s.registerEndpoints()
 
 	if err := s.setupRaft(advAddr); err != nil {
@@ -302,7 +306,7 @@ func (s *Server) setupRaft(adv *net.TCPAddr) error {
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	layer := newRaftLayer(s.mux.Listener(rpc.ProtoRaft), adv)
+	layer := newRaftLayer(s.mux.Listener(rpc.ProtoRaft), adv, s.cfg.Dial)
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: 3,

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/meridian/meridian/lan"
 )
 
@@ -110,6 +112,10 @@ type Config struct {
 	// Timings are the failure detector and gossip timings. Default
 	// DefaultTimings; tests use FastTimings.
 	Timings Timings
+
+	// WrapTransport is lan.Config.WrapTransport: a test seam, nil unless
+	// a test routes WAN gossip through internal/testcluster's bridge.
+	WrapTransport func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
 }
 
 // DefaultTimings returns the WAN timings: lan.DefaultTimings with what a
@@ -238,5 +244,6 @@ func (c Config) lanConfig() lan.Config {
 		EventCh:          c.EventCh,
 		Logger:           c.Logger,
 		Timings:          c.Timings,
+		WrapTransport:    c.WrapTransport,
 	}
 }

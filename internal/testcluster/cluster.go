@@ -44,6 +44,11 @@ type Options struct {
 	// CoordinateInterval, when set, is how often every agent sends its LAN
 	// coordinate to the servers (agent.Options.CoordinateInterval).
 	CoordinateInterval time.Duration
+	// Bridge, when set, carries all traffic between the agents (Raft,
+	// RPC, gossip, WAN links) so that the test can cut, delay or drop it
+	// per pair (Bridge.Partition, Isolate, Set). Federated clusters share
+	// one to cut WAN paths too.
+	Bridge *Bridge
 }
 
 // Cluster is a running datacenter of agents.
@@ -122,6 +127,11 @@ func (c *Cluster) newNode(name string, isServer bool, join string) *Node {
 		c.opts.Configure(cfg)
 	}
 	n := &Node{t: t, Name: name, cfg: *cfg, opts: &c.opts}
+	if b := c.opts.Bridge; b != nil {
+		for _, addr := range []string{n.LANAddr(), n.WANAddr(), n.ServerAddr()} {
+			b.Register(n.ID(), addr)
+		}
+	}
 	t.Cleanup(n.Kill)
 	return n
 }
@@ -170,18 +180,41 @@ func (n *Node) start() {
 		logger = slog.New(slog.NewTextHandler(testWriter{n.t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", n.Name)
 	}
 	cfg := n.cfg
-	a, err := agent.New(&cfg, agent.Options{
-		Logger:  logger,
-		TuneLAN: func(c *lan.Config) { c.Timings = lan.FastTimings() },
-		TuneWAN: func(c *wan.Config) { c.Timings = wan.FastTimings() },
+	var ep *Endpoint
+	if n.opts.Bridge != nil {
+		ep = n.opts.Bridge.Endpoint(n.ID())
+	}
+	opts := agent.Options{
+		Logger: logger,
+		TuneLAN: func(c *lan.Config) {
+			c.Timings = lan.FastTimings()
+			if ep != nil {
+				c.WrapTransport = ep.WrapTransport
+			}
+		},
+		TuneWAN: func(c *wan.Config) {
+			c.Timings = wan.FastTimings()
+			if ep != nil {
+				c.WrapTransport = ep.WrapTransport
+			}
+		},
 		TuneServer: func(c *server.Config) {
 			FastServer(c)
+			if ep != nil {
+				c.Dial = ep.Dial
+				c.Federation.Dial = ep.Dial
+				c.Federation.QUIC.ListenPacket = ep.ListenPacket
+			}
 			if n.opts.TuneServer != nil {
 				n.opts.TuneServer(c)
 			}
 		},
 		CoordinateInterval: n.opts.CoordinateInterval,
-	})
+	}
+	if ep != nil {
+		opts.Dial = ep.Dial
+	}
+	a, err := agent.New(&cfg, opts)
 	if err != nil {
 		n.t.Fatalf("configure %s: %v", n.Name, err)
 	}
@@ -202,6 +235,18 @@ func FastServer(c *server.Config) {
 	c.LeaderLeaseTimeout = 100 * time.Millisecond
 	c.ReconcileInterval = time.Second
 	c.CoordinateUpdatePeriod = 100 * time.Millisecond
+}
+
+// ID names the node on a Bridge: "datacenter/name".
+func (n *Node) ID() string { return n.cfg.Datacenter + "/" + n.Name }
+
+// IDs are the nodes' IDs, for Bridge.Partition.
+func IDs(nodes ...*Node) []string {
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID()
+	}
+	return ids
 }
 
 // Agent is the running agent (nil while killed).
