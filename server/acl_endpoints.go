@@ -67,7 +67,7 @@ func (s *Server) establishACL(ctx context.Context) {
 	}
 	tx.Abort()
 	if err != nil || err2 != nil || anon == nil || mgmt == nil {
-		if _, _, err := s.raftApplyResult(msgACL, &aclCommand{Op: aclOpBuiltins, Now: time.Now().UnixNano()}); err != nil {
+		if _, _, err := s.apply(ctx, msgACL, &aclCommand{Op: aclOpBuiltins, Now: time.Now().UnixNano()}); err != nil {
 			s.logger.Error("create the built-in acl policy and anonymous token", "error", err)
 			return
 		}
@@ -82,7 +82,7 @@ func (s *Server) establishACL(ctx context.Context) {
 	}
 	tok := &acl.Token{AccessorID: id, SecretID: s.cfg.ACL.InitialManagement, Description: "Initial Management Token",
 		Policies: []acl.PolicyLink{{ID: acl.ManagementPolicyID}}, CreateTime: time.Now()}
-	if _, _, err := s.raftApplyResult(msgACL, &aclCommand{Op: aclOpTokenSet, Token: tok, Now: time.Now().UnixNano()}); err != nil {
+	if _, _, err := s.apply(ctx, msgACL, &aclCommand{Op: aclOpTokenSet, Token: tok, Now: time.Now().UnixNano()}); err != nil {
 		s.logger.Error("create the initial management token", "accessor", id, "error", err)
 		return
 	}
@@ -90,9 +90,9 @@ func (s *Server) establishACL(ctx context.Context) {
 }
 
 // aclApply commits an ACL write, with the acl package's refusals coded.
-func (s *Server) aclApply(cmd *aclCommand) (uint64, error) {
+func (s *Server) aclApply(ctx context.Context, cmd *aclCommand) (uint64, error) {
 	cmd.Now = time.Now().UnixNano()
-	idx, _, err := s.raftApplyResult(msgACL, cmd)
+	idx, _, err := s.apply(ctx, msgACL, cmd)
 	return idx, aclError(err)
 }
 
@@ -129,7 +129,7 @@ func (s *Server) aclBootstrap(ctx context.Context, args *aclBootstrapWrite, repl
 	}
 	tok := &acl.Token{AccessorID: accessor, SecretID: secret, Description: "Bootstrap Token (Global Management)",
 		Policies: []acl.PolicyLink{{ID: acl.ManagementPolicyID}}, CreateTime: time.Now()}
-	if _, err := s.aclApply(&aclCommand{Op: aclOpBootstrap, Token: tok, ResetIndex: reset}); err != nil {
+	if _, err := s.aclApply(ctx, &aclCommand{Op: aclOpBootstrap, Token: tok, ResetIndex: reset}); err != nil {
 		return err
 	}
 	if resetPath != "" {
@@ -184,7 +184,7 @@ func (s *Server) aclTokenSet(ctx context.Context, args *aclTokenWrite, reply *ac
 			return fmt.Errorf("%w: a token's expiration cannot change", rpc.ErrBadRequest)
 		}
 	}
-	if _, err := s.aclApply(&aclCommand{Op: aclOpTokenSet, Token: &tok}); err != nil {
+	if _, err := s.aclApply(ctx, &aclCommand{Op: aclOpTokenSet, Token: &tok}); err != nil {
 		return err
 	}
 	return s.readToken(tok.AccessorID, reply)
@@ -270,7 +270,7 @@ func (s *Server) aclTokenDelete(ctx context.Context, args *aclIDWrite, reply *rp
 	if _, err := s.authorizeACL(args.Token, acl.AccessWrite); err != nil {
 		return err
 	}
-	idx, err := s.aclApply(&aclCommand{Op: aclOpTokenDelete, ID: args.Args.ID})
+	idx, err := s.aclApply(ctx, &aclCommand{Op: aclOpTokenDelete, ID: args.Args.ID})
 	reply.Index, reply.OK = idx, err == nil
 	return err
 }
@@ -302,7 +302,7 @@ func (s *Server) aclTokenClone(ctx context.Context, args *aclIDWrite, reply *acl
 		return err
 	}
 	c.ExpirationTime = exp
-	if _, err := s.aclApply(&aclCommand{Op: aclOpTokenSet, Token: &c}); err != nil {
+	if _, err := s.aclApply(ctx, &aclCommand{Op: aclOpTokenSet, Token: &c}); err != nil {
 		return err
 	}
 	return s.readToken(c.AccessorID, reply)
@@ -341,7 +341,7 @@ func (s *Server) aclPolicySet(ctx context.Context, args *aclPolicyWrite, reply *
 	}); err != nil {
 		return err
 	}
-	if _, err := s.aclApply(&aclCommand{Op: aclOpPolicySet, Policy: &p}); err != nil {
+	if _, err := s.aclApply(ctx, &aclCommand{Op: aclOpPolicySet, Policy: &p}); err != nil {
 		return err
 	}
 	tx, _ := s.state.read()
@@ -409,7 +409,7 @@ func (s *Server) aclPolicyDelete(ctx context.Context, args *aclIDWrite, reply *r
 	if _, err := s.authorizeACL(args.Token, acl.AccessWrite); err != nil {
 		return err
 	}
-	idx, err := s.aclApply(&aclCommand{Op: aclOpPolicyDelete, ID: args.Args.ID})
+	idx, err := s.aclApply(ctx, &aclCommand{Op: aclOpPolicyDelete, ID: args.Args.ID})
 	reply.Index, reply.OK = idx, err == nil
 	return err
 }
@@ -443,7 +443,7 @@ func (s *Server) aclRoleSet(ctx context.Context, args *aclRoleWrite, reply *acl.
 	}); err != nil {
 		return err
 	}
-	if _, err := s.aclApply(&aclCommand{Op: aclOpRoleSet, Role: &r}); err != nil {
+	if _, err := s.aclApply(ctx, &aclCommand{Op: aclOpRoleSet, Role: &r}); err != nil {
 		return err
 	}
 	tx, _ := s.state.read()
@@ -486,7 +486,7 @@ func (s *Server) aclRoleDelete(ctx context.Context, args *aclIDWrite, reply *rpc
 	if _, err := s.authorizeACL(args.Token, acl.AccessWrite); err != nil {
 		return err
 	}
-	idx, err := s.aclApply(&aclCommand{Op: aclOpRoleDelete, ID: args.Args.ID})
+	idx, err := s.aclApply(ctx, &aclCommand{Op: aclOpRoleDelete, ID: args.Args.ID})
 	reply.Index, reply.OK = idx, err == nil
 	return err
 }
