@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/meridian/meridian/kvstore"
@@ -53,16 +51,13 @@ func decodeTxn(body []byte) ([]*kvstore.TxnOp, error) {
 }
 
 func (s *Server) txn(w http.ResponseWriter, r *http.Request) (any, error) {
-	opts, err := parseQueryOptions(r)
+	opts, err := s.parseQueryOptions(r)
 	if err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxTxnBody+1))
+	body, err := readBody(r, maxTxnBody)
 	if err != nil {
-		return nil, badf("read request body: %v", err)
-	}
-	if len(body) > maxTxnBody {
-		return nil, &tooLarge{msg: fmt.Sprintf("Request body too large, max size: %d bytes", maxTxnBody)}
+		return nil, err
 	}
 	ops, err := decodeTxn(body)
 	if err != nil {
