@@ -304,3 +304,61 @@ func TestHTTPWaitAndIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPWritesRefuseCrossSiteRequests checks that a write cannot arrive
+// as a request a web page may send to the agent without a CORS preflight
+// (a POST with a form or text/plain body, or none): POST is accepted only
+// where Consul accepts it, and only with a JSON body; PUT and DELETE, which
+// a browser always preflights, keep accepting what curl -d sends.
+func TestHTTPWritesRefuseCrossSiteRequests(t *testing.T) {
+	a, client := localAgent(t, nil, agent.Options{})
+	base := "http://" + a.HTTPAddr()
+	query := `{"Name":"q","Service":{"Service":"web"}}`
+	tests := []struct {
+		name, method, path, contentType, body string
+		want                                  int
+	}{
+		{"text/plain POST to kv", "POST", "/v1/kv/evil", "text/plain", "x", http.StatusMethodNotAllowed},
+		{"form POST to kv", "POST", "/v1/kv/evil", "application/x-www-form-urlencoded", "x", http.StatusMethodNotAllowed},
+		{"text/plain POST to txn", "POST", "/v1/txn", "text/plain", `[{"KV":{"Verb":"set","Key":"evil","Value":"eA=="}}]`, http.StatusMethodNotAllowed},
+		{"bodyless POST to leave", "POST", "/v1/agent/leave", "", "", http.StatusMethodNotAllowed},
+		{"text/plain POST to service register", "POST", "/v1/agent/service/register", "text/plain", `{"Name":"evil"}`, http.StatusMethodNotAllowed},
+		{"text/plain POST to query create", "POST", "/v1/query", "text/plain", query, http.StatusUnsupportedMediaType},
+		{"multipart POST to query create", "POST", "/v1/query", "multipart/form-data; boundary=x", query, http.StatusUnsupportedMediaType},
+		{"untyped POST to query create", "POST", "/v1/query", "", query, http.StatusUnsupportedMediaType},
+		{"form POST from a web page to query create", "POST", "/v1/query", "application/x-www-form-urlencoded", query, http.StatusUnsupportedMediaType},
+		{"JSON POST to query create", "POST", "/v1/query", "application/json; charset=utf-8", query, http.StatusOK},
+		{"curl -d POST to query create", "POST", "/v1/query", "application/x-www-form-urlencoded", `{"Name":"q2","Service":{"Service":"web"}}`, http.StatusOK},
+		{"curl -d PUT to kv", "PUT", "/v1/kv/fine", "application/x-www-form-urlencoded", "x", http.StatusOK},
+		{"untyped DELETE of kv", "DELETE", "/v1/kv/fine", "", "", http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			if strings.Contains(tc.name, "web page") {
+				req.Header.Set("Origin", "http://evil.example")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s %s (%s) = %d %q, want %d", tc.method, tc.path, tc.contentType, resp.StatusCode, body, tc.want)
+			}
+		})
+	}
+	if p, _, err := client.KV().Get("evil", nil); err != nil || p != nil {
+		t.Errorf("a refused request wrote kv evil: %+v, %v", p, err)
+	}
+	if svcs, err := client.Agent().Services(); err != nil || svcs["evil"] != nil {
+		t.Errorf("a refused request registered service evil: %v", err)
+	}
+}

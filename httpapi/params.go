@@ -28,6 +28,12 @@ type timedOut struct{ msg string }
 
 func (e *timedOut) Error() string { return e.msg }
 
+// unsupportedType is a request body of a type the endpoint does not take;
+// it answers 415 with its text.
+type unsupportedType struct{ msg string }
+
+func (e *unsupportedType) Error() string { return e.msg }
+
 // notFound answers 404 with its text.
 type notFound struct{ msg string }
 
@@ -173,11 +179,14 @@ func errorStatus(err error) (int, string) {
 	var nf *notFound
 	var tl *tooLarge
 	var to *timedOut
+	var ut *unsupportedType
 	switch {
 	case errors.As(err, &br):
 		return http.StatusBadRequest, br.msg
 	case errors.As(err, &to):
 		return http.StatusRequestTimeout, to.msg
+	case errors.As(err, &ut):
+		return http.StatusUnsupportedMediaType, ut.msg
 	case errors.As(err, &tl):
 		return http.StatusRequestEntityTooLarge, tl.msg
 	case errors.As(err, &nf):

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/meridian/meridian/kvstore"
@@ -26,16 +27,15 @@ type txnAnswer struct {
 
 // decodeTxn decodes and checks a /v1/txn body: a JSON array of at most
 // kvstore.MaxTxnOps {"KV": {...}} operations with known verbs and base64
-// values; anything else is a badRequest naming what is wrong. Too many
-// operations is a 400 too, as the issue asks, where Consul answers 413: its
-// Go client reports both alike.
+// values; anything else is a badRequest naming what is wrong, except too
+// many operations, which answers 413 as Consul's does.
 func decodeTxn(body []byte) ([]*kvstore.TxnOp, error) {
 	var raw []txnOpJSON
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, badf("transaction: %s", jsonError(err))
 	}
 	if len(raw) > kvstore.MaxTxnOps {
-		return nil, badf("Transaction contains too many operations (%d > %d)", len(raw), kvstore.MaxTxnOps)
+		return nil, &tooLarge{msg: fmt.Sprintf("Transaction contains too many operations (%d > %d)", len(raw), kvstore.MaxTxnOps)}
 	}
 	ops := make([]*kvstore.TxnOp, len(raw))
 	for i, op := range raw {
