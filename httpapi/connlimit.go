@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/meridian/meridian/internal/ratelog"
 )
 
 // tooManyConnsBody is what a client past its connection limit is told
@@ -26,14 +28,14 @@ const refuseWriteTimeout = 100 * time.Millisecond
 type limitListener struct {
 	net.Listener
 	max  int
-	warn *rateLimitedLog
+	warn *ratelog.Logger
 
 	mu    sync.Mutex
 	conns map[string]int
 }
 
 func newLimitListener(ln net.Listener, max int, log *slog.Logger) *limitListener {
-	return &limitListener{Listener: ln, max: max, warn: newRateLimitedLog(log, 10*time.Second), conns: make(map[string]int)}
+	return &limitListener{Listener: ln, max: max, warn: ratelog.New(log, 10*time.Second), conns: make(map[string]int)}
 }
 
 // Accept returns the next connection within its client's limit.
@@ -96,38 +98,4 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
-}
-
-// rateLimitedLog writes a warning at most once per interval, counting the
-// ones it left out, so a flood of bad clients cannot flood the log.
-type rateLimitedLog struct {
-	log      *slog.Logger
-	interval time.Duration
-
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-func newRateLimitedLog(log *slog.Logger, interval time.Duration) *rateLimitedLog {
-	return &rateLimitedLog{log: log, interval: interval}
-}
-
-// Warn logs msg unless another warning was logged within the interval.
-func (r *rateLimitedLog) Warn(msg string, args ...any) {
-	r.mu.Lock()
-	now := time.Now()
-	if now.Sub(r.last) < r.interval {
-		r.suppressed++
-		r.mu.Unlock()
-		return
-	}
-	r.last = now
-	n := r.suppressed
-	r.suppressed = 0
-	r.mu.Unlock()
-	if n > 0 {
-		args = append(args, "suppressed", n)
-	}
-	r.log.Warn(msg, args...)
 }

@@ -18,17 +18,18 @@ var allowed = map[string][]string{
 	"dns":                  {"catalog"},
 	"agent/checks":         {},
 	"configs":              {},
-	"httpapi":              {"catalog", "kvstore", "rpc"},
+	"httpapi":              {"catalog", "kvstore", "rpc", "internal/ratelog"},
 	"server":               {"catalog", "kvstore", "lan", "wan", "federation", "rpc"},
 	"federation":           {"wan", "rpc", "catalog"},
-	"lan":                  {},
+	"lan":                  {"internal/ratelog"},
 	"wan":                  {"lan"}, // builds on lan.Pool: see wan/doc.go
-	"rpc":                  {},
+	"rpc":                  {"internal/ratelog"},
 	"catalog":              {},
 	"kvstore":              {},
 	"internal/testcluster": {"agent", "configs", "dns", "server", "lan", "wan", "federation", "rpc", "catalog", "kvstore", "httpapi"},
 	"internal/archtest":    {},
 	"internal/gossiptest":  {"lan"},
+	"internal/ratelog":     {},
 }
 
 // thirdParty lists, for the packages DESIGN.md restricts, the only
