@@ -35,6 +35,8 @@ type Options struct {
 	TuneLAN    func(*lan.Config)
 	TuneWAN    func(*wan.Config)
 	TuneServer func(*server.Config)
+	// TuneHTTP adjusts the HTTP API's config (tests shorten its timeouts).
+	TuneHTTP func(*httpapi.Config)
 	// SyncInterval is the anti-entropy full sync interval; zero means
 	// DefaultSyncInterval scaled with the cluster size. Tests shorten it.
 	SyncInterval time.Duration
@@ -210,6 +212,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		sc.SnapshotThreshold = uint64(a.cfg.RaftSnapshotThreshold)
 		sc.SnapshotInterval = a.cfg.RaftSnapshotInterval
 		sc.TrailingLogs = uint64(a.cfg.RaftTrailingLogs)
+		sc.DefaultQueryWait, sc.MaxQueryWait = a.cfg.DefaultQueryTime, a.cfg.MaxQueryTime
 		sc.Logger = a.logger.With("component", "server")
 		sc.Metrics = a.metrics
 		sc.ACL = serverACLConfig(&a.cfg)
@@ -241,6 +244,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	hc.Metrics, hc.Gatherer = a.metrics, a.gatherer
 	hc.EnableDebug = a.cfg.EnableDebug
 	hc.ACL = a.cfg.ACL.Enabled
+	hc.MaxConnsPerClient = a.cfg.Limits.HTTPMaxConnsPerClient
+	hc.MaxQueryTime = a.cfg.MaxQueryTime
+	if a.opts.TuneHTTP != nil {
+		a.opts.TuneHTTP(&hc)
+	}
 	a.http = httpapi.New(hc, a)
 	a.goFunc(func() {
 		if err := a.http.Serve(a.httpLn); err != nil {

@@ -157,6 +157,10 @@ func (a *Agent) buildCheck(cd httpapi.CheckDefinition, src source, field string)
 	if err := spec.Validate(); err != nil {
 		return nil, spec, badRequest("%s%s", field, strings.TrimPrefix(err.Error(), checks.ErrInvalidSpec.Error()+": "))
 	}
+	if spec.Kind() != checks.KindTTL && spec.Interval < checks.MinInterval {
+		a.logger.Warn("check interval below the minimum: raised to it", "check", cd.ID, "interval", spec.Interval, "minimum", checks.MinInterval)
+		spec.Interval, cd.Interval = checks.MinInterval, checks.MinInterval
+	}
 	if spec.Kind() == checks.KindScript {
 		allowed := a.cfg.EnableScriptChecks || (src == sourceConfig && a.cfg.EnableLocalScriptChecks)
 		if !allowed {

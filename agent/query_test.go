@@ -45,6 +45,7 @@ func rawHTTP(t *testing.T, n *testcluster.Node, method, path, body string) (int,
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

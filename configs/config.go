@@ -121,6 +121,14 @@ type Config struct {
 	ReconnectTimeout time.Duration `config:"reconnect_timeout"`
 	// Performance tunes timings.
 	Performance Performance `config:"performance"`
+	// Limits caps what clients of the agent may hold.
+	Limits Limits `config:"limits"`
+	// MaxQueryTime caps the wait of a blocking query (?wait=); a longer
+	// wait is cut to it. DefaultQueryTime is the wait of a blocking query
+	// that gives none. Defaults 600s and 300s, as Consul; each waits up to
+	// 1/16 longer, so that many watchers do not return at once.
+	MaxQueryTime     time.Duration `config:"max_query_time"`
+	DefaultQueryTime time.Duration `config:"default_query_time"`
 	// RaftSnapshotThreshold is how many Raft entries since its last
 	// snapshot make a server take the next one; it checks every
 	// RaftSnapshotInterval (randomised up to twice that). RaftTrailingLogs
@@ -300,6 +308,9 @@ func Default() *Config {
 		Federation:            defaultFederation(),
 		ReconnectTimeout:      72 * time.Hour,
 		Performance:           Performance{RaftMultiplier: 1},
+		Limits:                defaultLimits(),
+		MaxQueryTime:          DefaultMaxQueryTime,
+		DefaultQueryTime:      DefaultDefaultQueryTime,
 		RaftSnapshotThreshold: 16384,
 		RaftSnapshotInterval:  120 * time.Second,
 		RaftTrailingLogs:      10240,

@@ -72,6 +72,7 @@ func (c *Config) Validate() error {
 	v.wan()
 	v.failover()
 	v.acl()
+	v.limits()
 	if c.Encrypt != "" {
 		// Never echo the key: it is a secret.
 		key, err := base64.StdEncoding.DecodeString(c.Encrypt)

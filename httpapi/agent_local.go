@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -332,23 +331,12 @@ func (s *Server) agentLocalRoutes() {
 	s.handle("PUT /v1/agent/reload", s.agentReload)
 }
 
-func readBody(r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	if err != nil {
-		return nil, badf("read request body: %v", err)
-	}
-	if len(body) > maxBodyBytes {
-		return nil, badf("request body too large (limit %d bytes)", maxBodyBytes)
-	}
-	return body, nil
-}
-
 func (s *Server) agentServiceRegister(_ http.ResponseWriter, r *http.Request) (any, error) {
 	replace, err := parseBool(r.URL.Query(), "replace-existing-checks")
 	if err != nil {
 		return nil, err
 	}
-	body, err := readBody(r)
+	body, err := readBody(r, maxBodyBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -407,7 +395,7 @@ func (s *Server) agentChecks(_ http.ResponseWriter, _ *http.Request) (any, error
 }
 
 func (s *Server) agentCheckRegister(_ http.ResponseWriter, r *http.Request) (any, error) {
-	body, err := readBody(r)
+	body, err := readBody(r, maxBodyBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +417,7 @@ func (s *Server) agentCheckTTL(status string) handlerFunc {
 }
 
 func (s *Server) agentCheckUpdate(_ http.ResponseWriter, r *http.Request) (any, error) {
-	body, err := readBody(r)
+	body, err := readBody(r, maxBodyBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -15,7 +14,7 @@ import (
 )
 
 // maxBodyBytes bounds request bodies other than KV values.
-const maxBodyBytes = 1 << 20
+const maxBodyBytes int64 = 1 << 20
 
 // query runs a read endpoint: it parses the common options, calls method
 // with args, and sets the read headers.
@@ -47,7 +46,7 @@ func call[A, V any](s *Server, w http.ResponseWriter, r *http.Request, method st
 // readOptions parses what every read takes: the query options, with
 // ?near=_agent|_ip resolved, and ?filter.
 func (s *Server) readOptions(r *http.Request) (rpc.QueryOptions, *bexpr.Filter, error) {
-	opts, err := parseQueryOptions(r)
+	opts, err := s.parseQueryOptions(r)
 	if err != nil {
 		return opts, nil, err
 	}
@@ -77,12 +76,9 @@ func writeReply[A, R any](s *Server, r *http.Request, method string, args A) (R,
 
 // decodeBody decodes a JSON request body into v, naming what was wrong.
 func decodeBody(r *http.Request, v any) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	body, err := readBody(r, maxBodyBytes)
 	if err != nil {
-		return badf("read request body: %v", err)
-	}
-	if len(body) > maxBodyBytes {
-		return badf("request body too large (limit %d bytes)", maxBodyBytes)
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return badf("request body: %s", jsonError(err))

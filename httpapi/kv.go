@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -42,7 +40,7 @@ type statusBody struct {
 // kvQuery runs a KV or session read and sets the read headers, also on a
 // miss (the caller answers 404 then).
 func kvQuery[A, V any](s *Server, w http.ResponseWriter, r *http.Request, method string, args A) (V, error) {
-	opts, err := parseQueryOptions(r)
+	opts, err := s.parseQueryOptions(r)
 	if err != nil {
 		var zero V
 		return zero, err
@@ -163,22 +161,12 @@ func (s *Server) kvPut(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if hasCAS && (acquire || release) {
 		return nil, badf("cas: cannot be combined with acquire or release")
 	}
-	if r.ContentLength > kvstore.MaxValueSize {
-		return nil, tooLargeValue(r.ContentLength)
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, kvstore.MaxValueSize+1))
+	body, err := readBody(r, kvstore.MaxValueSize)
 	if err != nil {
-		return nil, badf("read request body: %v", err)
-	}
-	if len(body) > kvstore.MaxValueSize {
-		return nil, tooLargeValue(int64(len(body)))
+		return nil, err
 	}
 	req.Value = body
 	return s.kvApply(r, req)
-}
-
-func tooLargeValue(n int64) error {
-	return &tooLarge{msg: fmt.Sprintf("Request body(%d bytes) too large, max size: %d bytes", n, kvstore.MaxValueSize)}
 }
 
 func (s *Server) kvDelete(_ http.ResponseWriter, r *http.Request) (any, error) {

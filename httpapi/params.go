@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,14 +22,62 @@ func badf(format string, args ...any) error {
 	return &badRequest{msg: fmt.Sprintf(format, args...)}
 }
 
+// timedOut is a request the client did not finish sending in time; it
+// answers 408 with its text.
+type timedOut struct{ msg string }
+
+func (e *timedOut) Error() string { return e.msg }
+
+// unsupportedType is a request body of a type the endpoint does not take;
+// it answers 415 with its text.
+type unsupportedType struct{ msg string }
+
+func (e *unsupportedType) Error() string { return e.msg }
+
 // notFound answers 404 with its text.
 type notFound struct{ msg string }
 
 func (e *notFound) Error() string { return e.msg }
 
+// readBody reads a request body of at most limit bytes. A body longer than
+// that, declared (Content-Length) or found while reading, answers 413
+// before more than limit+1 bytes of it are read.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, bodyTooLarge(r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		var to *timedOut
+		if errors.As(err, &to) {
+			return nil, err
+		}
+		return nil, badf("read request body: %v", err)
+	}
+	if int64(len(body)) > limit {
+		return nil, bodyTooLarge(-1, limit)
+	}
+	return body, nil
+}
+
+// bodyTooLarge is Consul's 413 text; n < 0 when the size is not known.
+func bodyTooLarge(n, limit int64) error {
+	if n < 0 {
+		return &tooLarge{msg: fmt.Sprintf("Request body too large, max size: %d bytes", limit)}
+	}
+	return &tooLarge{msg: fmt.Sprintf("Request body(%d bytes) too large, max size: %d bytes", n, limit)}
+}
+
 // parseQueryOptions reads the parameters every read takes: dc, stale,
-// consistent, index, wait and near (which the endpoints that sort by
-// distance read; query resolves "_agent").
+// consistent, index, wait (cut to MaxQueryTime) and near (which the
+// endpoints that sort by distance read; query resolves "_agent").
+func (s *Server) parseQueryOptions(r *http.Request) (rpc.QueryOptions, error) {
+	opts, err := parseQueryOptions(r)
+	opts.MaxWait = min(opts.MaxWait, s.cfg.MaxQueryTime)
+	return opts, err
+}
+
+// parseQueryOptions reads the query options as sent, uncapped.
 func parseQueryOptions(r *http.Request) (rpc.QueryOptions, error) {
 	q := r.URL.Query()
 	var opts rpc.QueryOptions
@@ -130,12 +179,18 @@ func errorStatus(err error) (int, string) {
 	var br *badRequest
 	var nf *notFound
 	var tl *tooLarge
+	var to *timedOut
+	var ut *unsupportedType
 	if code, msg, ok := aclStatus(err); ok {
 		return code, msg
 	}
 	switch {
 	case errors.As(err, &br):
 		return http.StatusBadRequest, br.msg
+	case errors.As(err, &to):
+		return http.StatusRequestTimeout, to.msg
+	case errors.As(err, &ut):
+		return http.StatusUnsupportedMediaType, ut.msg
 	case errors.As(err, &tl):
 		return http.StatusRequestEntityTooLarge, tl.msg
 	case errors.As(err, &nf):

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -111,7 +110,7 @@ func (s *Server) queryExplain(w http.ResponseWriter, r *http.Request) (any, erro
 // query, without ?filter.
 func queryRead[A, V any](s *Server, w http.ResponseWriter, r *http.Request, method string, args A) (V, error) {
 	var zero V
-	opts, err := parseQueryOptions(r)
+	opts, err := s.parseQueryOptions(r)
 	if err != nil {
 		return zero, err
 	}
@@ -125,12 +124,9 @@ func queryRead[A, V any](s *Server, w http.ResponseWriter, r *http.Request, meth
 // refused, so that a misspelt option does not silently do nothing.
 func decodeQuery(r *http.Request) (catalog.PreparedQuery, error) {
 	var q catalog.PreparedQuery
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	body, err := readBody(r, maxBodyBytes)
 	if err != nil {
-		return q, badf("read request body: %v", err)
-	}
-	if len(body) > maxBodyBytes {
-		return q, badf("request body too large (limit %d bytes)", maxBodyBytes)
+		return q, err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return q, badf("request body: missing the query definition")

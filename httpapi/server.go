@@ -3,10 +3,15 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +52,26 @@ type Config struct {
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
 	// ReadHeaderTimeout bounds how long a client may take to send its
-	// request headers.
+	// request headers, from the first byte of the request (a new
+	// connection that sends nothing is closed after it too).
 	ReadHeaderTimeout time.Duration
+	// BodyReadTimeout bounds how long a client may take to send a request
+	// body, from the start of the request; past it the request answers 408
+	// and the connection closes. Requests without a body (every blocking
+	// query) are not bounded by it.
+	BodyReadTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection that has sent no new
+	// request for this long. Longer than the 90s Go's HTTP clients (the
+	// consul/api client among them) keep idle connections, so a client
+	// never reuses a connection the agent is closing.
+	IdleTimeout time.Duration
+	// MaxConnsPerClient caps the open connections of one client IP
+	// (Consul's limits.http_max_conns_per_client); a connection past it is
+	// answered 429 and closed. 0 means no cap.
+	MaxConnsPerClient int
+	// MaxQueryTime caps the ?wait= of a blocking query (Consul's
+	// max_query_time); a longer wait is cut to it.
+	MaxQueryTime time.Duration
 	// Metrics, when set, receives the HTTP request metrics; Gatherer is what
 	// /v1/agent/metrics reports (nil answers 404).
 	Metrics  prometheus.Registerer
@@ -65,7 +88,14 @@ type Config struct {
 
 // DefaultConfig returns the HTTP API's defaults.
 func DefaultConfig() Config {
-	return Config{ReadHeaderTimeout: 10 * time.Second, CacheEntries: 1024}
+	return Config{
+		ReadHeaderTimeout: 10 * time.Second,
+		BodyReadTimeout:   30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxConnsPerClient: 200,
+		MaxQueryTime:      10 * time.Minute,
+		CacheEntries:      1024,
+	}
 }
 
 // Server is the HTTP API of one agent.
@@ -91,21 +121,42 @@ func New(cfg Config, agent Agent) *Server {
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = def.ReadHeaderTimeout
 	}
+	if cfg.BodyReadTimeout <= 0 {
+		cfg.BodyReadTimeout = def.BodyReadTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = def.IdleTimeout
+	}
+	if cfg.MaxQueryTime <= 0 {
+		cfg.MaxQueryTime = def.MaxQueryTime
+	}
+	if cfg.MaxConnsPerClient < 0 {
+		cfg.MaxConnsPerClient = 0
+	}
 	if cfg.CacheEntries <= 0 {
 		cfg.CacheEntries = def.CacheEntries
 	}
 	s := &Server{cfg: cfg, agent: agent, log: cfg.Logger, mux: http.NewServeMux(), cache: newBodyCache(cfg.CacheEntries)}
 	s.metrics = newHTTPMetrics(cfg.Metrics)
 	s.routes()
-	s.http = &http.Server{Handler: s, ReadHeaderTimeout: cfg.ReadHeaderTimeout}
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
 	return s
 }
 
 // ServeHTTP lets the API be mounted or tested without a listener.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Serve answers requests on ln until Shutdown; it returns nil then.
+// Serve answers requests on ln until Shutdown; it returns nil then. Each
+// client IP may hold at most MaxConnsPerClient connections of ln.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.MaxConnsPerClient > 0 {
+		ln = newLimitListener(ln, s.cfg.MaxConnsPerClient, s.log)
+	}
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -178,7 +229,12 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 	observe := s.metrics.observer(pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		v, err := h(w, r)
+		s.boundBody(w, r)
+		var v any
+		err := crossSite(r)
+		if err == nil {
+			v, err = h(w, r)
+		}
 		code := http.StatusOK
 		switch {
 		case errors.Is(err, errAnswered):
@@ -200,8 +256,62 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 		}
 		observe(start, code)
 	})
-	// Consul accepts POST wherever it accepts PUT; the Go client uses PUT.
-	if len(pattern) > 4 && pattern[:4] == "PUT " {
-		s.handle("POST "+pattern[4:], h)
+}
+
+// crossSite refuses a POST that a web page of any site could have sent to
+// the agent without a CORS preflight, that is one whose body is typed
+// text/plain, multipart/form-data, or not at all (415). A form-encoded
+// POST passes only when no browser sent it (no Origin header): that is
+// what curl -d sends, as in Consul's examples. Only the endpoints that
+// Consul (and its Go client) reach with POST take it at all; the others
+// take PUT, which a browser always preflights, and the agent answers no
+// preflight.
+func crossSite(r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return nil
 	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(ct)
+	switch {
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		return nil
+	case mt == "application/x-www-form-urlencoded" && r.Header.Get("Origin") == "":
+		return nil
+	}
+	return &unsupportedType{msg: fmt.Sprintf("POST needs Content-Type: application/json, got %q", ct)}
+}
+
+// boundBody gives a request body BodyReadTimeout to arrive, counted from
+// the start of the request; once the body has been read to its end the
+// deadline is lifted again, so that a handler that waits (a write being
+// committed) is not cut off by it.
+func (s *Server) boundBody(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout)) != nil {
+		return // not a real connection (a test recorder)
+	}
+	r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, timeout: s.cfg.BodyReadTimeout}
+}
+
+// deadlineBody lifts the read deadline boundBody set once the body is read.
+type deadlineBody struct {
+	io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+	done    bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case errors.Is(err, io.EOF) && !b.done:
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = &timedOut{msg: fmt.Sprintf("request body not received within %s: send it at once", b.timeout)}
+	}
+	return n, err
 }

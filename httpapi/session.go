@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 
@@ -25,12 +24,9 @@ func decodeSession(r *http.Request, node string) (kvstore.Session, error) {
 		LockDelay: kvstore.DefaultLockDelay,
 		Behavior:  kvstore.BehaviorRelease,
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	body, err := readBody(r, maxBodyBytes)
 	if err != nil {
-		return sess, badf("read request body: %v", err)
-	}
-	if len(body) > maxBodyBytes {
-		return sess, badf("request body too large (limit %d bytes)", maxBodyBytes)
+		return sess, err
 	}
 	var fields map[string]json.RawMessage
 	if len(strings.TrimSpace(string(body))) > 0 {

@@ -26,7 +26,7 @@ func (s *Server) statusPeers(_ http.ResponseWriter, r *http.Request) (any, error
 }
 
 func (s *Server) raftConfiguration(w http.ResponseWriter, r *http.Request) (any, error) {
-	opts, err := parseQueryOptions(r)
+	opts, err := s.parseQueryOptions(r)
 	if err != nil {
 		return nil, err
 	}

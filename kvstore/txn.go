@@ -8,8 +8,9 @@ import (
 	memdb "github.com/hashicorp/go-memdb"
 )
 
-// MaxTxnOps is the most operations one transaction may hold.
-const MaxTxnOps = 128
+// MaxTxnOps is the most operations one transaction may hold (Consul's
+// limit).
+const MaxTxnOps = 64
 
 // Verb is what a TxnOp does, spelled as Consul's api.KVOp.
 type Verb string

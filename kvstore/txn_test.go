@@ -203,8 +203,8 @@ func TestValidateTxn(t *testing.T) {
 		want error
 	}{
 		{"empty", nil, nil},
-		{"128 ops", n(128), nil},
-		{"129 ops", n(129), ErrTooManyOps},
+		{"64 ops", n(64), nil},
+		{"65 ops", n(65), ErrTooManyOps},
 		{"unknown verb", []*TxnOp{{Verb: "frob", Key: "k"}}, ErrInvalidTxn},
 		{"empty verb", []*TxnOp{{Key: "k"}}, ErrInvalidTxn},
 		{"nil op", []*TxnOp{nil}, ErrInvalidTxn},

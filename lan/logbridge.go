@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/meridian/meridian/internal/ratelog"
 )
 
 // ErrNameConflict is matched (errors.Is) by a *NameConflictError: two
@@ -104,6 +106,10 @@ func (c *conflicts) lastLocal() *NameConflictError {
 type logBridge struct {
 	log       *slog.Logger
 	conflicts *conflicts
+	// drops limits the warnings and errors about one peer's input
+	// (memberlist ends them with "from=ADDR"): anyone who can reach the
+	// gossip port can cause them at will.
+	drops *ratelog.Logger
 }
 
 func (b *logBridge) Write(p []byte) (int, error) {
@@ -141,7 +147,11 @@ func (b *logBridge) Write(p []byte) (int, error) {
 		if !ok || strings.ContainsAny(source, " \t") {
 			source, msg = "", text
 		}
-		b.log.Log(ctx, level, "gossip", "source", source, "text", msg)
+		if level >= slog.LevelWarn && strings.Contains(msg, " from=") {
+			b.drops.Log(level, "gossip", "source", source, "text", msg)
+		} else {
+			b.log.Log(ctx, level, "gossip", "source", source, "text", msg)
+		}
 	}
 	return len(p), nil
 }

@@ -11,9 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
+
+	"github.com/meridian/meridian/internal/ratelog"
 )
 
 // ErrShutdown is returned by calls on a Pool after Shutdown.
@@ -82,7 +85,7 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Merge != nil {
 		p.guard = &mergeGuard{merge: cfg.Merge}
 	}
-	logger := log.New(&logBridge{log: cfg.Logger, conflicts: p.conflicts}, "", 0)
+	logger := log.New(&logBridge{log: cfg.Logger, conflicts: p.conflicts, drops: ratelog.New(cfg.Logger, 10*time.Second)}, "", 0)
 
 	sc := serfConfig(cfg, logger)
 	if p.guard != nil {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/meridian/meridian/internal/ratelog"
 )
 
 // First bytes of a connection to the server port.
@@ -45,9 +47,10 @@ func (c MuxConfig) Validate() error {
 // Mux demultiplexes one listener by the first byte of each connection. Get
 // a sub-listener per protocol with Listener, then run Serve.
 type Mux struct {
-	ln  net.Listener
-	cfg MuxConfig
-	log *slog.Logger
+	ln    net.Listener
+	cfg   MuxConfig
+	log   *slog.Logger
+	drops *ratelog.Logger // connections dropped in the handshake: a stranger can cause them at will
 
 	mu      sync.Mutex
 	subs    map[byte]*muxListener
@@ -71,6 +74,7 @@ func NewMux(ln net.Listener, cfg MuxConfig) *Mux {
 		ln:      ln,
 		cfg:     cfg,
 		log:     cfg.Logger,
+		drops:   ratelog.New(cfg.Logger, 10*time.Second),
 		subs:    make(map[byte]*muxListener),
 		pending: make(map[net.Conn]struct{}),
 		done:    make(chan struct{}),
@@ -160,18 +164,18 @@ func (m *Mux) handshake(conn net.Conn) {
 		conn.Close()
 		return
 	case err != nil:
-		m.log.Warn("mux dropped connection before its first byte", "peer", conn.RemoteAddr(), "err", err)
+		m.drops.Warn("mux dropped connection before its first byte", "peer", conn.RemoteAddr(), "err", err)
 		conn.Close()
 		return
 	case sub == nil:
-		m.log.Warn("mux dropped connection with unknown first byte", "peer", conn.RemoteAddr(), "byte", fmt.Sprintf("%#02x", b[0]))
+		m.drops.Warn("mux dropped connection with unknown first byte", "peer", conn.RemoteAddr(), "byte", fmt.Sprintf("%#02x", b[0]))
 		conn.Close()
 		return
 	}
 	select {
 	case sub.conns <- conn:
 	case <-sub.closed:
-		m.log.Warn("mux dropped connection for closed listener", "peer", conn.RemoteAddr(), "byte", fmt.Sprintf("%#02x", b[0]))
+		m.drops.Warn("mux dropped connection for closed listener", "peer", conn.RemoteAddr(), "byte", fmt.Sprintf("%#02x", b[0]))
 		conn.Close()
 	case <-m.done:
 		conn.Close()

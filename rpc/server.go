@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/meridian/meridian/internal/ratelog"
 )
 
 // ServerConfig tunes a Server. The zero value of any field means its
@@ -22,18 +24,25 @@ type ServerConfig struct {
 	// MaxMessageSize is the largest request accepted, in bytes; a longer
 	// one breaks its stream.
 	MaxMessageSize int
+	// FrameTimeout is how long the rest of a request may take to arrive
+	// once its first bytes have; a stream may idle between requests. A
+	// slower request breaks its stream.
+	FrameTimeout time.Duration
 }
 
-// DefaultServerConfig returns the defaults: DefaultYamuxConfig and a
-// 64 MiB message limit.
+// DefaultServerConfig returns the defaults: DefaultYamuxConfig, a 64 MiB
+// message limit and 30s for a request to arrive.
 func DefaultServerConfig() ServerConfig {
-	return ServerConfig{Yamux: DefaultYamuxConfig(), MaxMessageSize: 64 << 20}
+	return ServerConfig{Yamux: DefaultYamuxConfig(), MaxMessageSize: 64 << 20, FrameTimeout: 30 * time.Second}
 }
 
 // Validate reports the first field that is out of range.
 func (c ServerConfig) Validate() error {
 	if c.MaxMessageSize < 0 {
 		return fmt.Errorf("server MaxMessageSize %d: must not be negative", c.MaxMessageSize)
+	}
+	if c.FrameTimeout < 0 {
+		return fmt.Errorf("server FrameTimeout %v: must not be negative", c.FrameTimeout)
 	}
 	if err := c.Yamux.Validate(); err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -50,8 +59,9 @@ type handlerFunc func(ctx context.Context, body []byte) (reply any, err error)
 // connections with ServeListener, or a QUIC listener with ServeQUIC. It is
 // safe for concurrent use, including Register while serving.
 type Server struct {
-	cfg ServerConfig
-	log *slog.Logger
+	cfg   ServerConfig
+	log   *slog.Logger
+	drops *ratelog.Logger // broken streams and sessions: a peer can cause them at will
 
 	ctx    context.Context // cancelled by Shutdown; parent of handler contexts
 	cancel context.CancelFunc
@@ -78,13 +88,18 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.MaxMessageSize == 0 {
 		cfg.MaxMessageSize = DefaultServerConfig().MaxMessageSize
 	}
+	if cfg.FrameTimeout == 0 {
+		cfg.FrameTimeout = DefaultServerConfig().FrameTimeout
+	}
+	drops := ratelog.New(cfg.Logger, 10*time.Second)
 	if cfg.Yamux.Logger == nil {
-		cfg.Yamux.Logger = cfg.Logger
+		cfg.Yamux.Logger = drops.Slog()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
+		drops:     drops,
 		ctx:       ctx,
 		cancel:    cancel,
 		handlers:  make(map[string]handlerFunc),
@@ -205,7 +220,7 @@ func (s *Server) ServeListener(ln net.Listener) {
 		backoff = 0
 		sess, err := NewYamuxServer(conn, s.cfg.Yamux)
 		if err != nil {
-			s.log.Warn("rpc session setup failed", "peer", conn.RemoteAddr(), "err", err)
+			s.drops.Warn("rpc session setup failed", "peer", conn.RemoteAddr(), "err", err)
 			conn.Close()
 			continue
 		}
@@ -265,10 +280,10 @@ func (s *Server) serveStream(stream net.Conn) {
 	var in, out []byte
 	for {
 		var err error
-		in, err = readFrame(stream, in, s.cfg.MaxMessageSize)
+		in, err = readFrameWithin(stream, in, s.cfg.MaxMessageSize, s.cfg.FrameTimeout)
 		if err != nil {
 			if !isEOF(err) && s.ctx.Err() == nil {
-				s.log.Warn("rpc stream broken", "peer", stream.RemoteAddr(), "err", err)
+				s.drops.Warn("rpc stream broken", "peer", stream.RemoteAddr(), "err", err)
 			}
 			return
 		}

@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"os"
+	"slices"
+	"time"
 )
 
 // frameHeaderLen is the size of the big-endian length before every frame.
@@ -24,28 +28,78 @@ func finishFrame(frame []byte) {
 	binary.BigEndian.PutUint32(frame, uint32(len(frame)-frameHeaderLen))
 }
 
+// frameChunk is the first step by which readFrame grows a buffer for a
+// frame longer than the buffer; each step after doubles what was read.
+const frameChunk = 64 << 10
+
 // readFrame reads one frame from r into buf (grown as needed) and returns
-// its payload. max bounds the payload length in bytes.
+// its payload. max bounds the payload length in bytes. The length in the
+// header is the peer's word, so buf grows with the bytes that actually
+// arrive (to at most twice them plus frameChunk), never by that word alone.
 func readFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
+	n, err := readFrameHeader(r, max)
+	if err != nil {
+		return buf, err
+	}
+	return readFramePayload(r, buf, n)
+}
+
+// readFrameWithin is readFrame for a peer that may idle between frames
+// but, once a frame has begun, must send the rest of it within timeout.
+func readFrameWithin(c net.Conn, buf []byte, max int, timeout time.Duration) ([]byte, error) {
+	n, err := readFrameHeader(c, max)
+	if err != nil {
+		return buf, err
+	}
+	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return buf, err
+	}
+	buf, err = readFramePayload(c, buf, n)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return buf, fmt.Errorf("frame of %d bytes not received within %s: %w", n, timeout, err)
+	}
+	if err != nil {
+		return buf, err
+	}
+	return buf, c.SetReadDeadline(time.Time{})
+}
+
+func readFrameHeader(r io.Reader, max int) (int, error) {
 	var hdr [frameHeaderLen]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return buf, err
+		return 0, err
 	}
 	n := int(binary.BigEndian.Uint32(hdr[:]))
 	if n > max {
-		return buf, fmt.Errorf("frame of %d bytes, limit %d: %w", n, max, ErrFrameTooLarge)
+		return 0, fmt.Errorf("frame of %d bytes, limit %d: %w", n, max, ErrFrameTooLarge)
 	}
-	if cap(buf) < n {
-		buf = make([]byte, n)
+	return n, nil
+}
+
+func readFramePayload(r io.Reader, buf []byte, n int) ([]byte, error) {
+	if cap(buf) >= n {
+		buf = buf[:n]
+		_, err := io.ReadFull(r, buf)
+		return buf, unexpectedEOF(err)
 	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	buf = buf[:0]
+	for len(buf) < n {
+		step := min(n-len(buf), max(len(buf), frameChunk))
+		buf = slices.Grow(buf, step)
+		m, err := io.ReadFull(r, buf[len(buf):len(buf)+step])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return buf, unexpectedEOF(err)
 		}
-		return buf, err
 	}
 	return buf, nil
+}
+
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // appendStr appends s as a msgpack str.

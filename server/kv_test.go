@@ -312,7 +312,7 @@ func TestTxnCommitAndRollback(t *testing.T) {
 	}
 	var ops strings.Builder
 	ops.WriteString("[")
-	for i := range 129 {
+	for i := range 65 {
 		if i > 0 {
 			ops.WriteString(",")
 		}
@@ -320,8 +320,8 @@ func TestTxnCommitAndRollback(t *testing.T) {
 	}
 	ops.WriteString("]")
 	base := "http://" + c.Clients[0].HTTPAddr()
-	if code, msg := rawRequest(t, "PUT", base+"/v1/txn", []byte(ops.String())); code != 400 || !strings.Contains(msg, "too many operations (129 > 128)") {
-		t.Errorf("txn of 129 ops = %d %q, want 400 naming the count", code, msg)
+	if code, msg := rawRequest(t, "PUT", base+"/v1/txn", []byte(ops.String())); code != 413 || !strings.Contains(msg, "too many operations (65 > 64)") {
+		t.Errorf("txn of 65 ops = %d %q, want 413 naming the count (Consul's limit is 64)", code, msg)
 	}
 	if code, msg := rawRequest(t, "PUT", base+"/v1/txn", []byte(`[{"KV":{"Verb":"set","Key":"k","Value":"!!"}}]`)); code != 400 {
 		t.Errorf("txn with a non-base64 value = %d %q, want 400", code, msg)

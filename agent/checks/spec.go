@@ -28,6 +28,12 @@ const (
 	// (Consul's 4 KB); the rest is cut and a note says so.
 	DefaultOutputMaxSize = 4096
 
+	// MinInterval is the shortest Interval the agent runs a check at
+	// (Consul's floor): a shorter one is raised to it with a warning, so a
+	// check of 1ns cannot spin a core or hammer its target. This package
+	// runs whatever Interval it is given, so that its tests run fast.
+	MinInterval = time.Second
+
 	// DefaultMethod is the HTTP method of an http check.
 	DefaultMethod = http.MethodGet
 
@@ -80,8 +86,8 @@ type Spec struct {
 
 	// Interval is the pause between the end of one probe and the start of
 	// the next. Required for http, tcp and script checks; unused by ttl.
-	// The agent may impose a floor (Consul's is one second); this package
-	// does not, so tests can run fast.
+	// The agent raises it to MinInterval; this package does not, so tests
+	// can run fast.
 	Interval time.Duration
 	// Timeout bounds one probe, including reading an HTTP body. Zero means
 	// the smaller of DefaultTimeout and Interval. A Timeout set explicitly

@@ -21,6 +21,7 @@
 //	meridian-bench blocking -write-addr 127.0.0.81:8500 -watch-addr 127.0.0.82:8500 -n 200
 //	meridian-bench blocking -kind catalog -addr 127.0.0.1:8500 -n 100
 //	meridian-bench register -addr 127.0.0.1:8500 -service web -instances 20 -deregister
+//	meridian-bench slowloris -addr 127.0.0.1:8500 -slow 1000 -sources 5 -c 4 -duration 30s
 //
 // The tool is meant for loopback targets; it warns, but goes ahead, when an
 // address is not a loopback one. It imports only the standard library, so it
@@ -68,7 +69,7 @@ type mode struct {
 
 // modes lists the subcommands in the order usage shows them.
 func modes() []mode {
-	return []mode{getMode(), kvPutMode(), kvGetMode(), blockingMode(), registerMode()}
+	return []mode{getMode(), kvPutMode(), kvGetMode(), blockingMode(), registerMode(), slowlorisMode()}
 }
 
 // run parses args (without the program name), runs the chosen mode and

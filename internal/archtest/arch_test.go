@@ -18,12 +18,12 @@ var allowed = map[string][]string{
 	"dns":                  {"catalog"},
 	"agent/checks":         {},
 	"configs":              {},
-	"httpapi":              {"catalog", "kvstore", "acl", "rpc"},
+	"httpapi":              {"catalog", "kvstore", "acl", "rpc", "internal/ratelog"},
 	"server":               {"catalog", "kvstore", "acl", "lan", "wan", "federation", "rpc"},
 	"federation":           {"wan", "rpc", "catalog"},
-	"lan":                  {},
+	"lan":                  {"internal/ratelog"},
 	"wan":                  {"lan"}, // builds on lan.Pool: see wan/doc.go
-	"rpc":                  {},
+	"rpc":                  {"internal/ratelog"},
 	"catalog":              {},
 	"kvstore":              {},
 	"acl":                  {},
@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"internal/archtest":    {},
 	"internal/gossiptest":  {"lan"},
 	"internal/leaktest":    {},
+	"internal/ratelog":     {},
 }
 
 // thirdParty lists, for the packages DESIGN.md restricts, the only
