@@ -241,6 +241,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	hc.Metrics, hc.Gatherer = a.metrics, a.gatherer
 	hc.EnableDebug = a.cfg.EnableDebug
 	hc.ACL = a.cfg.ACL.Enabled
+	hc.UI = httpapi.UIConfig{Enabled: a.cfg.UIConfig.Enabled, ContentPath: a.cfg.UIConfig.ContentPath}
 	a.http = httpapi.New(hc, a)
 	a.goFunc(func() {
 		if err := a.http.Serve(a.httpLn); err != nil {

@@ -18,7 +18,7 @@ var allowed = map[string][]string{
 	"dns":                  {"catalog"},
 	"agent/checks":         {},
 	"configs":              {},
-	"httpapi":              {"catalog", "kvstore", "acl", "rpc"},
+	"httpapi":              {"catalog", "kvstore", "acl", "rpc", "ui"},
 	"server":               {"catalog", "kvstore", "acl", "lan", "wan", "federation", "rpc"},
 	"federation":           {"wan", "rpc", "catalog"},
 	"lan":                  {},
@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"catalog":              {},
 	"kvstore":              {},
 	"acl":                  {},
+	"ui":                   {},
 	"internal/testcluster": {"agent", "configs", "dns", "server", "lan", "wan", "federation", "rpc", "catalog", "kvstore", "acl", "httpapi"},
 	"internal/archtest":    {},
 	"internal/gossiptest":  {"lan"},
@@ -45,6 +46,7 @@ var thirdParty = map[string][]string{
 	"rpc":        {"github.com/hashicorp/yamux", "github.com/quic-go/quic-go", "github.com/hashicorp/go-msgpack/v2"},
 	"configs":    {"github.com/spf13/viper"},
 	"federation": {},
+	"ui":         {},
 }
 
 func TestImportsFollowDesign(t *testing.T) {
