@@ -8,9 +8,12 @@
 // ui_config.enabled (-ui, on in -dev) is set.
 //
 // The Handler gzips every asset once, at New, and serves it with its content
-// type, an ETag that is the hash of its content, and Cache-Control: no-cache,
-// so a browser keeps its copy and revalidates it with one 304 round trip
-// until the binary's assets change. It is safe for concurrent use.
+// type and an ETag that is the hash of its content. index.html is always
+// revalidated (Cache-Control: no-cache, a 304 while it is unchanged); it
+// names every other asset with its hash (app.js?v=HASH, and an import map
+// for the modules the modules import), and those URLs are cached for a
+// year, so a page load costs one round trip for the assets and a new binary
+// is picked up at once. It is safe for concurrent use.
 //
 // The pages live in assets/: index.html is the shell, app.js routes the
 // location hash (#/services, #/kv/a/b, ... with ?dc=) to the page modules,

@@ -5,11 +5,14 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -35,7 +38,8 @@ type asset struct {
 	contentType string
 	body        []byte
 	gzipped     []byte
-	etag        string
+	etag        string // "hash"
+	version     string // the ?v= that names this content
 }
 
 // Handler serves the embedded UI under a path prefix.
@@ -43,7 +47,15 @@ type Handler struct {
 	prefix string
 	assets map[string]*asset
 	size   int
+	csp    string
 }
+
+// importMapMarker is the line of index.html that New replaces with the
+// import map.
+const importMapMarker = "<!-- importmap: the handler puts here the import map that names each module with its content hash -->"
+
+// assetRef is a reference from index.html to another asset.
+var assetRef = regexp.MustCompile(`(href|src)="([a-z0-9_-]+\.(?:js|css))"`)
 
 // New returns the handler that serves the UI under prefix, which starts and
 // ends with '/' (the request path with prefix cut off names the asset; the
@@ -69,26 +81,73 @@ func New(prefix string) (*Handler, error) {
 		if err != nil {
 			return err
 		}
-		var gz bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-		if _, err := zw.Write(body); err != nil {
-			return fmt.Errorf("gzip %s: %w", name, err)
-		}
-		if err := zw.Close(); err != nil {
-			return fmt.Errorf("gzip %s: %w", name, err)
-		}
-		sum := sha256.Sum256(body)
-		h.assets[name] = &asset{contentType: ct, body: body, gzipped: gz.Bytes(), etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+		h.assets[name] = newAsset(ct, body)
 		h.size += len(body)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ui assets: %w", err)
 	}
-	if h.assets["index.html"] == nil {
-		return nil, fmt.Errorf("ui assets: index.html is missing")
+	if err := h.versionIndex(); err != nil {
+		return nil, fmt.Errorf("ui assets: %w", err)
 	}
 	return h, nil
+}
+
+func newAsset(contentType string, body []byte) *asset {
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	_, _ = zw.Write(body) // a bytes.Buffer does not fail
+	_ = zw.Close()
+	sum := sha256.Sum256(body)
+	v := hex.EncodeToString(sum[:8])
+	return &asset{contentType: contentType, body: body, gzipped: gz.Bytes(), etag: `"` + v + `"`, version: v}
+}
+
+// versionIndex rewrites index.html so that every asset it loads, and every
+// module a module imports (through an import map), is named with its
+// content hash (app.js?v=HASH): those URLs are cached for a year, so a
+// browser revalidates only index.html, and a new binary's index.html names
+// new URLs. The page's Content-Security-Policy allows the import map by
+// its hash.
+func (h *Handler) versionIndex() error {
+	index := h.assets["index.html"]
+	if index == nil {
+		return fmt.Errorf("index.html is missing")
+	}
+	html := string(index.body)
+	if !strings.Contains(html, importMapMarker) {
+		return fmt.Errorf("index.html has no import map marker")
+	}
+	imports := map[string]string{}
+	for name, a := range h.assets {
+		if strings.HasSuffix(name, ".js") {
+			imports["./"+name] = "./" + name + "?v=" + a.version
+		}
+	}
+	js, err := json.Marshal(map[string]any{"imports": imports})
+	if err != nil {
+		return fmt.Errorf("import map: %w", err)
+	}
+	var missing []string
+	html = assetRef.ReplaceAllStringFunc(html, func(ref string) string {
+		m := assetRef.FindStringSubmatch(ref)
+		a := h.assets[m[2]]
+		if a == nil {
+			missing = append(missing, m[2])
+			return ref
+		}
+		return m[1] + `="` + m[2] + "?v=" + a.version + `"`
+	})
+	if len(missing) > 0 {
+		return fmt.Errorf("index.html loads %v, which are not embedded", missing)
+	}
+	sum := sha256.Sum256(js)
+	html = strings.Replace(html, importMapMarker, `<script type="importmap">`+string(js)+`</script>`, 1)
+	h.csp = strings.Replace(csp, "script-src 'self'", "script-src 'self' 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'", 1)
+	h.assets["index.html"] = newAsset(index.contentType, []byte(html))
+	h.size += len(html) - len(index.body)
+	return nil
 }
 
 // Assets lists the names of the embedded assets, sorted, as paths under the
@@ -102,7 +161,8 @@ func (h *Handler) Assets() []string {
 	return names
 }
 
-// Size is the total size of the assets in bytes, uncompressed.
+// Size is the total size of the assets in bytes, uncompressed, as served
+// (index.html with its import map).
 func (h *Handler) Size() int { return h.size }
 
 // ServeHTTP serves the asset the request path names.
@@ -128,11 +188,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Content-Type", a.contentType)
 	hd.Set("ETag", a.etag)
-	hd.Set("Cache-Control", "no-cache")
+	if r.URL.Query().Get("v") == a.version {
+		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		hd.Set("Cache-Control", "no-cache")
+	}
 	hd.Set("Vary", "Accept-Encoding")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if name == "index.html" {
-		hd.Set("Content-Security-Policy", csp)
+		hd.Set("Content-Security-Policy", h.csp)
 	}
 	if etagMatch(r.Header.Get("If-None-Match"), a.etag) {
 		w.WriteHeader(http.StatusNotModified)

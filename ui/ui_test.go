@@ -38,8 +38,14 @@ func TestEveryAssetServed(t *testing.T) {
 		t.Errorf("assets are %d bytes, over the %d budget", h.Size(), maxSize)
 	}
 	t.Logf("%d assets, %d bytes uncompressed", len(files), h.Size())
+	index := string(h.assets["index.html"].body)
 	for _, name := range files {
 		want, _ := fs.ReadFile(embedded, "assets/"+name)
+		if name == "index.html" {
+			want = h.assets[name].body
+		} else if v := name + "?v=" + h.assets[name].version; !strings.Contains(index, v) {
+			t.Errorf("index.html does not name %s (its import map or a link), want it to", v)
+		}
 		req := httptest.NewRequest("GET", "/ui/"+name, nil)
 		req.Header.Set("Accept-Encoding", "br, gzip;q=0.8")
 		rec := httptest.NewRecorder()
@@ -68,6 +74,12 @@ func TestEveryAssetServed(t *testing.T) {
 		if len(etag) < 10 || res.Header.Get("Cache-Control") != "no-cache" {
 			t.Errorf("GET /ui/%s ETag = %q, Cache-Control = %q, want a content hash and no-cache", name, etag, res.Header.Get("Cache-Control"))
 		}
+		req = httptest.NewRequest("GET", "/ui/"+name+"?v="+h.assets[name].version, nil)
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if cc := rec.Header().Get("Cache-Control"); rec.Code != 200 || !strings.Contains(cc, "immutable") {
+			t.Errorf("GET /ui/%s?v=its hash = %d, Cache-Control %q, want 200 and immutable", name, rec.Code, cc)
+		}
 		req = httptest.NewRequest("GET", "/ui/"+name, nil)
 		req.Header.Set("If-None-Match", etag)
 		rec = httptest.NewRecorder()
@@ -84,7 +96,7 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	index, _ := fs.ReadFile(embedded, "assets/index.html")
+	index := h.assets["index.html"].body
 	tests := []struct {
 		name, method, path, accept string
 		code                       int

@@ -164,22 +164,36 @@ window.addEventListener('unhandledrejection', (ev) => {
   banner.hidden = false;
 });
 
+// The agent's datacenter, remembered from the last visit so that the first
+// page need not wait for /v1/agent/self; boot checks it and starts over if
+// the agent says otherwise.
+const remembered = 'meridian.ui.datacenter:' + location.host;
+
+function begin(dc) {
+  local = dc;
+  setLocalDC(local);
+  route();
+}
+
 async function boot() {
+  dcs.subscribe(renderSelector);
+  window.addEventListener('hashchange', route);
+  let cached = '';
+  try { cached = localStorage.getItem(remembered) || ''; } catch (e) { cached = ''; }
+  if (cached) begin(cached);
   for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
     try {
       const self = await get('/agent/self');
-      local = self.data.Config.Datacenter;
+      const dc = self.data.Config.Datacenter;
+      try { localStorage.setItem(remembered, dc); } catch (e) { /* storage off: no memory */ }
+      if (dc !== local) begin(dc);
       break;
     } catch (e) {
-      main.innerHTML = `<p class="error">Cannot read this agent's datacenter (/v1/agent/self): ${esc(describe(e))}. Retrying…</p>`;
+      if (!cached) main.innerHTML = `<p class="error">Cannot read this agent's datacenter (/v1/agent/self): ${esc(describe(e))}. Retrying…</p>`;
       await new Promise((r) => setTimeout(r, delay));
     }
   }
-  setLocalDC(local);
-  dcs.subscribe(renderSelector);
   dcs.start(local);
-  window.addEventListener('hashchange', route);
-  route();
 }
 
 boot();
