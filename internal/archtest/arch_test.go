@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"internal/archtest":    {},
 	"internal/gossiptest":  {"lan"},
 	"internal/leaktest":    {},
+	"test/browser":         {}, // its tests import internal/testcluster; the package itself nothing
 }
 
 // thirdParty lists, for the packages DESIGN.md restricts, the only
