@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/hashicorp/consul/api"
 
 	"github.com/meridian/meridian/configs"
@@ -154,6 +155,24 @@ func TestUI(t *testing.T) {
 		}
 		b.screenshot(shots, "services-390")
 		b.must("wide", chromedp.EmulateViewport(1280, 900))
+	})
+
+	t.Run("keyboard", func(t *testing.T) {
+		b.t = t
+		b.open("#/services")
+		b.waitJS(10*time.Second, "services", `document.querySelectorAll('tr[data-service]').length === 5`)
+		// A new page has focus on its content: Tab reaches the filter,
+		// typing filters, Tab reaches the service, Enter opens it.
+		b.waitJS(2*time.Second, "main focused", `document.activeElement.id === 'main'`)
+		b.must("tab to filter", chromedp.KeyEvent(kb.Tab))
+		b.waitJS(2*time.Second, "filter focused", `document.activeElement.id === 'filter'`)
+		b.must("type", chromedp.KeyEvent("web"), chromedp.KeyEvent(kb.Tab))
+		b.waitJS(2*time.Second, "web link focused", `document.activeElement.closest('tr')?.dataset.service === 'web'`)
+		b.must("enter", chromedp.KeyEvent(kb.Enter))
+		b.waitJS(5*time.Second, "enter opens the service", `location.hash === '#/services/web' && !!document.querySelector('[data-instance="web-1"]')`)
+		// The skip link moves focus to the content and stays on the page.
+		b.must("skip link", chromedp.Focus(chromedp.CSS("#skip")), chromedp.KeyEvent(kb.Enter))
+		b.waitJS(2*time.Second, "skip link", `document.activeElement.id === 'main' && location.hash === '#/services/web'`)
 	})
 
 	t.Run("odd service name", func(t *testing.T) {
@@ -295,6 +314,13 @@ func TestUI(t *testing.T) {
 		b.must("into folder", chromedp.Click(chromedp.CSS(`tr[data-key="ui test/bin/"] a`)))
 		b.waitJS(10*time.Second, "folder lists both", `document.querySelectorAll('tr[data-key]').length === 2`)
 		b.screenshot(shots, "kv-folder")
+		// Escape cancels the confirmation: nothing is deleted.
+		b.must("delete folder", chromedp.Click(chromedp.CSS("#delete-folder")))
+		b.must("escape", chromedp.WaitVisible(chromedp.CSS("#confirm-yes")), chromedp.KeyEvent(kb.Escape))
+		b.waitJS(5*time.Second, "dialog gone", `!document.querySelector('dialog')`)
+		if keys, _, err := kv.Keys("ui test/bin/", "", nil); err != nil || len(keys) != 2 {
+			t.Fatalf("after Escape the keys under ui test/bin/ = %q, %v, want both", keys, err)
+		}
 		b.must("delete folder", chromedp.Click(chromedp.CSS("#delete-folder")))
 		b.must("confirm", chromedp.WaitVisible(chromedp.CSS("#confirm-yes")), chromedp.Click(chromedp.CSS("#confirm-yes")))
 		testcluster.Eventually(t, 5*time.Second, func() error {
@@ -372,6 +398,17 @@ func TestUI(t *testing.T) {
 		b.open("#/federation")
 		b.waitJS(15*time.Second, "map marks dc2", `document.querySelector('svg a[data-dc="dc2"]')?.dataset.reachable === 'false' && document.querySelector('g[data-link="dc1-dc2"]')?.dataset.down === 'true'`)
 		b.screenshot(shots, "federation-dc2-down")
+
+		// dc2 disappears while selected: its last server pruned from the
+		// WAN pool, it is no longer a known datacenter.
+		b.open("#/services?dc=dc2")
+		err := c1.Agent().ForceLeaveOptions(dc2.Servers[0].Name+".dc2", api.ForceLeaveOpts{Prune: true, WAN: true}, nil)
+		if err != nil {
+			t.Fatalf("force-leave -prune -wan: %v", err)
+		}
+		b.waitJS(30*time.Second, "selector says dc2 is gone", `document.querySelector('#dc-status').innerText.includes('no longer a known datacenter') && document.querySelector('#dc option[value="dc2"]').innerText.includes('no longer known')`)
+		b.waitJS(15*time.Second, "page says why", `document.querySelector('main .error')?.innerText.toLowerCase().includes('no path to datacenter')`)
+		b.screenshot(shots, "dc2-gone")
 	})
 	b.t = t
 }

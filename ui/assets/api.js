@@ -101,6 +101,11 @@ const sleep = (ms, signal) => new Promise((resolve) => {
   signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
 });
 
+// A blocking query waits up to waitMs on the agent; a read gets graceMs more
+// (or, not blocking, that long) to answer.
+const waitMs = 30000;
+const graceMs = 15000;
+
 // watch calls onData({data, index, headers}) with the first answer of path
 // and again each time its index moves, and onError(err) when a read fails
 // (it keeps trying, backing off). opts go to request. It returns a function
@@ -114,7 +119,10 @@ export function watch(path, params, onData, onError, opts = {}) {
     let first = true;
     while (!signal.aborted) {
       try {
-        const r = await get(path, { ...params, index: index || undefined, wait: index ? '30s' : undefined }, { ...opts, signal });
+        // A read that never answers is an error too, never a spinner
+        // forever: the agent answers a blocking query by its wait.
+        const limit = AbortSignal.timeout(index ? waitMs + graceMs : graceMs);
+        const r = await get(path, { ...params, index: index || undefined, wait: index ? waitMs / 1000 + 's' : undefined }, { ...opts, signal: AbortSignal.any([signal, limit]) });
         if (signal.aborted) return;
         backoff = 250;
         const moved = first || r.index !== index;
@@ -124,7 +132,7 @@ export function watch(path, params, onData, onError, opts = {}) {
         if (moved) onData(r);
         if (!index) await sleep(2000, signal); // no blocking support: poll
       } catch (e) {
-        if (signal.aborted || e.name === 'AbortError') return;
+        if (signal.aborted) return;
         onError(e);
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, 5000);

@@ -124,6 +124,12 @@ function renderSelector() {
   else dcStatus.textContent = st.error ? 'datacenters: ' + st.error : '';
 }
 
+// The skip link moves focus; following its #main would be a route.
+document.getElementById('skip').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
+
 select.addEventListener('change', () => {
   const r = parse();
   const q = new URLSearchParams(r.query);
