@@ -107,17 +107,24 @@ function renderSelector() {
     if (d.name === local) label += ' (this agent)';
     else if (d.reachable === false) label += ' · unreachable';
     else if (!Number.isNaN(d.rtt)) label += ' · ' + dcs.formatRTT(d.rtt);
-    return `<option value="${esc(d.name)}" data-reachable="${d.reachable}">${esc(label)}</option>`;
+    return { value: d.name, label, reachable: String(d.reachable) };
   });
   if (!list.some((d) => d.name === cur)) {
-    opts.push(`<option value="${esc(cur)}" data-reachable="false">${esc(cur)} · no longer known</option>`);
+    opts.push({ value: cur, label: cur + ' · no longer known', reachable: 'false' });
   }
-  const html = opts.join('');
-  if (select.dataset.html !== html) {
-    select.innerHTML = html;
-    select.dataset.html = html;
+  // Options are updated in place while the datacenters stay the same, so
+  // that an open list is not closed by a round-trip time that moved.
+  const values = opts.map((o) => o.value).join('\u0000');
+  if (select.dataset.values !== values) {
+    select.innerHTML = opts.map((o) => `<option value="${esc(o.value)}"></option>`).join('');
+    select.dataset.values = values;
   }
-  select.value = cur;
+  opts.forEach((o, i) => {
+    const el = select.options[i];
+    if (el.textContent !== o.label) el.textContent = o.label;
+    el.dataset.reachable = o.reachable;
+  });
+  if (select.value !== cur) select.value = cur;
   const d = list.find((x) => x.name === cur);
   if (!d) dcStatus.textContent = `${cur} is no longer a known datacenter`;
   else if (d.reachable === false) dcStatus.textContent = `${cur} is unreachable: ${d.why}`;

@@ -1,7 +1,7 @@
 // dcs.js: what the UI knows of the federated datacenters, shared by the
 // header's selector and the federation map. It reads
 // /v1/catalog/datacenters (nearest first) and /v1/coordinate/datacenters
-// (WAN coordinates, for round-trip times) every few seconds, and asks each
+// (WAN coordinates, for round-trip times) every two seconds, and asks each
 // other datacenter one cheap question to learn whether it answers now.
 
 import { get, describe, poll, APIError } from './api.js';
@@ -51,7 +51,9 @@ const reach = new Map(); // dc -> {reachable, why}
 
 async function probe(dc, signal) {
   try {
-    await get('/catalog/services', { dc }, { signal: AbortSignal.any([signal, AbortSignal.timeout(4000)]) });
+    // The critical checks: forwarded to the datacenter like every read
+    // with ?dc=, and short while it is healthy.
+    await get('/health/state/critical', { dc }, { signal: AbortSignal.any([signal, AbortSignal.timeout(4000)]) });
     reach.set(dc, { reachable: true, why: '' });
   } catch (e) {
     if (signal.aborted) return;
