@@ -244,6 +244,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	hc.Metrics, hc.Gatherer = a.metrics, a.gatherer
 	hc.EnableDebug = a.cfg.EnableDebug
 	hc.ACL = a.cfg.ACL.Enabled
+	hc.UI = httpapi.UIConfig{Enabled: a.cfg.UIConfig.Enabled, ContentPath: a.cfg.UIConfig.ContentPath}
 	hc.MaxConnsPerClient = a.cfg.Limits.HTTPMaxConnsPerClient
 	hc.MaxQueryTime = a.cfg.MaxQueryTime
 	if a.opts.TuneHTTP != nil {

@@ -50,8 +50,11 @@ type Config struct {
 	AdvertiseAddr string `config:"advertise_addr"`
 	// ClientAddr is the IP the HTTP API and DNS bind to. Default "127.0.0.1".
 	ClientAddr string `config:"client_addr"`
-	// UI serves the web UI at /ui on the HTTP port.
+	// UI is Consul's older spelling of UIConfig.Enabled (`ui`, `-ui`); Load
+	// folds the two into one, and either one set true serves the UI.
 	UI bool `config:"ui"`
+	// UIConfig is the web UI: whether it is served, and where.
+	UIConfig UIConfig `config:"ui_config"`
 	// Ports are the ports this agent listens on.
 	Ports Ports `config:"ports"`
 
@@ -317,6 +320,7 @@ func Default() *Config {
 		Domain:                "consul.",
 		DNSConfig:             defaultDNSConfig(),
 		ACL:                   defaultACL(),
+		UIConfig:              defaultUIConfig(),
 	}
 }
 

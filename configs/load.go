@@ -375,9 +375,6 @@ func (l *loader) build() (*Config, error) {
 		if c.Server && !l.isSet("bootstrap") && !l.isSet("bootstrap_expect") {
 			c.Bootstrap = true
 		}
-		if !l.isSet("ui") {
-			c.UI = true
-		}
 		if !l.isSet("bind_addr") {
 			c.BindAddr = "127.0.0.1"
 		}
@@ -396,6 +393,7 @@ func (l *loader) build() (*Config, error) {
 			c.SkipLeaveOnInterrupt = true
 		}
 	}
+	l.foldUI(c)
 	c.origins = l.origins
 	c.notes = l.notes
 	if err := c.Validate(); err != nil {

@@ -61,6 +61,7 @@ func (c *Config) Validate() error {
 	v.port("ports.server", c.Ports.Server)
 	v.port("ports.serf_lan", c.Ports.SerfLAN)
 	v.dns()
+	v.ui()
 	v.port("ports.serf_wan", c.Ports.SerfWAN)
 
 	v.addrs("start_join", c.StartJoin)

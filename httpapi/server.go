@@ -84,6 +84,8 @@ type Config struct {
 	// ACL checks every request against its token (acl.go); off, nothing is
 	// resolved.
 	ACL bool
+	// UI is the web UI (ui.go).
+	UI UIConfig
 }
 
 // DefaultConfig returns the HTTP API's defaults.
@@ -216,6 +218,7 @@ func (s *Server) routes() {
 	s.agentLocalRoutes()
 	s.queryRoutes()
 	s.aclRoutes()
+	s.uiRoutes()
 }
 
 // errAnswered is returned by a handler that wrote its answer itself.

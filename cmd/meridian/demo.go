@@ -108,6 +108,7 @@ Try, from another terminal:
     curl -i 'localhost:8500/v1/health/service/api?passing'    # X-Meridian-Failover-Datacenter: dc2
     go run ./cmd/meridian members -wan
     go run ./cmd/meridian kv put -http-addr 127.0.0.1:8510 greeting hello   # dc2's KV only
+    open http://127.0.0.1:8500/ui/#/services/api              # the web UI: api answered from dc2
 `)
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)

@@ -18,7 +18,7 @@ var allowed = map[string][]string{
 	"dns":                  {"catalog"},
 	"agent/checks":         {},
 	"configs":              {},
-	"httpapi":              {"catalog", "kvstore", "acl", "rpc", "internal/ratelog"},
+	"httpapi":              {"catalog", "kvstore", "acl", "rpc", "ui", "internal/ratelog"},
 	"server":               {"catalog", "kvstore", "acl", "lan", "wan", "federation", "rpc"},
 	"federation":           {"wan", "rpc", "catalog"},
 	"lan":                  {"internal/ratelog"},
@@ -27,11 +27,13 @@ var allowed = map[string][]string{
 	"catalog":              {},
 	"kvstore":              {},
 	"acl":                  {},
+	"ui":                   {},
 	"internal/testcluster": {"agent", "configs", "dns", "server", "lan", "wan", "federation", "rpc", "catalog", "kvstore", "acl", "httpapi"},
 	"internal/archtest":    {},
 	"internal/gossiptest":  {"lan"},
 	"internal/leaktest":    {},
 	"internal/ratelog":     {},
+	"test/browser":         {}, // its tests import internal/testcluster; the package itself nothing
 }
 
 // thirdParty lists, for the packages DESIGN.md restricts, the only
@@ -46,6 +48,7 @@ var thirdParty = map[string][]string{
 	"rpc":        {"github.com/hashicorp/yamux", "github.com/quic-go/quic-go", "github.com/hashicorp/go-msgpack/v2"},
 	"configs":    {"github.com/spf13/viper"},
 	"federation": {},
+	"ui":         {},
 }
 
 func TestImportsFollowDesign(t *testing.T) {

@@ -1,0 +1,146 @@
+// services.js: the Services list (#/services) and a service's instances
+// (#/services/NAME).
+
+import { get, watch, esc, encodePath } from './api.js';
+import { rollup, tags, meta, errorBox, checksTable, worst, badge } from './view.js';
+
+export function render(main, ctx) {
+  if (ctx.rest) return detail(main, ctx, decodeURIComponent(ctx.rest));
+  return list(main, ctx);
+}
+
+// summarize rolls /v1/health/state/any up per service: the instances seen
+// (node + service ID) and their checks, node checks counted for every
+// instance on the node, as the instance's health depends on them.
+function summarize(checks) {
+  const nodeChecks = new Map();
+  const byService = new Map();
+  for (const c of checks) {
+    if (!c.ServiceID) {
+      if (!nodeChecks.has(c.Node)) nodeChecks.set(c.Node, []);
+      nodeChecks.get(c.Node).push(c);
+      continue;
+    }
+    let s = byService.get(c.ServiceName);
+    if (!s) byService.set(c.ServiceName, s = { instances: new Map() });
+    const key = c.Node + '\u0000' + c.ServiceID;
+    if (!s.instances.has(key)) s.instances.set(key, { node: c.Node, checks: [] });
+    s.instances.get(key).checks.push(c);
+  }
+  const out = new Map();
+  for (const [name, s] of byService) {
+    const counts = { passing: 0, warning: 0, critical: 0, instances: s.instances.size };
+    for (const inst of s.instances.values()) {
+      for (const c of inst.checks.concat(nodeChecks.get(inst.node) || [])) {
+        if (c.Status in counts) counts[c.Status]++;
+      }
+    }
+    out.set(name, counts);
+  }
+  return out;
+}
+
+function list(main, ctx) {
+  const filter = ctx.query.get('filter') || '';
+  main.innerHTML = `<h1>Services</h1>
+    <div class="toolbar"><label for="filter" class="muted">Filter</label>
+    <input type="search" id="filter" placeholder="name or tag" value="${esc(filter)}" autocomplete="off">
+    <span id="count" class="muted" aria-live="polite"></span></div>
+    <div id="err"></div><div id="list"><p class="muted">Loading…</p></div>`;
+  const input = main.querySelector('#filter');
+  let services = null; // name -> tags
+  let health = null; // name -> counts
+  let instanceCounts = new Map(); // services without checks: name -> count
+  let done = false;
+
+  // A service none of whose instances has a check does not show in
+  // health/state; its instances are counted from the catalog.
+  const uncounted = new Set();
+  async function countUnchecked() {
+    const names = Object.keys(services).filter((n) => !health.has(n) && !instanceCounts.has(n) && !uncounted.has(n));
+    for (const n of names) uncounted.add(n);
+    await Promise.all(names.map(async (n) => {
+      try {
+        const r = await get('/catalog/service/' + encodeURIComponent(n), { dc: ctx.dc });
+        instanceCounts.set(n, (r.data || []).length);
+      } catch (e) {
+        instanceCounts.set(n, NaN);
+      }
+    }));
+    if (names.length) draw();
+  }
+
+  function draw() {
+    if (!services || !health) return;
+    const f = input.value.trim().toLowerCase();
+    const rows = Object.keys(services).map((name) => {
+      const c = health.get(name) || { passing: 0, warning: 0, critical: 0, instances: instanceCounts.get(name) };
+      return { name, tags: services[name] || [], c };
+    }).filter((r) => !f || r.name.toLowerCase().includes(f) || r.tags.some((t) => t.toLowerCase().includes(f)));
+    rows.sort((a, b) => (b.c.critical - a.c.critical) || (b.c.warning - a.c.warning) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    main.querySelector('#count').textContent = `${rows.length} of ${Object.keys(services).length}`;
+    const body = rows.map((r) => `<tr data-service="${esc(r.name)}" class="${r.c.critical ? 'is-critical' : ''}"><td><a href="${esc(ctx.link('/services/' + encodeURIComponent(r.name)))}">${esc(r.name)}</a></td><td class="num">${r.c.instances === undefined || Number.isNaN(r.c.instances) ? '…' : r.c.instances}</td><td>${rollup(r.c)}</td><td>${tags(r.tags)}</td></tr>`).join('');
+    main.querySelector('#list').innerHTML = rows.length
+      ? `<div class="tablewrap"><table><thead><tr><th>Service</th><th class="num">Instances</th><th>Health checks</th><th>Tags</th></tr></thead><tbody>${body}</tbody></table></div>`
+      : `<p class="muted">${f ? 'No service matches the filter.' : 'No services are registered in this datacenter.'}</p>`;
+    if (!done) { done = true; ctx.ready(); }
+    countUnchecked();
+  }
+
+  input.addEventListener('input', () => { ctx.setQuery('filter', input.value); draw(); });
+  const err = main.querySelector('#err');
+  const fail = (what) => (e) => { err.innerHTML = errorBox(e, what); if (!done) { done = true; main.querySelector('#list').innerHTML = ''; ctx.ready(); } };
+  ctx.onStop(watch('/catalog/services', { dc: ctx.dc }, (r) => { err.innerHTML = ''; services = r.data || {}; instanceCounts = new Map(); uncounted.clear(); draw(); }, fail('services')));
+  ctx.onStop(watch('/health/state/any', { dc: ctx.dc }, (r) => { err.innerHTML = ''; health = summarize(r.data || []); draw(); }, fail('health')));
+}
+
+function detail(main, ctx, name) {
+  main.innerHTML = `<p class="crumbs"><a href="${esc(ctx.link('/services'))}">Services</a> /</p>
+    <h1>${esc(name)}</h1><div id="failover"></div><div id="err"></div><div id="instances"><p class="muted">Loading…</p></div>`;
+  const path = '/health/service/' + encodeURIComponent(name);
+  let done = false;
+  const err = main.querySelector('#err');
+  ctx.onStop(watch(path, { dc: ctx.dc }, (r) => {
+    err.innerHTML = '';
+    const nodes = r.data || [];
+    main.querySelector('#instances').innerHTML = nodes.length
+      ? `<h2>${nodes.length} instance${nodes.length === 1 ? '' : 's'}</h2>` + nodes.map((n) => instance(n, ctx)).join('')
+      : `<p class="muted">No instance of ${esc(name)} is registered in ${esc(ctx.dc)}.</p>`;
+    if (!done) { done = true; ctx.ready(); }
+  }, (e) => {
+    err.innerHTML = errorBox(e);
+    if (!done) { done = true; main.querySelector('#instances').innerHTML = ''; ctx.ready(); }
+  }));
+  // The agent's failover policy answers ?passing reads of the local
+  // datacenter from another when the local one has no healthy instance,
+  // and says so in X-Meridian-Failover-Datacenter.
+  if (ctx.dc === ctx.local) {
+    const box = main.querySelector('#failover');
+    ctx.onStop(watch(path, { passing: true }, (r) => {
+      const from = r.headers.get('X-Meridian-Failover-Datacenter');
+      if (!from) { box.innerHTML = ''; return; }
+      const tried = r.headers.get('X-Meridian-Failovers');
+      const inst = (r.data || []).map((n) => `${esc(n.Node.Node)} (${esc(addr(n))})`).join(', ');
+      box.innerHTML = `<div class="failover" role="status" id="failover-state"><strong>Failover:</strong> answered from ${esc(from)} (local has no healthy instance)${tried ? `; ${esc(from)} was datacenter ${esc(tried)} of the policy's order` : ''}. Healthy there: ${inst || 'none'}. <a href="#/services/${esc(encodeURIComponent(name))}?dc=${esc(encodeURIComponent(from))}">Open in ${esc(from)}</a></div>`;
+    }, () => { box.innerHTML = ''; }));
+  }
+}
+
+function addr(n) {
+  const a = n.Service.Address || n.Node.Address;
+  const host = a.includes(':') ? `[${a}]` : a;
+  return n.Service.Port ? `${host}:${n.Service.Port}` : a;
+}
+
+function instance(n, ctx) {
+  const checks = n.Checks || [];
+  const st = worst(checks);
+  return `<section class="card" data-instance="${esc(n.Service.ID)}" data-status="${st}">
+    <h3>${esc(n.Service.ID)} ${badge(st)}</h3>
+    <dl class="kv"><dt>Node</dt><dd><a href="${esc(ctx.link('/nodes/' + encodeURIComponent(n.Node.Node)))}">${esc(n.Node.Node)}</a></dd>
+    <dt>Address</dt><dd>${esc(addr(n))}</dd>
+    <dt>Tags</dt><dd>${tags(n.Service.Tags) || '<span class="muted">none</span>'}</dd>
+    <dt>Meta</dt><dd>${meta(n.Service.Meta)}</dd></dl>
+    ${checksTable(checks)}
+  </section>`;
+}
