@@ -284,8 +284,10 @@ func (a *Agent) handleLANEvents() {
 	}
 }
 
-// Leave leaves the cluster gracefully (a server first leaves the Raft
-// configuration), then shuts the agent down.
+// Leave leaves the cluster gracefully, then shuts the agent down. A leader
+// first hands leadership to another server; a server then leaves the pools
+// and waits for the leader to take it out of Raft (server.Leave and
+// WaitRemoved).
 func (a *Agent) Leave(ctx context.Context) error {
 	var err error
 	a.leaveOnce.Do(func() {

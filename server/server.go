@@ -67,6 +67,11 @@ type Config struct {
 	// ReconcileInterval is how often the leader re-checks every LAN member
 	// against the catalog, besides reacting to member events.
 	ReconcileInterval time.Duration
+	// AbsentServerGrace is how long a server of the Raft configuration may
+	// be missing from the LAN pool (reaped, or pruned by force-leave)
+	// before the leader removes it from Raft. It covers a leader whose
+	// pool is still filling after a restart.
+	AbsentServerGrace time.Duration
 	// DefaultQueryWait is a blocking query's wait when the caller gives
 	// none; MaxQueryWait caps what a caller may ask for.
 	DefaultQueryWait, MaxQueryWait time.Duration
@@ -122,6 +127,7 @@ func DefaultConfig() Config {
 		SnapshotInterval:   120 * time.Second,
 		TrailingLogs:       10240,
 		ReconcileInterval:  60 * time.Second,
+		AbsentServerGrace:  10 * time.Second,
 		DefaultQueryWait:   5 * time.Minute,
 		MaxQueryWait:       10 * time.Minute,
 		ApplyTimeout:       30 * time.Second,
@@ -196,6 +202,9 @@ type Server struct {
 	answers     *answerCache
 	reconcileCh chan struct{}
 	leaderCh    chan bool
+	// absentSince is when the leader first saw each Raft server missing
+	// from the LAN pool (membership.go); only the leader loop uses it.
+	absentSince map[raft.ServerID]time.Time
 
 	// coords queues agents' coordinates on the leader (coordinate.go).
 	coords *coordinateBatch
