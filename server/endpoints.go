@@ -84,6 +84,7 @@ func (s *Server) registerEndpoints() {
 	s.registerKVEndpoints()
 	s.registerCoordinateEndpoints()
 	s.registerQueryEndpoints()
+	s.registerOperatorEndpoints()
 }
 
 // forwardWrite sends a write to another datacenter when it names one, or to

@@ -153,6 +153,11 @@ func (s *Server) Leave(ctx context.Context) error {
 // configuration with no other voter to take over.
 var ErrNoOtherVoter = errors.New("no other voter to take over leadership")
 
+// transferError is a leadership transfer to a server that cannot take it.
+type transferError struct{ msg string }
+
+func (e *transferError) Error() string { return e.msg }
+
 // TransferLeadership hands leadership to the voter with ID id, or to the most
 // up-to-date voter when id is "", and waits, bounded by ctx, until another
 // server leads.
@@ -176,9 +181,9 @@ func (s *Server) TransferLeadership(ctx context.Context, id string) error {
 	case others == 0:
 		return ErrNoOtherVoter
 	case id != "" && id == s.cfg.NodeID:
-		return fmt.Errorf("server %q already leads", id)
+		return &transferError{fmt.Sprintf("server %q already leads", id)}
 	case id != "" && target == nil:
-		return fmt.Errorf("no voter with id %q in the raft configuration", id)
+		return &transferError{fmt.Sprintf("no voter with id %q in the raft configuration (see operator raft list-peers)", id)}
 	}
 	var f raft.Future
 	if target != nil {

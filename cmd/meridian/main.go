@@ -30,7 +30,7 @@ func commands() map[string]command {
 		"watch":       {"Runs a handler on each change of a key or key prefix", runWatch},
 		"leave":       {"Makes the agent leave the cluster gracefully and stop", runLeave},
 		"force-leave": {"Forces a failed member into the left state", runForceLeave},
-		"operator":    {"Operator tools: operator raft list-peers", runOperator},
+		"operator":    {"Operator tools: Raft peers and leadership", runOperator},
 		"rtt":         {"Estimates the round-trip time between two nodes", runRTT},
 		"version":     {"Prints the Meridian version", runVersion},
 		"services":    {"Registers or deregisters services with the agent", runServices},
