@@ -160,6 +160,7 @@ func (s *Server) routes() {
 	s.agentLocalRoutes()
 	s.queryRoutes()
 	s.operatorRoutes()
+	s.snapshotRoutes()
 }
 
 // errAnswered is returned by a handler that wrote its answer itself.

@@ -18,6 +18,7 @@ type raftPeerWrite = rpc.Write[rpc.RaftPeerRequest]
 func (s *Server) registerOperatorEndpoints() {
 	register(s, rpc.MethodRaftRemovePeer, s.raftRemovePeer)
 	register(s, rpc.MethodRaftTransferLeader, s.raftTransferLeader)
+	register(s, rpc.MethodRaftCommitIndex, s.raftCommitIndex)
 }
 
 // raftRemovePeer removes the server named by ID or address from the Raft

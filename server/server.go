@@ -187,6 +187,7 @@ type Server struct {
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	stores    io.Closer
+	snaps     raft.SnapshotStore
 
 	mux       *rpc.Mux
 	rpcServer *rpc.Server
@@ -326,6 +327,7 @@ func (s *Server) setupRaft(adv *net.TCPAddr) error {
 	ll.setRaft(r)
 	s.raft = r
 	s.stores = closer
+	s.snaps = snaps
 	return nil
 }
 

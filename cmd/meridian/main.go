@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"leave":       {"Makes the agent leave the cluster gracefully and stop", runLeave},
 		"force-leave": {"Forces a failed member into the left state", runForceLeave},
 		"operator":    {"Operator tools: Raft peers and leadership", runOperator},
+		"snapshot":    {"Saves, restores and inspects snapshots of the datacenter's state", runSnapshot},
 		"rtt":         {"Estimates the round-trip time between two nodes", runRTT},
 		"version":     {"Prints the Meridian version", runVersion},
 		"services":    {"Registers or deregisters services with the agent", runServices},
