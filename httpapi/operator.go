@@ -9,6 +9,7 @@ import (
 func (s *Server) operatorRoutes() {
 	s.handle("DELETE /v1/operator/raft/peer", s.raftRemovePeer)
 	s.handle("POST /v1/operator/raft/transfer-leader", s.raftTransferLeader)
+	s.handle("GET /v1/agent/host", s.agentHost)
 }
 
 // raftRemovePeer is DELETE /v1/operator/raft/peer?id=|address=.

@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"force-leave": {"Forces a failed member into the left state", runForceLeave},
 		"operator":    {"Operator tools: Raft peers and leadership", runOperator},
 		"snapshot":    {"Saves, restores and inspects snapshots of the datacenter's state", runSnapshot},
+		"info":        {"Prints the agent's statistics for debugging", runInfo},
 		"rtt":         {"Estimates the round-trip time between two nodes", runRTT},
 		"version":     {"Prints the Meridian version", runVersion},
 		"services":    {"Registers or deregisters services with the agent", runServices},
