@@ -48,6 +48,9 @@ type Options struct {
 	ConfigArgs []string
 	// ConfigEnv is the environment for Reload; nil means os.Environ().
 	ConfigEnv []string
+	// LogLevel, when set, is the level Logger's handler filters at; Reload
+	// sets it from log_level.
+	LogLevel *slog.LevelVar
 }
 
 // Agent is one running agent.
@@ -58,6 +61,7 @@ type Agent struct {
 	metrics  *prometheus.Registry
 	gatherer prometheus.Gatherer
 	logger   *slog.Logger
+	logs     *logCore // the ring and monitors behind logger (logs.go)
 	nodeID   string
 	// advertise is the IP the node is registered with in the catalog.
 	advertise string
@@ -98,12 +102,14 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	reg, gatherer := newMetrics()
+	hub := newLogHub(opts.Logger.Handler())
 	a := &Agent{
 		cfg:       *cfg,
 		opts:      opts,
 		metrics:   reg,
 		gatherer:  gatherer,
-		logger:    opts.Logger,
+		logger:    slog.New(hub),
+		logs:      hub.core,
 		lanEvents: make(chan lan.Event, 256),
 		wanEvents: make(chan lan.Event, 256),
 		local:     newLocalState(),

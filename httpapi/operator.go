@@ -6,10 +6,13 @@ import (
 	"github.com/meridian/meridian/rpc"
 )
 
+// operatorRoutes mounts the operator's tools: Raft operations, the host
+// facts and the log monitor.
 func (s *Server) operatorRoutes() {
 	s.handle("DELETE /v1/operator/raft/peer", s.raftRemovePeer)
 	s.handle("POST /v1/operator/raft/transfer-leader", s.raftTransferLeader)
 	s.handle("GET /v1/agent/host", s.agentHost)
+	s.handle("GET /v1/agent/monitor", s.agentMonitor)
 }
 
 // raftRemovePeer is DELETE /v1/operator/raft/peer?id=|address=.

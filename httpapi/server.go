@@ -195,6 +195,9 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 			}
 		}
 		observe(start, code)
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.Debug("request finished", "method", r.Method, "url", redactedURL(r), "from", r.RemoteAddr, "status", code, "latency", time.Since(start))
+		}
 	})
 	// Consul accepts POST wherever it accepts PUT; the Go client uses PUT.
 	if len(pattern) > 4 && pattern[:4] == "PUT " {

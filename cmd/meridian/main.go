@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"operator":    {"Operator tools: Raft peers and leadership", runOperator},
 		"snapshot":    {"Saves, restores and inspects snapshots of the datacenter's state", runSnapshot},
 		"info":        {"Prints the agent's statistics for debugging", runInfo},
+		"monitor":     {"Streams the agent's log", runMonitor},
 		"rtt":         {"Estimates the round-trip time between two nodes", runRTT},
 		"version":     {"Prints the Meridian version", runVersion},
 		"services":    {"Registers or deregisters services with the agent", runServices},
