@@ -55,6 +55,9 @@ type Options struct {
 	// TuneServer). A test seam: internal/testcluster cuts a client from a
 	// server with it.
 	Dial rpc.DialFunc
+	// LogLevel, when set, is the level Logger's handler filters at; Reload
+	// sets it from log_level.
+	LogLevel *slog.LevelVar
 }
 
 // Agent is one running agent.
@@ -65,6 +68,7 @@ type Agent struct {
 	metrics  *prometheus.Registry
 	gatherer prometheus.Gatherer
 	logger   *slog.Logger
+	logs     *logCore // the ring and monitors behind logger (logs.go)
 	nodeID   string
 	// advertise is the IP the node is registered with in the catalog.
 	advertise string
@@ -107,12 +111,14 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	reg, gatherer := newMetrics()
+	hub := newLogHub(opts.Logger.Handler())
 	a := &Agent{
 		cfg:       *cfg,
 		opts:      opts,
 		metrics:   reg,
 		gatherer:  gatherer,
-		logger:    opts.Logger,
+		logger:    slog.New(hub),
+		logs:      hub.core,
 		lanEvents: make(chan lan.Event, 256),
 		wanEvents: make(chan lan.Event, 256),
 		local:     newLocalState(),
@@ -307,8 +313,10 @@ func (a *Agent) handleLANEvents() {
 	}
 }
 
-// Leave leaves the cluster gracefully (a server first leaves the Raft
-// configuration), then shuts the agent down.
+// Leave leaves the cluster gracefully, then shuts the agent down. A leader
+// first hands leadership to another server; a server then leaves the pools
+// and waits for the leader to take it out of Raft (server.Leave and
+// WaitRemoved).
 func (a *Agent) Leave(ctx context.Context) error {
 	var err error
 	a.leaveOnce.Do(func() {

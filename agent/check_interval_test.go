@@ -1,12 +1,10 @@
 package agent_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,24 +14,6 @@ import (
 	"github.com/meridian/meridian/agent"
 	"github.com/meridian/meridian/agent/checks"
 )
-
-// syncBuffer is a log sink safe for the agent's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestCheckIntervalFloor checks that an interval under checks.MinInterval
 // (1s, Consul's) is raised to it with a warning naming the check, so a

@@ -23,11 +23,8 @@ func (a *Agent) Self() httpapi.Self {
 			Version:           Version,
 		},
 		Member: toHTTPMember(a.lan.LocalMember()),
-		Stats:  map[string]map[string]string{},
+		Stats:  a.stats(),
 		Meta:   map[string]string{},
-	}
-	if a.server != nil {
-		self.Stats["raft"] = a.server.Stats()
 	}
 	return self
 }

@@ -124,7 +124,8 @@ func (a *Agent) loadDefinitions(svcs []configs.ServiceDefinition, chks []configs
 // Reload re-reads the service and check definitions from the config files
 // (Options.ConfigArgs, as first given): services and checks added to the
 // files are registered, changed ones updated, removed ones deregistered.
-// Those registered over the HTTP API are kept.
+// Those registered over the HTTP API are kept. log_level applies too, when
+// the agent was given its LogLevel.
 func (a *Agent) Reload() error {
 	if a.opts.ConfigArgs == nil {
 		return fmt.Errorf("reload: the agent was not started from config files")
@@ -174,6 +175,9 @@ func (a *Agent) Reload() error {
 		_ = a.DeregisterCheck(id)
 	}
 	a.loadDefinitions(cfg.Services, cfg.Checks)
-	a.logger.Info("reloaded service and check definitions", "services", len(cfg.Services), "checks", len(cfg.Checks))
+	if a.opts.LogLevel != nil {
+		a.opts.LogLevel.Set(LogLevel(cfg.LogLevel))
+	}
+	a.logger.Info("reloaded service and check definitions", "services", len(cfg.Services), "checks", len(cfg.Checks), "log_level", cfg.LogLevel)
 	return nil
 }

@@ -219,6 +219,8 @@ func (s *Server) routes() {
 	s.queryRoutes()
 	s.aclRoutes()
 	s.uiRoutes()
+	s.operatorRoutes()
+	s.snapshotRoutes()
 }
 
 // errAnswered is returned by a handler that wrote its answer itself.
@@ -258,6 +260,9 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 			}
 		}
 		observe(start, code)
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.Debug("request finished", "method", r.Method, "url", redactedURL(r), "from", r.RemoteAddr, "status", code, "latency", time.Since(start))
+		}
 	})
 }
 

@@ -85,6 +85,7 @@ func (s *Server) registerEndpoints() {
 	s.registerCoordinateEndpoints()
 	s.registerQueryEndpoints()
 	s.registerACLEndpoints()
+	s.registerOperatorEndpoints()
 }
 
 // forwardWrite sends a write to another datacenter when it names one, or to

@@ -170,6 +170,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	} else if s.raft.CurrentTerm() == term {
 		s.setReady(term)
 	}
+	s.absentSince = map[raft.ServerID]time.Time{}
 	defer s.setReady(0)
 	defer s.startKVLeader(ctx)()
 	defer s.startCoordinateLeader(ctx)()
@@ -204,6 +205,7 @@ func (s *Server) reconcile(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	s.reconcileRaft(members)
 	// Nodes whose member was reaped are no longer in the pool at all.
 	tx, _ := s.state.read()
 	_, checks, err := catalog.ChecksInState(tx, nil, "any", nil)
@@ -222,9 +224,6 @@ func (s *Server) reconcile(ctx context.Context) error {
 }
 
 func (s *Server) reconcileMember(ctx context.Context, m lan.Member) error {
-	if meta, ok := ParseMember(m); ok {
-		s.reconcileRaftPeer(meta)
-	}
 	switch m.Status {
 	case lan.StatusAlive:
 		return s.ensureNode(ctx, m, catalog.HealthPassing, serfCheckAlive)
@@ -292,88 +291,6 @@ func (s *Server) deregisterNode(ctx context.Context, name string) error {
 	}
 	_, _, err = s.apply(ctx, msgDeregister, &catalog.DeregisterRequest{Node: name})
 	return err
-}
-
-// reconcileRaftPeer adds alive servers of this datacenter to the Raft
-// configuration and removes those that left.
-func (s *Server) reconcileRaftPeer(meta Meta) {
-	if meta.Datacenter != s.cfg.Datacenter || meta.ID == "" {
-		return
-	}
-	future := s.raft.GetConfiguration()
-	if err := future.Error(); err != nil {
-		return
-	}
-	var present bool
-	for _, srv := range future.Configuration().Servers {
-		if srv.ID == raft.ServerID(meta.ID) {
-			present = srv.Address == raft.ServerAddress(meta.Addr)
-			if !present && meta.Status == lan.StatusAlive {
-				// The server came back on another address: replace it.
-				_ = s.raft.RemoveServer(srv.ID, 0, 0).Error()
-			}
-		}
-	}
-	switch {
-	case meta.Status == lan.StatusAlive && !present:
-		if err := s.raft.AddVoter(raft.ServerID(meta.ID), raft.ServerAddress(meta.Addr), 0, 0).Error(); err != nil {
-			s.logger.Warn("add raft peer", "server", meta.Name, "addr", meta.Addr, "error", err)
-		} else {
-			s.logger.Info("added raft peer", "server", meta.Name, "addr", meta.Addr)
-		}
-	case meta.Status == lan.StatusLeft && present:
-		if err := s.raft.RemoveServer(raft.ServerID(meta.ID), 0, 0).Error(); err != nil {
-			s.logger.Warn("remove raft peer", "server", meta.Name, "error", err)
-		} else {
-			s.logger.Info("removed raft peer", "server", meta.Name)
-		}
-	}
-}
-
-// Leave takes this server out of the Raft configuration before the agent
-// leaves the LAN pool, so the remaining servers keep a quorum of the right
-// size. A leader removes itself; a follower waits (bounded by ctx) for the
-// leader to remove it once its LAN leave is seen.
-func (s *Server) Leave(ctx context.Context) error {
-	if !s.IsLeader() {
-		return nil
-	}
-	future := s.raft.GetConfiguration()
-	if err := future.Error(); err != nil {
-		return fmt.Errorf("server leave: %w", err)
-	}
-	if len(future.Configuration().Servers) < 2 {
-		return nil
-	}
-	if err := s.await(ctx, s.raft.RemoveServer(raft.ServerID(s.cfg.NodeID), 0, 0)); err != nil {
-		return fmt.Errorf("server leave: remove self from raft: %w", err)
-	}
-	return nil
-}
-
-// WaitRemoved waits, bounded by ctx, until this server is no longer in the
-// Raft configuration; a follower calls it after leaving the LAN pool.
-func (s *Server) WaitRemoved(ctx context.Context) {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		future := s.raft.GetConfiguration()
-		if future.Error() != nil {
-			return
-		}
-		var present bool
-		for _, srv := range future.Configuration().Servers {
-			present = present || srv.ID == raft.ServerID(s.cfg.NodeID)
-		}
-		if !present {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }
 
 // readTxn is a shortcut for the state store's read transaction.

@@ -41,7 +41,10 @@ type leaderLog struct {
 	done    chan struct{} // closed when the writer has stopped
 }
 
-var _ raft.LogStore = (*leaderLog)(nil)
+var (
+	_ raft.LogStore          = (*leaderLog)(nil)
+	_ raft.MonotonicLogStore = (*leaderLog)(nil)
+)
 
 var errLogClosed = errors.New("raft log: closed")
 
@@ -180,6 +183,14 @@ func (l *leaderLog) DeleteRange(min, max uint64) error {
 		l.changed.Broadcast()
 	}
 	return nil
+}
+
+// IsMonotonic says whether the log on disk takes only consecutive indexes
+// (raft-wal does): Raft then empties the log after installing or restoring
+// a snapshot, instead of leaving a gap the log on disk would refuse.
+func (l *leaderLog) IsMonotonic() bool {
+	m, ok := l.disk.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
 }
 
 // durableIndex is the highest index up to which the log is on disk.

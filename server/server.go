@@ -68,6 +68,11 @@ type Config struct {
 	// ReconcileInterval is how often the leader re-checks every LAN member
 	// against the catalog, besides reacting to member events.
 	ReconcileInterval time.Duration
+	// AbsentServerGrace is how long a server of the Raft configuration may
+	// be missing from the LAN pool (reaped, or pruned by force-leave)
+	// before the leader removes it from Raft. It covers a leader whose
+	// pool is still filling after a restart.
+	AbsentServerGrace time.Duration
 	// DefaultQueryWait is a blocking query's wait when the caller gives
 	// none; MaxQueryWait caps what a caller may ask for.
 	DefaultQueryWait, MaxQueryWait time.Duration
@@ -130,6 +135,7 @@ func DefaultConfig() Config {
 		SnapshotInterval:   120 * time.Second,
 		TrailingLogs:       10240,
 		ReconcileInterval:  60 * time.Second,
+		AbsentServerGrace:  10 * time.Second,
 		DefaultQueryWait:   5 * time.Minute,
 		MaxQueryWait:       10 * time.Minute,
 		ApplyTimeout:       30 * time.Second,
@@ -189,6 +195,7 @@ type Server struct {
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	stores    io.Closer
+	snaps     raft.SnapshotStore
 
 	mux       *rpc.Mux
 	rpcServer *rpc.Server
@@ -211,6 +218,9 @@ type Server struct {
 	// started is when New ran: a server that has not heard from a leader
 	// since has state as old as that.
 	started time.Time
+	// absentSince is when the leader first saw each Raft server missing
+	// from the LAN pool (membership.go); only the leader loop uses it.
+	absentSince map[raft.ServerID]time.Time
 
 	// coords queues agents' coordinates on the leader (coordinate.go).
 	coords *coordinateBatch
@@ -337,6 +347,7 @@ func (s *Server) setupRaft(adv *net.TCPAddr) error {
 	ll.setRaft(r)
 	s.raft = r
 	s.stores = closer
+	s.snaps = snaps
 	return nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -26,8 +25,10 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "meridian agent: %v\n", err)
 		return 1
 	}
-	logger := newLogger(stderr, cfg.LogLevel, cfg.LogJSON)
-	a, err := agent.New(cfg, agent.Options{Logger: logger, ConfigArgs: append([]string{}, args...)})
+	level := new(slog.LevelVar)
+	level.Set(agent.LogLevel(cfg.LogLevel))
+	logger := newLogger(stderr, level, cfg.LogJSON)
+	a, err := agent.New(cfg, agent.Options{Logger: logger, LogLevel: level, ConfigArgs: append([]string{}, args...)})
 	if err == nil {
 		// Ctrl-C or SIGTERM during the start (a start_join that hangs)
 		// stops it.
@@ -72,20 +73,10 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// newLogger builds the agent's logger at the configured level.
-func newLogger(w io.Writer, level string, asJSON bool) *slog.Logger {
-	var l slog.Level
-	switch strings.ToLower(level) {
-	case "trace", "debug":
-		l = slog.LevelDebug
-	case "warn", "warning":
-		l = slog.LevelWarn
-	case "error", "err":
-		l = slog.LevelError
-	default:
-		l = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: l}
+// newLogger builds the agent's logger, filtering at level (which reload
+// changes).
+func newLogger(w io.Writer, level *slog.LevelVar, asJSON bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if asJSON {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

@@ -116,49 +116,6 @@ func runForceLeave(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// raftServer is one line of /v1/operator/raft/configuration.
-type raftServer struct {
-	ID      string
-	Node    string
-	Address string
-	Leader  bool
-	Voter   bool
-}
-
-func runOperator(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 2 || args[0] != "raft" || args[1] != "list-peers" {
-		fmt.Fprintln(stderr, "Usage: meridian operator raft list-peers [options]")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return 0
-		}
-		return 1
-	}
-	fs, client := clientFlags("operator raft list-peers [options]", "Lists the Raft peers of the datacenter.", stderr)
-	stale := fs.Bool("stale", false, "let any server answer, not only the leader")
-	if ok, code := parseArgs(fs, args[2:], 0, "no arguments"); !ok {
-		return code
-	}
-	path := "/v1/operator/raft/configuration"
-	if *stale {
-		path += "?stale"
-	}
-	var cfg struct{ Servers []raftServer }
-	if err := client().do("GET", path, &cfg); err != nil {
-		return fail(stderr, "operator raft list-peers", err)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "Node\tID\tAddress\tState\tVoter")
-	for _, s := range cfg.Servers {
-		state := "follower"
-		if s.Leader {
-			state = "leader"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", s.Node, s.ID, s.Address, state, s.Voter)
-	}
-	tw.Flush()
-	return 0
-}
-
 func runVersion(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && strings.TrimLeft(args[0], "-") == "h" {
 		fmt.Fprintln(stderr, "Usage: meridian version")

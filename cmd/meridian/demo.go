@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -86,7 +87,9 @@ Options:
 		cfg.Services = dc.services
 		cfg.Failover = map[string]configs.FailoverPolicy{"*": {Nearest: 1}}
 		cfg.DNSConfig.FailoverTXT = true
-		a, err := agent.New(cfg, agent.Options{Logger: newLogger(stderr, cfg.LogLevel, false)})
+		level := new(slog.LevelVar)
+		level.Set(agent.LogLevel(cfg.LogLevel))
+		a, err := agent.New(cfg, agent.Options{Logger: newLogger(stderr, level, false)})
 		if err == nil {
 			err = a.Start(ctx)
 		}

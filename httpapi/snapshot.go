@@ -1,0 +1,72 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// Snapshotter is what an agent offers for /v1/snapshot; the agent answers
+// with an error on a client agent, which has no state to save.
+type Snapshotter interface {
+	// SaveSnapshot opens an archive of the datacenter's state (any server's
+	// view with stale, else everything committed before the call) and its
+	// Raft index; the caller closes it.
+	SaveSnapshot(ctx context.Context, stale bool) (io.ReadCloser, uint64, error)
+	// RestoreSnapshot replaces the datacenter's state with the archive's,
+	// or refuses it whole.
+	RestoreSnapshot(ctx context.Context, archive io.Reader) error
+}
+
+func (s *Server) snapshotRoutes() {
+	s.handle("GET /v1/snapshot", s.snapshotSave)
+	s.handle("PUT /v1/snapshot", s.snapshotRestore)
+}
+
+func (s *Server) snapshotter() (Snapshotter, error) {
+	snap, ok := s.agent.(Snapshotter)
+	if !ok {
+		return nil, errors.New("this agent cannot take snapshots")
+	}
+	return snap, nil
+}
+
+// snapshotSave is GET /v1/snapshot[?stale]: the archive streams as the body,
+// its Raft index in X-Consul-Index.
+func (s *Server) snapshotSave(w http.ResponseWriter, r *http.Request) (any, error) {
+	opts, err := parseQueryOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := s.snapshotter()
+	if err != nil {
+		return nil, err
+	}
+	rc, index, err := snap.SaveSnapshot(r.Context(), opts.AllowStale)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	w.Header().Set("X-Consul-Index", strconv.FormatUint(index, 10))
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if _, err := io.Copy(w, rc); err != nil {
+		// The status is out: the client sees a cut-short archive, which
+		// its checksum refuses.
+		s.log.Warn("snapshot save cut short", "error", err)
+	}
+	return nil, errAnswered
+}
+
+// snapshotRestore is PUT /v1/snapshot with an archive as the body.
+func (s *Server) snapshotRestore(_ http.ResponseWriter, r *http.Request) (any, error) {
+	snap, err := s.snapshotter()
+	if err != nil {
+		return nil, err
+	}
+	if err := snap.RestoreSnapshot(r.Context(), r.Body); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
