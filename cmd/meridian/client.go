@@ -45,6 +45,10 @@ func (c *httpClient) send(method, path string, body []byte) (int, []byte, error)
 	if err != nil {
 		return 0, nil, err
 	}
+	// The agent takes a POST only with a JSON type, so that no web page can
+	// send one without a CORS preflight (it reads bodies by endpoint, not
+	// by this header, so a raw KV value is sent the same way).
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("cannot reach the agent at %s (is it running? set -http-addr): %w", c.base, err)
