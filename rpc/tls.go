@@ -67,11 +67,11 @@ func LoadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load tls cert %s: %w", certFile, err)
 	}
-	if err := verifyChain(roots, cert.Leaf, inter); err != nil {
+	if err := verifyChain(roots, cert.Leaf, inter, x509.ExtKeyUsageAny); err != nil {
 		return nil, fmt.Errorf("load tls cert %s: does not chain to ca %s: %w", certFile, caFile, err)
 	}
 	return wanTLS(cert, func(cs tls.ConnectionState) error {
-		return verifyPeer(cs, roots, "")
+		return verifyPeer(cs, roots, "", x509.ExtKeyUsageAny)
 	}), nil
 }
 
@@ -138,7 +138,7 @@ func ClusterTLS(secret []byte, name string) (*tls.Config, error) {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
 	return wanTLS(cert, func(cs tls.ConnectionState) error {
-		return verifyPeer(cs, roots, "the two servers have different cluster secrets")
+		return verifyPeer(cs, roots, "the two servers have different cluster secrets", x509.ExtKeyUsageAny)
 	}), nil
 }
 
@@ -289,15 +289,15 @@ const (
 	alertCertificateNeeded tls.AlertError = 116
 )
 
-// verifyPeer checks that the peer's certificate chains to roots. hint, if
+// verifyPeer checks that the peer's certificate chains to roots for usage. hint, if
 // not empty, is added to the error when the issuer is unknown (and the
 // certificate is not self-signed, which says more).
-func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, hint string) error {
+func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, hint string, usage x509.ExtKeyUsage) error {
 	if len(cs.PeerCertificates) == 0 {
 		return &peerCertError{msg: "peer presented no certificate", alert: alertCertificateNeeded}
 	}
 	leaf := cs.PeerCertificates[0]
-	err := verifyChain(roots, leaf, cs.PeerCertificates[1:])
+	err := verifyChain(roots, leaf, cs.PeerCertificates[1:], usage)
 	if err == nil {
 		return nil
 	}
@@ -324,8 +324,13 @@ func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, hint string) error
 }
 
 // verifyChain verifies leaf, with the intermediates after it, against roots
-// for any key usage (one certificate serves as both client and server).
-func verifyChain(roots *x509.CertPool, leaf *x509.Certificate, intermediates []*x509.Certificate) error {
+// for usage (ExtKeyUsageAny: one certificate serves as client and server).
+func verifyChain(roots *x509.CertPool, leaf *x509.Certificate, intermediates []*x509.Certificate, usage x509.ExtKeyUsage) error {
+	return verifyChainAt(roots, leaf, intermediates, usage, time.Time{})
+}
+
+// verifyChainAt is verifyChain as of now (the current time if zero).
+func verifyChainAt(roots *x509.CertPool, leaf *x509.Certificate, intermediates []*x509.Certificate, usage x509.ExtKeyUsage, now time.Time) error {
 	var inter *x509.CertPool
 	if len(intermediates) > 0 {
 		inter = x509.NewCertPool()
@@ -336,7 +341,8 @@ func verifyChain(roots *x509.CertPool, leaf *x509.Certificate, intermediates []*
 	_, err := leaf.Verify(x509.VerifyOptions{
 		Roots:         roots,
 		Intermediates: inter,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{usage},
 	})
 	return err
 }
