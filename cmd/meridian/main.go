@@ -37,6 +37,7 @@ func commands() map[string]command {
 		"catalog":     {"Lists the catalog's services and nodes", runCatalog},
 		"reload":      {"Makes the agent re-read its service and check definitions", runReload},
 		"query":       {"Lists, runs and explains prepared queries", runQuery},
+		"tls":         {"Creates a CA and certificates for TLS", runTLS},
 	}
 }
 
