@@ -99,8 +99,22 @@ type Config struct {
 	// between which UDP is blocked). Every server accepts both. Lower case
 	// after Load.
 	WANTransport string `config:"wan_transport"`
-	// TLS holds the certificates of WAN links.
+	// TLS is Consul's tls stanza: the certificates of the server port
+	// (RPC, Raft, WAN links) and of HTTPS.
 	TLS TLS `config:"tls"`
+	// CAFile, CAPath, CertFile, KeyFile, VerifyIncoming, VerifyOutgoing,
+	// VerifyServerHostname, TLSMinVersion and TLSCipherSuites are the
+	// top-level TLS keys of older Consul configs: the fallback of every
+	// block of TLS.
+	CAFile               string `config:"ca_file"`
+	CAPath               string `config:"ca_path"`
+	CertFile             string `config:"cert_file"`
+	KeyFile              string `config:"key_file"`
+	VerifyIncoming       bool   `config:"verify_incoming"`
+	VerifyOutgoing       bool   `config:"verify_outgoing"`
+	VerifyServerHostname bool   `config:"verify_server_hostname"`
+	TLSMinVersion        string `config:"tls_min_version"`
+	TLSCipherSuites      string `config:"tls_cipher_suites"`
 	// Federation tunes requests to other datacenters.
 	Federation Federation `config:"federation"`
 	// Failover maps service names, or "*" for every service, to where their
@@ -159,8 +173,12 @@ type Config struct {
 // Ports are the ports an agent listens on. 0 means "pick a free port", which
 // suits tests; the agent reports the port it got.
 type Ports struct {
-	// HTTP is the HTTP API and UI port (TCP) on ClientAddr. Default 8500.
+	// HTTP is the HTTP API and UI port (TCP) on ClientAddr. Default 8500;
+	// -1 turns plain HTTP off (with HTTPS on).
 	HTTP int `config:"http"`
+	// HTTPS is the HTTPS API port on ClientAddr, with the certificates of
+	// tls.https. Default -1: off, as in Consul (8501 is the usual port).
+	HTTPS int `config:"https"`
 	// DNS is the DNS port (UDP and TCP) on ClientAddr. Default 8600.
 	DNS int `config:"dns"`
 	// Server is the server RPC and Raft port (TCP, and UDP for QUIC WAN
@@ -283,6 +301,7 @@ func Default() *Config {
 		ClientAddr: "127.0.0.1",
 		Ports: Ports{
 			HTTP:    8500,
+			HTTPS:   -1,
 			DNS:     8600,
 			Server:  8300,
 			SerfLAN: 8301,
