@@ -73,9 +73,13 @@ type Agent struct {
 	dcList    dcList // a client's copy of the datacenters, for failover
 
 	http    *httpapi.Server
-	httpLn  net.Listener
-	dns     *dns.Server
-	dnsAddr net.Addr
+	httpLn  net.Listener // nil when ports.http is -1
+	httpsLn net.Listener // nil unless ports.https is set
+
+	rpcTLS   *rpc.TLSConfigurator // the server port's; nil without tls files
+	httpsTLS *rpc.TLSConfigurator // nil unless ports.https is set
+	dns      *dns.Server
+	dnsAddr  net.Addr
 
 	ctx          context.Context
 	cancel       context.CancelFunc
@@ -135,6 +139,9 @@ func (a *Agent) Start() (err error) {
 		return err
 	}
 	a.advertise = advertise
+	if err := a.setupTLS(); err != nil {
+		return err
+	}
 
 	var serverLn net.Listener
 	tags := map[string]string{
@@ -200,6 +207,7 @@ func (a *Agent) Start() (err error) {
 		sc.TrailingLogs = uint64(a.cfg.RaftTrailingLogs)
 		sc.Logger = a.logger.With("component", "server")
 		sc.Metrics = a.metrics
+		sc.TLS = a.rpcTLS
 		if err := a.startWAN(tags, &sc); err != nil {
 			return err
 		}
@@ -211,7 +219,7 @@ func (a *Agent) Start() (err error) {
 		}
 		a.goFunc(a.handleWANEvents)
 	} else {
-		a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.logger.With("component", "rpc")})
+		a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.logger.With("component", "rpc"), Dial: a.rpcTLS.Dialer(a.cfg.Datacenter, rpc.ProtoMux)})
 	}
 	a.servers.update(a.lan.Members(), a.cfg.Datacenter)
 	a.goFunc(a.handleLANEvents)
@@ -219,20 +227,27 @@ func (a *Agent) Start() (err error) {
 	if err := a.startDNS(); err != nil {
 		return err
 	}
-	httpAddr := net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.HTTP))
-	if a.httpLn, err = net.Listen("tcp", httpAddr); err != nil {
-		return fmt.Errorf("http api: %w", err)
+	if a.cfg.Ports.HTTP >= 0 {
+		httpAddr := net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.HTTP))
+		if a.httpLn, err = net.Listen("tcp", httpAddr); err != nil {
+			return fmt.Errorf("http api: %w", err)
+		}
 	}
 	hc := httpapi.DefaultConfig()
 	hc.Logger = a.logger.With("component", "http")
 	hc.Metrics, hc.Gatherer = a.metrics, a.gatherer
 	hc.EnableDebug = a.cfg.EnableDebug
 	a.http = httpapi.New(hc, a)
-	a.goFunc(func() {
-		if err := a.http.Serve(a.httpLn); err != nil {
-			a.logger.Error("http api stopped", "error", err)
-		}
-	})
+	if a.httpLn != nil {
+		a.goFunc(func() {
+			if err := a.http.Serve(a.httpLn); err != nil {
+				a.logger.Error("http api stopped", "error", err)
+			}
+		})
+	}
+	if err := a.listenHTTPS(); err != nil {
+		return err
+	}
 
 	if len(a.cfg.StartJoin) > 0 {
 		if _, err := a.lan.Join(a.ctx, a.cfg.StartJoin); err != nil {
@@ -252,7 +267,7 @@ func (a *Agent) Start() (err error) {
 	a.startLocal()
 	a.goFunc(a.coordinateLoop)
 	a.logger.Info("agent started", "node", a.cfg.NodeName, "datacenter", a.cfg.Datacenter,
-		"server", a.cfg.Server, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
+		"server", a.cfg.Server, "http", a.HTTPAddr(), "https", a.HTTPSAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
 	return nil
 }
 
@@ -329,6 +344,9 @@ func (a *Agent) Shutdown() {
 			cancel()
 		} else if a.httpLn != nil {
 			a.httpLn.Close()
+		}
+		if a.http == nil && a.httpsLn != nil {
+			a.httpsLn.Close()
 		}
 		if a.server != nil {
 			a.server.Shutdown()

@@ -97,6 +97,12 @@ type Config struct {
 	// a WAN round trip per read.
 	StaleView bool
 
+	// TLS, when set, is the server port's TLS: connections that start with
+	// rpc.ProtoTLS are accepted (plain ones refused with VerifyIncoming),
+	// and this server dials RPC and Raft to the other servers with TLS when
+	// VerifyOutgoing is set.
+	TLS *rpc.TLSConfigurator
+
 	// WrapRaftLog, when set, wraps the Raft log on disk before the server
 	// uses it; tests stall a server's disk writes with it.
 	WrapRaftLog func(raft.LogStore) raft.LogStore
@@ -245,9 +251,9 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 		cancel:      cancel,
 	}
 	s.metrics = newMetrics(cfg.Metrics, s)
-	s.mux = rpc.NewMux(cfg.Listener, rpc.MuxConfig{Logger: cfg.Logger})
+	s.mux = rpc.NewMux(cfg.Listener, rpc.MuxConfig{Logger: cfg.Logger, TLS: cfg.TLS})
 	s.rpcServer = rpc.NewServer(rpc.ServerConfig{Logger: cfg.Logger})
-	s.pool = rpc.NewPool(rpc.PoolConfig{Logger: cfg.Logger})
+	s.pool = rpc.NewPool(rpc.PoolConfig{Logger: cfg.Logger, Dial: cfg.TLS.Dialer(cfg.Datacenter, rpc.ProtoMux)})
 	s.registerEndpoints()
 
 	if err := s.setupRaft(advAddr); err != nil {
@@ -286,7 +292,7 @@ func (s *Server) setupRaft(adv *net.TCPAddr) error {
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	layer := newRaftLayer(s.mux.Listener(rpc.ProtoRaft), adv)
+	layer := newRaftLayer(s.mux.Listener(rpc.ProtoRaft), adv, s.cfg.TLS.Dialer(s.cfg.Datacenter, rpc.ProtoRaft))
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: 3,
