@@ -79,6 +79,11 @@ type Config struct {
 	// same key.
 	EncryptKey []byte
 
+	// KeyringFile, EncryptAcceptPlain and EncryptSendPlain: as in
+	// lan.Config.
+	KeyringFile                          string
+	EncryptAcceptPlain, EncryptSendPlain bool
+
 	// ReconnectTimeout is how long a failed server is kept (and retried)
 	// before it is reaped from the member list. Default 72h (Consul's
 	// reconnect_timeout_wan): a datacenter cut off for a weekend comes back
@@ -221,22 +226,25 @@ func (c Config) lanConfig() lan.Config {
 	tags[tagRole] = roleServer
 	tags[tagDatacenter] = c.Datacenter
 	return lan.Config{
-		NodeName:         c.Name(),
-		BindAddr:         c.BindAddr,
-		BindPort:         c.BindPort,
-		AdvertiseAddr:    c.AdvertiseAddr,
-		AdvertisePort:    c.AdvertisePort,
-		JoinPort:         DefaultPort,
-		Label:            Label,
-		Merge:            acceptServers,
-		Tags:             tags,
-		EncryptKey:       c.EncryptKey,
-		ReconnectTimeout: c.ReconnectTimeout,
-		TombstoneTimeout: c.TombstoneTimeout,
-		SnapshotPath:     c.SnapshotPath,
-		RejoinAfterLeave: c.RejoinAfterLeave,
-		EventCh:          c.EventCh,
-		Logger:           c.Logger,
-		Timings:          c.Timings,
+		NodeName:           c.Name(),
+		BindAddr:           c.BindAddr,
+		BindPort:           c.BindPort,
+		AdvertiseAddr:      c.AdvertiseAddr,
+		AdvertisePort:      c.AdvertisePort,
+		JoinPort:           DefaultPort,
+		Label:              Label,
+		Merge:              acceptServers,
+		Tags:               tags,
+		EncryptKey:         c.EncryptKey,
+		KeyringFile:        c.KeyringFile,
+		EncryptAcceptPlain: c.EncryptAcceptPlain,
+		EncryptSendPlain:   c.EncryptSendPlain,
+		ReconnectTimeout:   c.ReconnectTimeout,
+		TombstoneTimeout:   c.TombstoneTimeout,
+		SnapshotPath:       c.SnapshotPath,
+		RejoinAfterLeave:   c.RejoinAfterLeave,
+		EventCh:            c.EventCh,
+		Logger:             c.Logger,
+		Timings:            c.Timings,
 	}
 }
