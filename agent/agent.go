@@ -169,10 +169,12 @@ func (a *Agent) Start() (err error) {
 	lc.AdvertiseAddr = advertise
 	lc.Tags = tags
 	lc.EncryptKey = a.cfg.EncryptKey()
+	lc.EncryptAcceptPlain, lc.EncryptSendPlain = !a.cfg.EncryptVerifyIncoming, !a.cfg.EncryptVerifyOutgoing
 	lc.ReconnectTimeout = a.cfg.ReconnectTimeout
 	lc.RejoinAfterLeave = a.cfg.RejoinAfterLeave
 	if a.cfg.DataDir != "" && !a.cfg.Dev {
 		lc.SnapshotPath = filepath.Join(a.cfg.DataDir, "serf", "local.snapshot")
+		lc.KeyringFile = filepath.Join(a.cfg.DataDir, "serf", "local.keyring")
 		if err := os.MkdirAll(filepath.Dir(lc.SnapshotPath), 0o700); err != nil {
 			return fmt.Errorf("data_dir %s: %w", a.cfg.DataDir, err)
 		}

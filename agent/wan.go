@@ -29,10 +29,12 @@ func (a *Agent) startWAN(tags map[string]string, sc *server.Config) error {
 	}
 	wc.Tags = maps.Clone(tags)
 	wc.EncryptKey = a.cfg.EncryptKey()
+	wc.EncryptAcceptPlain, wc.EncryptSendPlain = !a.cfg.EncryptVerifyIncoming, !a.cfg.EncryptVerifyOutgoing
 	wc.ReconnectTimeout = a.cfg.ReconnectTimeout
 	wc.RejoinAfterLeave = a.cfg.RejoinAfterLeave
 	if a.cfg.DataDir != "" && !a.cfg.Dev {
 		wc.SnapshotPath = filepath.Join(a.cfg.DataDir, "serf", "remote.snapshot")
+		wc.KeyringFile = filepath.Join(a.cfg.DataDir, "serf", "remote.keyring")
 		if err := os.MkdirAll(filepath.Dir(wc.SnapshotPath), 0o700); err != nil {
 			return fmt.Errorf("data_dir %s: %w", a.cfg.DataDir, err)
 		}

@@ -125,6 +125,12 @@ type Config struct {
 	// Encrypt is the gossip encryption key: base64 of 16, 24 or 32 bytes.
 	// EncryptKey returns it decoded.
 	Encrypt string `config:"encrypt"`
+	// EncryptVerifyIncoming refuses gossip that is not encrypted, and
+	// EncryptVerifyOutgoing encrypts what this agent sends; both default
+	// true. Turning encryption on in a running cluster takes a rolling
+	// restart with both false, then one with outgoing true, then both.
+	EncryptVerifyIncoming bool `config:"encrypt_verify_incoming"`
+	EncryptVerifyOutgoing bool `config:"encrypt_verify_outgoing"`
 	// ReconnectTimeout is how long a failed node stays in the member list
 	// before it is reaped. Default 72h; must be positive.
 	ReconnectTimeout time.Duration `config:"reconnect_timeout"`
@@ -313,6 +319,8 @@ func Default() *Config {
 		WANTransport:          WANTransportQUIC,
 		Federation:            defaultFederation(),
 		ReconnectTimeout:      72 * time.Hour,
+		EncryptVerifyIncoming: true,
+		EncryptVerifyOutgoing: true,
 		Performance:           Performance{RaftMultiplier: 1},
 		RaftSnapshotThreshold: 16384,
 		RaftSnapshotInterval:  120 * time.Second,

@@ -93,3 +93,18 @@ func TestTLSStanzaErrors(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestEncryptVerify: encrypt_verify_incoming and encrypt_verify_outgoing
+// default to true and can be turned off for a rolling upgrade.
+func TestEncryptVerify(t *testing.T) {
+	t.Parallel()
+	c := mustLoad(t, []string{"-dev"}, nil)
+	if !c.EncryptVerifyIncoming || !c.EncryptVerifyOutgoing {
+		t.Fatalf("defaults: encrypt_verify_incoming %v, encrypt_verify_outgoing %v; want both true", c.EncryptVerifyIncoming, c.EncryptVerifyOutgoing)
+	}
+	fdir := writeFiles(t, map[string]string{"x.yaml": "encrypt_verify_incoming: false\nencrypt_verify_outgoing: false\n"})
+	c = mustLoad(t, []string{"-dev", "-config-dir", fdir}, nil)
+	if c.EncryptVerifyIncoming || c.EncryptVerifyOutgoing {
+		t.Fatalf("encrypt_verify_* false in a file: %v, %v", c.EncryptVerifyIncoming, c.EncryptVerifyOutgoing)
+	}
+}

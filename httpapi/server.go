@@ -159,6 +159,7 @@ func (s *Server) routes() {
 	s.kvRoutes()
 	s.agentLocalRoutes()
 	s.queryRoutes()
+	s.keyringRoutes()
 }
 
 // errAnswered is returned by a handler that wrote its answer itself.
