@@ -237,7 +237,7 @@ func (c *Config) tlsWarnings() []string {
 	case rpcTLS.Enabled() && rpcTLS.Verifies():
 		return []string{"WAN links check certificates against the CA but not their names: any certificate of the CA, a client's included, can link as any datacenter's server; set tls.internal_rpc.verify_server_hostname"}
 	case c.EncryptKey() != nil:
-		return nil // certificates derived from the gossip key
+		return []string{"WAN link certificates are derived from the gossip key: every agent holding the key, clients included, can pose as a server of any datacenter; set tls.defaults.ca_file, cert_file and key_file (meridian tls ca create) and verify_server_hostname"}
 	}
 	return []string{"WAN links use ephemeral self-signed certificates without tls files or an encrypt key: encrypted, but no server checks who it links to; set tls.defaults.ca_file, cert_file and key_file (meridian tls ca create), or encrypt"}
 }
