@@ -2,9 +2,15 @@ package rpc
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -223,6 +229,46 @@ func TestMuxTLSNotConfigured(t *testing.T) {
 	waitFor(t, 5*time.Second, func() error {
 		if _, ok := rec.find("mux refused connection", "no tls certificate configured"); !ok {
 			return errors.New("no log line refusing the tls connection")
+		}
+		return nil
+	})
+}
+
+// TestMuxTLSExpiredPeer: a client certificate of the CA that has expired
+// is refused, with the reason logged.
+func TestMuxTLSExpiredPeer(t *testing.T) {
+	p := newPKI(t)
+	ts, rec, _ := startTLSServer(t, p.configurator(t, CertServer, "dc1"))
+	caCert, caKey, err := parseCA(p.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "client.dc1.consul"},
+		DNSNames:  []string{"client.dc1.consul"},
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := p.configurator(t, CertClient, "dc1").OutgoingConfig("dc1")
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	}
+	pool := NewPool(PoolConfig{Dial: func(ctx context.Context, addr string) (net.Conn, error) { return DialTLS(ctx, addr, ProtoMux, cfg) }})
+	defer pool.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var r echoArgs
+	if err := pool.Call(ctx, ts.addr, "Test.Echo", &echoArgs{Msg: "hi"}, &r); err == nil {
+		t.Fatal("Call with an expired certificate = nil, want refused")
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if _, ok := rec.find("mux refused connection", "expired"); !ok {
+			return errors.New("no log line refusing the expired certificate")
 		}
 		return nil
 	})
