@@ -25,13 +25,15 @@
 //     or large call never holds up another (no head-of-line blocking), and
 //     a peer silent for QUICConfig.MaxIdleTimeout (4s) is declared dead.
 //   - TLS for WAN links is always on (TLS 1.3, ALPN "meridian-wan/1"), from
-//     one of three sources, strongest first: LoadTLS (CA, certificate and
-//     key files; both sides must chain to the CA), ClusterTLS (a CA derived
+//     one of three sources, strongest first: TLSConfigurator.WANConfig (CA,
+//     certificate and key files; both sides must chain to the CA),
+//     ClusterTLS (a CA derived
 //     from a secret the servers share, the gossip key; same secret
 //     connects, different secrets fail the handshake), EphemeralTLS
 //     (self-signed, encryption without authentication, for dev mode). Each
 //     returns one *tls.Config that serves both for listening and dialing.
-//     Host names are not checked: servers are reached by IP.
+//     Servers are reached by IP, so host names are not what is checked:
+//     WANConfig checks the server name of the datacenter dialed.
 //   - TLSConfigurator loads an agent's CA, certificate and key files (as
 //     Consul's tls stanza names them), refusing bad ones with the file and
 //     the reason, and hands out the configurations of the server port
