@@ -2,8 +2,11 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,6 +51,26 @@ func TestClusterMTLS(t *testing.T) {
 		pair, _, err := leader.API().KV().Get("tls/attack", nil)
 		if err != nil || pair != nil {
 			t.Fatalf("KV().Get(tls/attack) = %v, %v; want no such key", pair, err)
+		}
+	})
+
+	t.Run("no credentials on raft", func(t *testing.T) {
+		// The RequestVote storm started with a plain Raft
+		// connection: it is closed before raft reads a byte.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, err := rpc.DialProto(ctx, follower.ServerAddr(), rpc.ProtoRaft)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer conn.Close()
+		conn.Write([]byte{0x01, 0x02, 0x03}) // whatever a RequestVote would start with
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("read on a plain raft connection = %v, want it closed by the server", err)
+		}
+		if got := c.WaitLeader(5 * time.Second); got != leader {
+			t.Fatalf("leader changed from %s to %s", leader.Name, got.Name)
 		}
 	})
 

@@ -273,3 +273,109 @@ func TestMuxTLSExpiredPeer(t *testing.T) {
 		return nil
 	})
 }
+
+// TestMuxTLSOnTheWire is the tcpdump: a proxy between client and
+// server records every byte; in the clear a request's value is there to
+// read, over TLS it is not.
+func TestMuxTLSOnTheWire(t *testing.T) {
+	p := newPKI(t)
+	server := p.configurator(t, CertServer, "dc1")
+	// verify_incoming off, so the plain call is served too.
+	open, err := NewTLSConfigurator(func() TLSConfig { c := server.Config(); c.VerifyIncoming = false; return c }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _, _ := startTLSServer(t, open)
+	client := p.configurator(t, CertClient, "dc1")
+	const secret = "the-kv-value-nobody-should-read"
+	for _, tc := range []struct {
+		name    string
+		dial    func(ctx context.Context, addr string) (net.Conn, error)
+		visible bool
+	}{
+		{"plain", func(ctx context.Context, addr string) (net.Conn, error) { return DialProto(ctx, addr, ProtoMux) }, true},
+		{"tls", client.Dialer("dc1", ProtoMux), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy, wire := startTapProxy(t, ts.addr)
+			pool := NewPool(PoolConfig{Dial: tc.dial})
+			defer pool.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var r echoArgs
+			if err := pool.Call(ctx, proxy, "Test.Echo", &echoArgs{Msg: secret}, &r); err != nil {
+				t.Fatalf("Call: %v", err)
+			}
+			if got := strings.Contains(wire(), secret); got != tc.visible {
+				t.Fatalf("value readable on the wire = %v, want %v", got, tc.visible)
+			}
+		})
+	}
+}
+
+// startTapProxy forwards TCP connections to target and records the bytes
+// both ways; wire returns what it saw so far.
+func startTapProxy(t *testing.T, target string) (addr string, wire func() string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		seen  []byte
+		conns []net.Conn
+	)
+	tap := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				mu.Lock()
+				seen = append(seen, buf[:n]...)
+				mu.Unlock()
+				dst.Write(buf[:n])
+			}
+			if err != nil {
+				dst.Close()
+				return
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); tap(s, c) }()
+			go func() { defer wg.Done(); tap(c, s) }()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String(), func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return string(seen)
+	}
+}
