@@ -86,9 +86,13 @@ type Agent struct {
 	clientACL clientACL // a client's resolved tokens (acl.go)
 
 	http    *httpapi.Server
-	httpLn  net.Listener
-	dns     *dns.Server
-	dnsAddr net.Addr
+	httpLn  net.Listener // nil when ports.http is -1
+	httpsLn net.Listener // nil unless ports.https is set
+
+	rpcTLS   *rpc.TLSConfigurator // the server port's; nil without tls files
+	httpsTLS *rpc.TLSConfigurator // nil unless ports.https is set
+	dns      *dns.Server
+	dnsAddr  net.Addr
 
 	ctx          context.Context
 	cancel       context.CancelFunc
@@ -155,6 +159,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.advertise = advertise
+	if err := a.setupTLS(); err != nil {
+		return err
+	}
 
 	var serverLn net.Listener
 	tags := map[string]string{
@@ -182,10 +189,12 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	lc.AdvertiseAddr = advertise
 	lc.Tags = tags
 	lc.EncryptKey = a.cfg.EncryptKey()
+	lc.EncryptAcceptPlain, lc.EncryptSendPlain = !a.cfg.EncryptVerifyIncoming, !a.cfg.EncryptVerifyOutgoing
 	lc.ReconnectTimeout = a.cfg.ReconnectTimeout
 	lc.RejoinAfterLeave = a.cfg.RejoinAfterLeave
 	if a.cfg.DataDir != "" && !a.cfg.Dev {
 		lc.SnapshotPath = filepath.Join(a.cfg.DataDir, "serf", "local.snapshot")
+		lc.KeyringFile = filepath.Join(a.cfg.DataDir, "serf", "local.keyring")
 		if err := os.MkdirAll(filepath.Dir(lc.SnapshotPath), 0o700); err != nil {
 			return fmt.Errorf("data_dir %s: %w", a.cfg.DataDir, err)
 		}
@@ -222,6 +231,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		sc.Logger = a.logger.With("component", "server")
 		sc.Metrics = a.metrics
 		sc.ACL = serverACLConfig(&a.cfg)
+		sc.TLS = a.rpcTLS
 		if err := a.startWAN(tags, &sc); err != nil {
 			return err
 		}
@@ -233,7 +243,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		}
 		a.goFunc(a.handleWANEvents)
 	} else {
-		a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.logger.With("component", "rpc"), Dial: rpc.MuxDial(a.opts.Dial)})
+		a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.logger.With("component", "rpc"), Dial: a.rpcTLS.Dialer(a.cfg.Datacenter, rpc.ProtoMux, a.opts.Dial)})
 	}
 	a.servers.update(a.lan.Members(), a.cfg.Datacenter)
 	a.goFunc(a.handleLANEvents)
@@ -241,9 +251,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.startDNS(); err != nil {
 		return err
 	}
-	httpAddr := net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.HTTP))
-	if a.httpLn, err = net.Listen("tcp", httpAddr); err != nil {
-		return fmt.Errorf("http api: %w", err)
+	if a.cfg.Ports.HTTP >= 0 {
+		httpAddr := net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.HTTP))
+		if a.httpLn, err = net.Listen("tcp", httpAddr); err != nil {
+			return fmt.Errorf("http api: %w", err)
+		}
 	}
 	hc := httpapi.DefaultConfig()
 	hc.Logger = a.logger.With("component", "http")
@@ -257,11 +269,16 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		a.opts.TuneHTTP(&hc)
 	}
 	a.http = httpapi.New(hc, a)
-	a.goFunc(func() {
-		if err := a.http.Serve(a.httpLn); err != nil {
-			a.logger.Error("http api stopped", "error", err)
-		}
-	})
+	if a.httpLn != nil {
+		a.goFunc(func() {
+			if err := a.http.Serve(a.httpLn); err != nil {
+				a.logger.Error("http api stopped", "error", err)
+			}
+		})
+	}
+	if err := a.listenHTTPS(); err != nil {
+		return err
+	}
 
 	if len(a.cfg.StartJoin) > 0 {
 		if _, err := a.lan.Join(ctx, a.cfg.StartJoin); err != nil {
@@ -281,7 +298,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	a.startLocal()
 	a.goFunc(a.coordinateLoop)
 	a.logger.Info("agent started", "node", a.cfg.NodeName, "datacenter", a.cfg.Datacenter,
-		"server", a.cfg.Server, "http", a.HTTPAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
+		"server", a.cfg.Server, "http", a.HTTPAddr(), "https", a.HTTPSAddr(), "dns", a.DNSAddr(), "lan", a.LANAddr())
 	return nil
 }
 
@@ -360,6 +377,9 @@ func (a *Agent) Shutdown() {
 			cancel()
 		} else if a.httpLn != nil {
 			a.httpLn.Close()
+		}
+		if a.http == nil && a.httpsLn != nil {
+			a.httpsLn.Close()
 		}
 		if a.server != nil {
 			a.server.Shutdown()

@@ -9,5 +9,10 @@
 // replicated state: every read and write is an RPC to a server of its
 // datacenter, retried on another server when one is down.
 //
+// TLS (tls.go) comes from the tls stanza: the server port's certificates
+// (RPC, Raft, WAN links) and HTTPS's, reread on Reload. The gossip keyring
+// (keyring.go) is rotated through serf's key manager on the LAN and, on a
+// server, WAN pools.
+//
 // An Agent is safe for concurrent use.
 package agent

@@ -121,12 +121,14 @@ func (a *Agent) loadDefinitions(svcs []configs.ServiceDefinition, chks []configs
 	}
 }
 
-// Reload re-reads the service and check definitions from the config files
-// (Options.ConfigArgs, as first given): services and checks added to the
-// files are registered, changed ones updated, removed ones deregistered.
-// Those registered over the HTTP API are kept. log_level applies too, when
-// the agent was given its LogLevel.
+// Reload rereads the TLS certificate files (new connections use them; a
+// bad file keeps the old ones, logged), then the service and check
+// definitions from the config files (Options.ConfigArgs, as first given):
+// services and checks added to the files are registered, changed ones
+// updated, removed ones deregistered. Those registered over the HTTP API
+// are kept. log_level applies too, when the agent was given its LogLevel.
 func (a *Agent) Reload() error {
+	a.reloadTLS()
 	if a.opts.ConfigArgs == nil {
 		return fmt.Errorf("reload: the agent was not started from config files")
 	}

@@ -29,10 +29,12 @@ func (a *Agent) startWAN(tags map[string]string, sc *server.Config) error {
 	}
 	wc.Tags = maps.Clone(tags)
 	wc.EncryptKey = a.cfg.EncryptKey()
+	wc.EncryptAcceptPlain, wc.EncryptSendPlain = !a.cfg.EncryptVerifyIncoming, !a.cfg.EncryptVerifyOutgoing
 	wc.ReconnectTimeout = a.cfg.ReconnectTimeout
 	wc.RejoinAfterLeave = a.cfg.RejoinAfterLeave
 	if a.cfg.DataDir != "" && !a.cfg.Dev {
 		wc.SnapshotPath = filepath.Join(a.cfg.DataDir, "serf", "remote.snapshot")
+		wc.KeyringFile = filepath.Join(a.cfg.DataDir, "serf", "remote.keyring")
 		if err := os.MkdirAll(filepath.Dir(wc.SnapshotPath), 0o700); err != nil {
 			return fmt.Errorf("data_dir %s: %w", a.cfg.DataDir, err)
 		}
@@ -48,7 +50,7 @@ func (a *Agent) startWAN(tags map[string]string, sc *server.Config) error {
 	}
 	a.wan = pool
 
-	links, err := a.wanTLS()
+	links, dial, err := a.wanTLS()
 	if err != nil {
 		return err
 	}
@@ -56,32 +58,32 @@ func (a *Agent) startWAN(tags map[string]string, sc *server.Config) error {
 	sc.Federation.Transport = a.cfg.WANTransport
 	sc.Federation.Timeout = a.cfg.Federation.Timeout
 	sc.Federation.TLS = links
+	sc.Federation.DialTLS = dial
 	sc.StaleView = a.cfg.Federation.StaleView
 	return nil
 }
 
-// wanTLS is the TLS configuration of WAN links: the configured certificate
-// files; else certificates derived from the gossip key, which every server
-// of the federation shares; else ephemeral ones (encrypted links that
-// authenticate no one, which configs.Warnings points out).
-func (a *Agent) wanTLS() (*tls.Config, error) {
+// wanTLS is the TLS configuration of WAN links: the server port's
+// certificates and CA (a link dialed to a server of dc checks its
+// certificate for dc, see rpc.TLSConfigurator.WANConfig); else
+// certificates derived from the gossip key, which every server of the
+// federation shares; else ephemeral ones (encrypted links that
+// authenticate no one, which configs.Warnings points out). dial is nil
+// unless certificates are configured.
+func (a *Agent) wanTLS() (links *tls.Config, dial func(dc string) *tls.Config, err error) {
+	if links, dial = a.wanLinkTLS(); links != nil {
+		return links, dial, nil
+	}
 	name := a.cfg.NodeName + "." + a.cfg.Datacenter
-	var (
-		c   *tls.Config
-		err error
-	)
-	switch t := a.cfg.TLS; {
-	case t.Enabled():
-		c, err = rpc.LoadTLS(t.CAFile, t.CertFile, t.KeyFile)
-	case a.cfg.EncryptKey() != nil:
-		c, err = rpc.ClusterTLS(a.cfg.EncryptKey(), name)
-	default:
-		c, err = rpc.EphemeralTLS(name)
+	if key := a.cfg.EncryptKey(); key != nil {
+		links, err = rpc.ClusterTLS(key, name)
+	} else {
+		links, err = rpc.EphemeralTLS(name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("wan link certificates: %w", err)
+		return nil, nil, fmt.Errorf("wan link certificates: %w", err)
 	}
-	return c, nil
+	return links, nil, nil
 }
 
 // joinWAN runs start_join_wan (failing the start when no address answers)

@@ -102,8 +102,22 @@ type Config struct {
 	// between which UDP is blocked). Every server accepts both. Lower case
 	// after Load.
 	WANTransport string `config:"wan_transport"`
-	// TLS holds the certificates of WAN links.
+	// TLS is Consul's tls stanza: the certificates of the server port
+	// (RPC, Raft, WAN links) and of HTTPS.
 	TLS TLS `config:"tls"`
+	// CAFile, CAPath, CertFile, KeyFile, VerifyIncoming, VerifyOutgoing,
+	// VerifyServerHostname, TLSMinVersion and TLSCipherSuites are the
+	// top-level TLS keys of older Consul configs: the fallback of every
+	// block of TLS.
+	CAFile               string `config:"ca_file"`
+	CAPath               string `config:"ca_path"`
+	CertFile             string `config:"cert_file"`
+	KeyFile              string `config:"key_file"`
+	VerifyIncoming       bool   `config:"verify_incoming"`
+	VerifyOutgoing       bool   `config:"verify_outgoing"`
+	VerifyServerHostname bool   `config:"verify_server_hostname"`
+	TLSMinVersion        string `config:"tls_min_version"`
+	TLSCipherSuites      string `config:"tls_cipher_suites"`
 	// Federation tunes requests to other datacenters.
 	Federation Federation `config:"federation"`
 	// Failover maps service names, or "*" for every service, to where their
@@ -119,6 +133,12 @@ type Config struct {
 	// Encrypt is the gossip encryption key: base64 of 16, 24 or 32 bytes.
 	// EncryptKey returns it decoded.
 	Encrypt string `config:"encrypt"`
+	// EncryptVerifyIncoming refuses gossip that is not encrypted, and
+	// EncryptVerifyOutgoing encrypts what this agent sends; both default
+	// true. Turning encryption on in a running cluster takes a rolling
+	// restart with both false, then one with outgoing true, then both.
+	EncryptVerifyIncoming bool `config:"encrypt_verify_incoming"`
+	EncryptVerifyOutgoing bool `config:"encrypt_verify_outgoing"`
 	// ReconnectTimeout is how long a failed node stays in the member list
 	// before it is reaped. Default 72h; must be positive.
 	ReconnectTimeout time.Duration `config:"reconnect_timeout"`
@@ -175,8 +195,12 @@ type Config struct {
 // Ports are the ports an agent listens on. 0 means "pick a free port", which
 // suits tests; the agent reports the port it got.
 type Ports struct {
-	// HTTP is the HTTP API and UI port (TCP) on ClientAddr. Default 8500.
+	// HTTP is the HTTP API and UI port (TCP) on ClientAddr. Default 8500;
+	// -1 turns plain HTTP off (with HTTPS on).
 	HTTP int `config:"http"`
+	// HTTPS is the HTTPS API port on ClientAddr, with the certificates of
+	// tls.https. Default -1: off, as in Consul (8501 is the usual port).
+	HTTPS int `config:"https"`
 	// DNS is the DNS port (UDP and TCP) on ClientAddr. Default 8600.
 	DNS int `config:"dns"`
 	// Server is the server RPC and Raft port (TCP, and UDP for QUIC WAN
@@ -299,6 +323,7 @@ func Default() *Config {
 		ClientAddr: "127.0.0.1",
 		Ports: Ports{
 			HTTP:    8500,
+			HTTPS:   -1,
 			DNS:     8600,
 			Server:  8300,
 			SerfLAN: 8301,
@@ -310,6 +335,8 @@ func Default() *Config {
 		WANTransport:          WANTransportQUIC,
 		Federation:            defaultFederation(),
 		ReconnectTimeout:      72 * time.Hour,
+		EncryptVerifyIncoming: true,
+		EncryptVerifyOutgoing: true,
 		Performance:           Performance{RaftMultiplier: 1},
 		Limits:                defaultLimits(),
 		MaxQueryTime:          DefaultMaxQueryTime,

@@ -42,10 +42,15 @@
 // retry_max_wan) name servers of other datacenters to join over WAN gossip,
 // advertise_addr_wan the IP they reach this server at (AdvertiseWAN),
 // wan_transport how this server dials WAN links (quic, or tcp where UDP is
-// blocked), the tls section the certificates of those links and the
-// federation section how requests for other datacenters behave. The tls
-// files are opened when the configuration is validated, so a missing or
-// unreadable one stops the agent at start, not at its first WAN link.
+// blocked) and the federation section how requests for other datacenters
+// behave.
+//
+// TLS is Consul's tls stanza (tls.defaults, tls.internal_rpc for the server
+// port, RPC, Raft and WAN links, tls.https) with the older top-level keys
+// (ca_file, cert_file, key_file, verify_incoming, verify_outgoing,
+// verify_server_hostname) as fallback; InternalRPCTLS and HTTPSTLS resolve
+// them. The files are opened when the configuration is validated, so a
+// missing or unreadable one stops the agent at start.
 //
 // A bad configuration is refused with the source, the key and the reason:
 //

@@ -82,7 +82,7 @@ func TestLoadErrors(t *testing.T) {
 
 		// values
 		{name: "port out of range in file", files: map[string]string{"x.yaml": "data_dir: /d\nports:\n  http: 70000\n"},
-			args: []string{"-config-dir", "$DIR"}, want: []string{"x.yaml: ports.http: must be 0-65535 (0 picks a free port), got 70000"}},
+			args: []string{"-config-dir", "$DIR"}, want: []string{"x.yaml: ports.http: must be 0-65535 (0 picks a free port) or -1 (off), got 70000"}},
 		{name: "port as string", files: map[string]string{"x.yaml": "data_dir: /d\nports: {http: eighty}\n"},
 			args: []string{"-config-dir", "$DIR"}, want: []string{`x.yaml: ports.http: must be an integer, got "eighty"`}},
 		{name: "fractional port in JSON", files: map[string]string{"x.json": `{"data_dir": "/d", "ports": {"dns": 53.5}}`},
@@ -166,7 +166,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "partial tls in a file", files: map[string]string{"x.yaml": "dev: true\ntls: {key_file: /nonexistent/key.pem}\n"},
 			args: []string{"-config-dir", "$DIR"}, want: []string{
 				`x.yaml: tls.key_file: cannot read "/nonexistent/key.pem": no such file or directory`,
-				"x.yaml: tls.key_file: needs tls.ca_file and tls.cert_file too: set all three tls files or none",
+				"x.yaml: tls.key_file: needs tls.cert_file too: set both or neither",
 			}},
 
 		// definitions

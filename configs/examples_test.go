@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -8,19 +9,21 @@ import (
 	"testing"
 )
 
-// TestExamples loads every agent dir of examples/ the way its README runs it,
-// and checks that the datacenters fit together: three servers each, one
-// address and data_dir per agent, and each datacenter's servers WAN-joining
-// every other's.
+// TestExamples loads every agent dir of examples/ the way its README runs it
+// (from the repository root, once the walkthrough has made the certificates,
+// here stand-ins, which Validate only opens), and checks that the
+// datacenters fit together: three servers each, one address and data_dir
+// per agent, and each datacenter's servers WAN-joining every other's. Not
+// parallel: it changes the working directory.
 func TestExamples(t *testing.T) {
-	t.Parallel()
-	dirs, err := filepath.Glob(filepath.Join("examples", "*", "*"))
+	exampleRoot(t)
+	dirs, err := filepath.Glob(filepath.Join("configs", "examples", "*", "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var agents []string
 	for _, d := range dirs {
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
+		if st, err := os.Stat(d); err == nil && st.IsDir() && filepath.Base(filepath.Dir(d)) != "certs" {
 			agents = append(agents, d)
 		}
 	}
@@ -97,4 +100,46 @@ func TestExamples(t *testing.T) {
 			}
 		}
 	}
+}
+
+// exampleRoot makes a temporary directory laid out as the repository root
+// is for the examples: configs/examples copied there, with a stand-in for
+// every certificate file the walkthrough makes, and changes into it.
+func exampleRoot(t *testing.T) {
+	t.Helper()
+	root := t.TempDir()
+	src, err := filepath.Abs("examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(root, "configs", "examples")
+	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := []string{"consul-agent-ca.pem"}
+	for _, dc := range []string{"dc1", "dc2"} {
+		for _, name := range []string{"server-consul-0", "server-consul-1", "server-consul-2", "client-consul-0"} {
+			certs = append(certs, dc+"-"+name+".pem", dc+"-"+name+"-key.pem")
+		}
+	}
+	for _, c := range certs {
+		if err := os.WriteFile(filepath.Join(dst, "certs", c), []byte("stand-in"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(root)
 }

@@ -9,7 +9,8 @@ const httpAddrEnv = "MERIDIAN_HTTP_ADDR"
 // flagValue (-http-addr) if set, else MERIDIAN_HTTP_ADDR, else
 // CONSUL_HTTP_ADDR from env (os.Environ form), else 127.0.0.1:8500. The
 // address may be "host:port" or a URL; the result always has a scheme
-// ("http://127.0.0.1:8500", "https://..."), and no trailing slash.
+// ("http://127.0.0.1:8500", "https://..." also when CONSUL_HTTP_SSL or
+// MERIDIAN_HTTP_SSL is true), and no trailing slash.
 func HTTPAddr(flagValue string, env []string) string {
 	addr := strings.TrimSpace(flagValue)
 	for _, name := range []string{httpAddrEnv, "CONSUL_HTTP_ADDR"} {
@@ -22,7 +23,11 @@ func HTTPAddr(flagValue string, env []string) string {
 		addr = "127.0.0.1:8500"
 	}
 	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+		scheme := "http://"
+		if t, err := HTTPClientTLS(env); err == nil && t.SSL {
+			scheme = "https://"
+		}
+		addr = scheme + addr
 	}
 	return strings.TrimRight(addr, "/")
 }

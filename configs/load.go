@@ -294,7 +294,7 @@ func (l *loader) loadEnv(env []string) {
 	for _, name := range names {
 		key, ok := known[name]
 		if !ok {
-			if name != httpAddrEnv { // read by the other CLI commands
+			if !isClientEnv(name) { // read by the other CLI commands
 				l.notes = append(l.notes, fmt.Sprintf("environment variable %s is not a configuration key; ignored", name))
 			}
 			continue

@@ -141,15 +141,15 @@ func TestLoadConfigDirMerge(t *testing.T) {
 	}{
 		{
 			name: "one dir in lexical order", args: []string{"-config-dir", d1},
-			datacenter: "over", logLevel: "warn", ports: Ports{HTTP: 1001, DNS: 2002, Server: 8300, SerfLAN: 8301, SerfWAN: 8302},
+			datacenter: "over", logLevel: "warn", ports: Ports{HTTP: 1001, HTTPS: -1, DNS: 2002, Server: 8300, SerfLAN: 8301, SerfWAN: 8302},
 		},
 		{
 			name: "file after dir overrides it", args: []string{"-config-dir", d1, "-config-file", f},
-			datacenter: "file", logLevel: "warn", ports: Ports{HTTP: 1001, DNS: 2002, Server: 3003, SerfLAN: 8301, SerfWAN: 8302},
+			datacenter: "file", logLevel: "warn", ports: Ports{HTTP: 1001, HTTPS: -1, DNS: 2002, Server: 3003, SerfLAN: 8301, SerfWAN: 8302},
 		},
 		{
 			name: "dir after file overrides it", args: []string{"-config-file", f, "-config-dir", d1},
-			datacenter: "over", logLevel: "warn", ports: Ports{HTTP: 1001, DNS: 2002, Server: 3003, SerfLAN: 8301, SerfWAN: 8302},
+			datacenter: "over", logLevel: "warn", ports: Ports{HTTP: 1001, HTTPS: -1, DNS: 2002, Server: 3003, SerfLAN: 8301, SerfWAN: 8302},
 		},
 	}
 	for _, tc := range tests {

@@ -192,6 +192,9 @@ func (d *decoder) value(key string, t reflect.Type, raw any) (any, bool) {
 	case reflect.Struct:
 		return d.object(key, t, raw)
 	case reflect.Pointer:
+		if t.Elem().Kind() != reflect.Struct { // *bool: set or not
+			return d.value(key, t.Elem(), raw)
+		}
 		return d.object(key, t.Elem(), raw)
 	case reflect.Slice:
 		return d.list(key, t, raw)
@@ -302,6 +305,8 @@ func parseText(t reflect.Type, s string) (any, error) {
 		return d, nil
 	}
 	switch t.Kind() {
+	case reflect.Pointer:
+		return parseText(t.Elem(), s)
 	case reflect.String:
 		return s, nil
 	case reflect.Bool:

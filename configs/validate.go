@@ -56,7 +56,11 @@ func (c *Config) Validate() error {
 		v.ip("advertise_addr", c.AdvertiseAddr, false)
 	}
 	v.ip("client_addr", c.ClientAddr, true)
-	v.port("ports.http", c.Ports.HTTP)
+	v.portOrOff("ports.http", c.Ports.HTTP)
+	v.portOrOff("ports.https", c.Ports.HTTPS)
+	if c.Ports.HTTP == -1 && c.Ports.HTTPS == -1 {
+		v.failf("ports.http", "-1 turns HTTP off, and HTTPS is off too: the agent would have no API; set ports.https")
+	}
 	v.port("ports.dns", c.Ports.DNS)
 	v.port("ports.server", c.Ports.Server)
 	v.port("ports.serf_lan", c.Ports.SerfLAN)
@@ -71,6 +75,7 @@ func (c *Config) Validate() error {
 		v.failf("retry_max", "must not be negative, got %d", c.RetryMax)
 	}
 	v.wan()
+	v.tls()
 	v.failover()
 	v.acl()
 	v.limits()
@@ -129,9 +134,7 @@ func (c *Config) Warnings() []string {
 	if c.EnableScriptChecks {
 		w = append(w, "enable_script_checks lets anyone who can reach the HTTP API run commands on this host; prefer enable_local_script_checks")
 	}
-	if c.Server && c.joinsWAN() && !c.TLS.Enabled() && c.EncryptKey() == nil {
-		w = append(w, "WAN links use ephemeral self-signed certificates without tls files or an encrypt key: encrypted, but no server checks who it links to; set tls.ca_file, tls.cert_file and tls.key_file, or encrypt")
-	}
+	w = append(w, c.tlsWarnings()...)
 	return w
 }
 
@@ -178,6 +181,13 @@ func (v *validation) ip(key, s string, unspecifiedOK bool) {
 		v.failf(key, "must be an IP address (not a hostname), got %q", s)
 	case a.IsUnspecified() && !unspecifiedOK:
 		v.failf(key, "must be an address others can reach, not %s", s)
+	}
+}
+
+// portOrOff is port, or -1 for a listener that is off.
+func (v *validation) portOrOff(key string, p int) {
+	if p < -1 || p > 65535 {
+		v.failf(key, "must be 0-65535 (0 picks a free port) or -1 (off), got %d", p)
 	}
 }
 

@@ -146,10 +146,15 @@ func TestWarnings(t *testing.T) {
 			[]string{"WAN links use ephemeral self-signed certificates"}},
 		{"WAN joins with encrypt", func(c *Config) {
 			c.Server, c.BootstrapExpect, c.RetryJoinWAN, c.Encrypt = true, 3, []string{"10.1.0.1"}, "MDEyMzQ1Njc4OWFiY2RlZg=="
-		}, nil},
+		}, []string{"WAN link certificates are derived from the gossip key"}},
+		{"WAN joins with tls but no names checked", func(c *Config) {
+			c.Server, c.BootstrapExpect, c.RetryJoinWAN = true, 3, []string{"10.1.0.1"}
+			c.TLS = TLS{CAFile: "ca.pem", CertFile: "cert.pem", KeyFile: "key.pem"}
+		}, []string{"WAN links check certificates against the CA but not their names"}},
 		{"WAN joins with tls", func(c *Config) {
 			c.Server, c.BootstrapExpect, c.RetryJoinWAN = true, 3, []string{"10.1.0.1"}
 			c.TLS = TLS{CAFile: "ca.pem", CertFile: "cert.pem", KeyFile: "key.pem"}
+			c.VerifyServerHostname = true
 		}, nil},
 		{"server without WAN joins", func(c *Config) { c.Server, c.BootstrapExpect, c.WANTransport = true, 3, WANTransportTCP }, nil},
 	}

@@ -19,31 +19,6 @@ const (
 	WANTransportTCP = "tcp"
 )
 
-// TLS names the certificates of the WAN links between servers of different
-// datacenters; each side presents its certificate and checks the other's
-// against CAFile (mutual TLS 1.3). Set all three files or none. With none,
-// the agent derives link certificates from the gossip key (Encrypt), which
-// authenticates both sides; without a gossip key either it uses ephemeral
-// self-signed certificates, which encrypt a link but authenticate no one
-// (Warnings says so). Relative paths are relative to the agent's working
-// directory.
-type TLS struct {
-	// CAFile is a PEM file of the CA certificates a peer's certificate must
-	// chain to.
-	CAFile string `config:"ca_file"`
-	// CertFile is a PEM file of this server's certificate (and any
-	// intermediates), signed by a CA of CAFile.
-	CertFile string `config:"cert_file"`
-	// KeyFile is a PEM file of CertFile's private key.
-	KeyFile string `config:"key_file"`
-}
-
-// Enabled reports whether certificate files are set (Validate has checked
-// that all three are, and that they can be read).
-func (t TLS) Enabled() bool {
-	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != ""
-}
-
 // Federation tunes how a server answers requests for other datacenters.
 type Federation struct {
 	// Timeout is how long a request for another datacenter may wait for a
@@ -105,29 +80,7 @@ func (v *validation) wan() {
 	default:
 		v.failf("wan_transport", "must be quic or tcp, got %q", c.WANTransport)
 	}
-	v.tls()
 	v.positive("federation.timeout", c.Federation.Timeout)
-}
-
-// tls checks that the TLS files are all set or none, and can be read.
-func (v *validation) tls() {
-	files := []struct{ key, path string }{
-		{"tls.ca_file", v.c.TLS.CAFile},
-		{"tls.cert_file", v.c.TLS.CertFile},
-		{"tls.key_file", v.c.TLS.KeyFile},
-	}
-	var set, missing []string
-	for _, f := range files {
-		if f.path == "" {
-			missing = append(missing, f.key)
-			continue
-		}
-		set = append(set, f.key)
-		v.readable(f.key, f.path)
-	}
-	if len(set) > 0 && len(missing) > 0 {
-		v.failf(set[0], "needs %s too: set all three tls files or none", joinAnd(missing))
-	}
 }
 
 // readable checks that path is a file this process can open for reading.

@@ -29,12 +29,23 @@ func TestValidateTLS(t *testing.T) {
 	}{
 		{name: "none", tls: TLS{}},
 		{name: "all three", tls: TLS{CAFile: p("ca.pem"), CertFile: p("cert.pem"), KeyFile: p("key.pem")}},
-		{name: "ca only", tls: TLS{CAFile: p("ca.pem")},
-			want: []string{"tls.ca_file: needs tls.cert_file and tls.key_file too: set all three tls files or none"}},
-		{name: "cert and key without ca", tls: TLS{CertFile: p("cert.pem"), KeyFile: p("key.pem")},
-			want: []string{"tls.cert_file: needs tls.ca_file too: set all three tls files or none"}},
+		{name: "ca only", tls: TLS{CAFile: p("ca.pem")}},
+		{name: "cert and key without ca", tls: TLS{CertFile: p("cert.pem"), KeyFile: p("key.pem")}},
 		{name: "key only", tls: TLS{KeyFile: p("key.pem")},
-			want: []string{"tls.key_file: needs tls.ca_file and tls.cert_file too: set all three tls files or none"}},
+			want: []string{"tls.key_file: needs tls.cert_file too: set both or neither"}},
+		{name: "defaults key only", tls: TLS{Defaults: TLSStanza{KeyFile: p("key.pem")}},
+			want: []string{"tls.defaults.key_file: needs tls.defaults.cert_file too: set both or neither"}},
+		{name: "verify without a ca", tls: TLS{Defaults: TLSStanza{CertFile: p("cert.pem"), KeyFile: p("key.pem"), VerifyOutgoing: ptr(true)}},
+			want: []string{
+				"tls.internal_rpc: verify_incoming, verify_outgoing and verify_server_hostname check peers against a CA: set ca_file or ca_path",
+				"tls.https: verify_incoming, verify_outgoing and verify_server_hostname check peers against a CA: set ca_file or ca_path",
+			}},
+		{name: "verify_incoming without a cert", tls: TLS{CAFile: p("ca.pem"), InternalRPC: TLSStanza{VerifyIncoming: ptr(true)}},
+			want: []string{"tls.internal_rpc: verify_incoming needs this agent's cert_file and key_file"}},
+		{name: "old tls version", tls: TLS{HTTPS: TLSStanza{TLSMinVersion: "TLSv1_0"}},
+			want: []string{"tls.https.tls_min_version: TLSv1_0 is no longer safe: use TLSv1_2 or TLSv1_3"}},
+		{name: "unknown suite", tls: TLS{Defaults: TLSStanza{TLSCipherSuites: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_NOPE"}},
+			want: []string{`tls.defaults.tls_cipher_suites: unknown or insecure cipher suite "TLS_NOPE" (use names such as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)`}},
 		{name: "missing file", tls: TLS{CAFile: p("ca.pem"), CertFile: p("cert.pem"), KeyFile: p("nope.pem")},
 			want: []string{`tls.key_file: cannot read "` + p("nope.pem") + `": no such file or directory`}, notExit: true},
 		{name: "directory", tls: TLS{CAFile: p("sub"), CertFile: p("cert.pem"), KeyFile: p("key.pem")},
@@ -42,7 +53,7 @@ func TestValidateTLS(t *testing.T) {
 		{name: "missing and partial", tls: TLS{CertFile: p("nope.pem")},
 			want: []string{
 				`tls.cert_file: cannot read "` + p("nope.pem") + `": no such file or directory`,
-				"tls.cert_file: needs tls.ca_file and tls.key_file too: set all three tls files or none",
+				"tls.cert_file: needs tls.key_file too: set both or neither",
 			}, notExit: true},
 	}
 	for _, tc := range tests {
@@ -93,13 +104,19 @@ func TestLoadTLS(t *testing.T) {
 		"MERIDIAN_TLS_CA_FILE=" + filepath.Join(dir, "ca.pem"),
 		"MERIDIAN_TLS_CERT_FILE=" + filepath.Join(dir, "cert.pem"),
 		"MERIDIAN_TLS_KEY_FILE=" + filepath.Join(dir, "key.pem"),
+		"MERIDIAN_TLS_INTERNAL_RPC_VERIFY_SERVER_HOSTNAME=true",
 	}
 	t.Run("all three", func(t *testing.T) {
 		t.Parallel()
 		c := mustLoad(t, server, all)
 		want := TLS{CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")}
-		if c.TLS != want {
-			t.Errorf("Load(%q, %q) TLS = %+v, want %+v", server, all, c.TLS, want)
+		if got := c.InternalRPCTLS(); !got.VerifyServerHostname || got.CAFile != want.CAFile {
+			t.Errorf("Load(%q, %q) InternalRPCTLS() = %+v, want verify_server_hostname and %s", server, all, got, want.CAFile)
+		}
+		got := c.TLS
+		got.InternalRPC = TLSStanza{}
+		if got != want {
+			t.Errorf("Load(%q, %q) TLS = %+v, want %+v", server, all, got, want)
 		}
 		if w := c.Warnings(); len(w) != 0 {
 			t.Errorf("Load(%q, %q) Warnings() = %q, want none", server, all, w)
@@ -110,7 +127,7 @@ func TestLoadTLS(t *testing.T) {
 		fdir := writeFiles(t, map[string]string{"tls.json": `{"TLS": {"CAFile": "` + filepath.Join(dir, "ca.pem") +
 			`", "CertFile": "` + filepath.Join(dir, "cert.pem") + `", "KeyFile": "` + filepath.Join(dir, "key.pem") + `"}}`})
 		args := append([]string{"-config-dir", fdir}, server...)
-		if c := mustLoad(t, args, nil); !c.TLS.Enabled() || c.TLS.KeyFile != filepath.Join(dir, "key.pem") {
+		if c := mustLoad(t, args, nil); !c.InternalRPCTLS().Enabled() || c.TLS.KeyFile != filepath.Join(dir, "key.pem") {
 			t.Errorf("Load(%q) TLS = %+v, want the three files", args, c.TLS)
 		}
 	})
@@ -120,8 +137,8 @@ func TestLoadTLS(t *testing.T) {
 		env   []string
 		want  []string
 	}{
-		{name: "partial in env", env: all[:1],
-			want: []string{"env MERIDIAN_TLS_CA_FILE: tls.ca_file: needs tls.cert_file and tls.key_file too"}},
+		{name: "partial in env", env: all[1:2],
+			want: []string{"env MERIDIAN_TLS_CERT_FILE: tls.cert_file: needs tls.key_file too"}},
 		{name: "missing file in env", env: []string{all[0], all[1], "MERIDIAN_TLS_KEY_FILE=" + filepath.Join(dir, "nope.pem")},
 			want: []string{`env MERIDIAN_TLS_KEY_FILE: tls.key_file: cannot read "` + filepath.Join(dir, "nope.pem") + `": no such file or directory`}},
 		{name: "missing files in a file",
@@ -129,7 +146,7 @@ func TestLoadTLS(t *testing.T) {
 			want: []string{
 				`x.yaml: tls.ca_file: cannot read "/nonexistent/ca.pem": no such file or directory`,
 				`x.yaml: tls.cert_file: cannot read "/nonexistent/cert.pem": no such file or directory`,
-				"x.yaml: tls.ca_file: needs tls.key_file too: set all three tls files or none",
+				"x.yaml: tls.cert_file: needs tls.key_file too: set both or neither",
 			}},
 		{name: "unknown tls key", files: map[string]string{"x.yaml": "tls:\n  ca_flie: /ca.pem\n"},
 			want: []string{`x.yaml: tls.ca_flie: unknown key, did you mean "ca_file"?`}},
@@ -212,3 +229,5 @@ func TestLoadWANDefaults(t *testing.T) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/meridian/meridian/rpc"
@@ -30,6 +32,11 @@ type Config struct {
 	// TLS authenticates and encrypts QUIC links, both as the dialing and
 	// the accepting side. Required with TransportQUIC.
 	TLS *tls.Config
+	// DialTLS, when set, is the TLS configuration of a link dialed to a
+	// server of dc (which can then be checked to be a server of dc, not of
+	// another datacenter); TLS is left to the accepting side. With
+	// TransportTCP, links then run TLS on the server port too.
+	DialTLS func(dc string) *tls.Config
 	// Timeout bounds how long a request waits for a link to a server of
 	// the target DC (dial and handshake); a DC with no server reachable
 	// within it answers rpc.ErrDCUnreachable. Default 2s.
@@ -80,6 +87,9 @@ type Forwarder struct {
 	log    *slog.Logger
 	router *Router
 	links  *rpc.Pool
+
+	mu   sync.Mutex
+	dcOf map[string]string // server address -> its datacenter, for DialTLS
 }
 
 // New returns a Forwarder; links are dialed lazily, on the first request
@@ -116,12 +126,44 @@ func New(cfg Config) (*Forwarder, error) {
 			return rpc.DialQUIC(ctx, addr, qc)
 		}
 	}
-	return &Forwarder{
+	f := &Forwarder{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		router: NewRouter(cfg.Datacenter, cfg.RTT, cfg.Timeout),
-		links:  rpc.NewPool(pc),
-	}, nil
+		dcOf:   map[string]string{},
+	}
+	if cfg.DialTLS != nil {
+		f.dialTLS(&pc)
+	}
+	f.links = rpc.NewPool(pc)
+	return f, nil
+}
+
+// dialTLS makes pc dial each link with cfg.DialTLS of the server's
+// datacenter, as WAN gossip announced it.
+func (f *Forwarder) dialTLS(pc *rpc.PoolConfig) {
+	tlsFor := func(addr string) *tls.Config {
+		f.mu.Lock()
+		dc := f.dcOf[addr]
+		f.mu.Unlock()
+		return f.cfg.DialTLS(dc)
+	}
+	if f.cfg.Transport == TransportQUIC {
+		qc := f.cfg.QUIC
+		qc.Logger = f.cfg.Logger
+		if qc.HandshakeTimeout == 0 || qc.HandshakeTimeout > f.cfg.Timeout {
+			qc.HandshakeTimeout = f.cfg.Timeout
+		}
+		pc.DialSession = func(ctx context.Context, addr string) (rpc.Session, error) {
+			c := qc
+			c.TLS = tlsFor(addr)
+			return rpc.DialQUIC(ctx, addr, c)
+		}
+		return
+	}
+	pc.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+		return rpc.DialTLS(ctx, f.cfg.Dial, addr, rpc.ProtoMux, tlsFor(addr))
+	}
 }
 
 // Router is the forwarder's view of the other datacenters' servers.
@@ -133,6 +175,12 @@ func (f *Forwarder) Router() *Router { return f.router }
 // timeout.
 func (f *Forwarder) Update(servers []Server) {
 	f.router.Update(servers)
+	f.mu.Lock()
+	clear(f.dcOf)
+	for _, s := range servers {
+		f.dcOf[s.Addr] = s.Datacenter
+	}
+	f.mu.Unlock()
 	for _, s := range servers {
 		if !s.Alive {
 			f.links.Forget(s.Addr)

@@ -221,6 +221,7 @@ func (s *Server) routes() {
 	s.uiRoutes()
 	s.operatorRoutes()
 	s.snapshotRoutes()
+	s.keyringRoutes()
 }
 
 // errAnswered is returned by a handler that wrote its answer itself.

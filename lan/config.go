@@ -86,6 +86,20 @@ type Config struct {
 	// nil disables encryption. All members of a pool need the same key.
 	EncryptKey []byte
 
+	// KeyringFile, with EncryptKey, is the file serf keeps the keyring in
+	// (a JSON list of base64 keys, the primary first), rewritten on every
+	// InstallKey, UseKey and RemoveKey. When it exists at New, its keys are
+	// used and EncryptKey is not (it holds the rotations made since);
+	// when not, it is created with EncryptKey. "" keeps the keyring in
+	// memory only.
+	KeyringFile string
+
+	// EncryptAcceptPlain accepts unencrypted gossip as well as encrypted
+	// (Consul's encrypt_verify_incoming = false) and EncryptSendPlain
+	// sends in the clear (encrypt_verify_outgoing = false): the two steps
+	// of turning encryption on in a running pool without a partition.
+	EncryptAcceptPlain, EncryptSendPlain bool
+
 	// ReconnectTimeout is how long a failed member is kept (and retried)
 	// before it is reaped from the member list. Default 72h.
 	ReconnectTimeout time.Duration

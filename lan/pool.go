@@ -32,6 +32,7 @@ type Pool struct {
 	cfg       Config
 	log       *slog.Logger
 	serf      *serf.Serf
+	ml        *memberlist.Config // its Keyring is the pool's
 	conflicts *conflicts
 	guard     *mergeGuard // nil without Config.Merge
 
@@ -88,6 +89,10 @@ func New(cfg Config) (*Pool, error) {
 	logger := log.New(&logBridge{log: cfg.Logger, conflicts: p.conflicts, drops: ratelog.New(cfg.Logger, 10*time.Second)}, "", 0)
 
 	sc := serfConfig(cfg, logger)
+	if err := keyring(cfg, sc.MemberlistConfig); err != nil {
+		return nil, err
+	}
+	p.ml = sc.MemberlistConfig
 	if p.guard != nil {
 		sc.Merge = p.guard
 	}
@@ -136,6 +141,8 @@ func serfConfig(cfg Config, logger *log.Logger) *serf.Config {
 		mc.AdvertisePort = cfg.BindPort // memberlist fills it in when BindPort is 0
 	}
 	mc.SecretKey = cfg.EncryptKey
+	mc.GossipVerifyIncoming = !cfg.EncryptAcceptPlain
+	mc.GossipVerifyOutgoing = !cfg.EncryptSendPlain
 	mc.Label = cfg.Label
 	mc.Logger = logger
 	mc.ProbeInterval = t.ProbeInterval
@@ -159,6 +166,9 @@ func serfConfig(cfg Config, logger *log.Logger) *serf.Config {
 	sc.ReconnectTimeout = cfg.ReconnectTimeout
 	sc.TombstoneTimeout = cfg.TombstoneTimeout
 	sc.SnapshotPath = cfg.SnapshotPath
+	if cfg.EncryptKey != nil {
+		sc.KeyringFile = cfg.KeyringFile
+	}
 	sc.RejoinAfterLeave = cfg.RejoinAfterLeave
 	sc.ReapInterval = t.ReapInterval
 	sc.ReconnectInterval = t.ReconnectInterval

@@ -10,8 +10,12 @@
 //
 //   - Mux splits one TCP listener (port 8300) by the first byte of each
 //     connection: ProtoRaft connections go to the Raft transport, ProtoMux
-//     connections carry a yamux session of RPC streams. DialProto is the
-//     matching dialer.
+//     connections carry a yamux session of RPC streams, and ProtoTLS
+//     (Consul's RPCTLS) connections are TLS, inside which the first byte
+//     is again ProtoRaft or ProtoMux. DialProto and DialTLS are the
+//     matching dialers. With MuxConfig.TLS's VerifyIncoming, plain
+//     connections and peers without a certificate of the CA are refused,
+//     and Raft needs a server's certificate (verify_server_hostname).
 //   - Session is one multiplexed connection; RPC code only opens and
 //     accepts streams on it, and never knows which kind it has. A yamux
 //     session over TCP (NewYamuxClient, NewYamuxServer) carries LAN RPC,
@@ -21,13 +25,23 @@
 //     or large call never holds up another (no head-of-line blocking), and
 //     a peer silent for QUICConfig.MaxIdleTimeout (4s) is declared dead.
 //   - TLS for WAN links is always on (TLS 1.3, ALPN "meridian-wan/1"), from
-//     one of three sources, strongest first: LoadTLS (CA, certificate and
-//     key files; both sides must chain to the CA), ClusterTLS (a CA derived
+//     one of three sources, strongest first: TLSConfigurator.WANConfig (CA,
+//     certificate and key files; both sides must chain to the CA),
+//     ClusterTLS (a CA derived
 //     from a secret the servers share, the gossip key; same secret
 //     connects, different secrets fail the handshake), EphemeralTLS
 //     (self-signed, encryption without authentication, for dev mode). Each
 //     returns one *tls.Config that serves both for listening and dialing.
-//     Host names are not checked: servers are reached by IP.
+//     Servers are reached by IP, so host names are not what is checked:
+//     WANConfig checks the server name of the datacenter dialed.
+//   - TLSConfigurator loads an agent's CA, certificate and key files (as
+//     Consul's tls stanza names them), refusing bad ones with the file and
+//     the reason, and hands out the configurations of the server port
+//     (IncomingConfig, OutgoingConfig: a server of dc must present
+//     ServerName(dc, domain) with VerifyServerHostname), of HTTPS, and of
+//     WAN links (WANConfig); Reload rereads the files for new
+//     connections. NewCA and NewCert make the ECDSA P-256 certificates of
+//     `meridian tls`.
 //   - Marshal, Unmarshal, NewEncoder and NewDecoder are the one msgpack
 //     configuration used for RPC bodies, Raft log entries and snapshots.
 //   - Server dispatches streams to handlers registered with Register, from

@@ -19,6 +19,9 @@ const (
 	ProtoRaft byte = 0x01
 	// ProtoMux marks a connection carrying a yamux session of RPC streams.
 	ProtoMux byte = 0x02
+	// ProtoTLS marks a TLS connection (Consul's RPCTLS byte); inside it
+	// the first byte is again ProtoRaft or ProtoMux.
+	ProtoTLS byte = 0x03
 )
 
 // MuxConfig tunes a Mux.
@@ -27,8 +30,15 @@ type MuxConfig struct {
 	// discards them.
 	Logger *slog.Logger
 	// FirstByteTimeout is how long an accepted connection may stay silent
-	// before it is closed. Zero means 5s.
+	// before it is closed (for a TLS connection: until its first byte inside
+	// TLS). Zero means 5s.
 	FirstByteTimeout time.Duration
+	// TLS, when set, accepts ProtoTLS connections, checking the peer as its
+	// IncomingConfig says and sorting them by their first byte inside TLS;
+	// Raft inside TLS needs a server's certificate (CheckServerPeer). With
+	// VerifyIncoming, plain connections are refused. Nil: a ProtoTLS
+	// connection is refused.
+	TLS *TLSConfigurator
 }
 
 // DefaultMuxConfig returns the defaults: a 5s first-byte timeout.
@@ -149,16 +159,25 @@ func (m *Mux) Serve() error {
 func (m *Mux) handshake(conn net.Conn) {
 	defer m.wg.Done()
 	var b [1]byte
+	raw := conn
 	conn.SetReadDeadline(time.Now().Add(m.cfg.FirstByteTimeout))
 	_, err := conn.Read(b[:])
-	conn.SetReadDeadline(time.Time{})
+	if err == nil {
+		conn, b[0], err = m.unwrapTLS(conn, b[0])
+	}
+	raw.SetReadDeadline(time.Time{})
 
 	m.mu.Lock()
-	delete(m.pending, conn)
+	delete(m.pending, raw)
 	closed := m.closed
 	sub := m.subs[b[0]]
 	m.mu.Unlock()
 
+	if r, ok := errors.AsType[*refusal](err); ok {
+		m.log.Warn("mux refused connection", "peer", raw.RemoteAddr(), "reason", r.reason)
+		raw.Close()
+		return
+	}
 	switch {
 	case closed:
 		conn.Close()

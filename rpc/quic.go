@@ -30,7 +30,8 @@ const (
 // DefaultQUICConfig.
 type QUICConfig struct {
 	// TLS authenticates and encrypts the link, both when listening and
-	// when dialing; build it with LoadTLS, ClusterTLS or EphemeralTLS. It
+	// when dialing; build it with TLSConfigurator.WANConfig, ClusterTLS or
+	// EphemeralTLS. It
 	// must hold a certificate. It is cloned, never written: on the clone
 	// MinVersion is raised to TLS 1.3 and NextProtos is set to
 	// "meridian-wan/1", so a peer speaking another protocol is refused
@@ -110,7 +111,7 @@ func (c QUICConfig) withDefaults() QUICConfig {
 func (c QUICConfig) Validate() error {
 	switch {
 	case c.TLS == nil:
-		return errors.New("quic TLS: required (see LoadTLS, ClusterTLS, EphemeralTLS)")
+		return errors.New("quic TLS: required (see TLSConfigurator.WANConfig, ClusterTLS, EphemeralTLS)")
 	case c.TLS.MaxVersion != 0 && c.TLS.MaxVersion < tls.VersionTLS13:
 		return fmt.Errorf("quic TLS MaxVersion %#x: QUIC needs TLS 1.3", c.TLS.MaxVersion)
 	case len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil:

@@ -10,11 +10,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"time"
 )
 
@@ -34,77 +32,6 @@ var (
 // size of the smallest gossip encryption key (AES-128).
 const minClusterSecret = 16
 
-// LoadTLS returns the TLS configuration of WAN links from PEM files: caFile
-// holds the certificate authorities peers must chain to, certFile this
-// server's certificate (with any intermediates after it) and keyFile its
-// private key. The configuration serves as both client and server config:
-// each side presents its certificate and requires the peer's, and the peer's
-// chain is verified against the CAs of caFile. Host names are not verified
-// (servers are reached by IP address), so any certificate issued by the CA
-// is accepted for any peer.
-//
-// It fails, naming the file, when a file cannot be read or parsed, when the
-// key does not match the certificate, or when the certificate does not chain
-// to the CA (every peer would refuse it).
-func LoadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	roots, err := loadCAs(caFile)
-	if err != nil {
-		return nil, err
-	}
-	certPEM, err := os.ReadFile(certFile)
-	if err != nil {
-		return nil, fmt.Errorf("load tls cert: %w", err)
-	}
-	keyPEM, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load tls key: %w", err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("load tls cert %s with key %s: %w", certFile, keyFile, err)
-	}
-	inter, err := parseChain(cert.Certificate[1:])
-	if err != nil {
-		return nil, fmt.Errorf("load tls cert %s: %w", certFile, err)
-	}
-	if err := verifyChain(roots, cert.Leaf, inter); err != nil {
-		return nil, fmt.Errorf("load tls cert %s: does not chain to ca %s: %w", certFile, caFile, err)
-	}
-	return wanTLS(cert, func(cs tls.ConnectionState) error {
-		return verifyPeer(cs, roots, "")
-	}), nil
-}
-
-// loadCAs reads every certificate of a PEM file into a pool.
-func loadCAs(caFile string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("load tls ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	n := 0
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("load tls ca %s: certificate %d: %w", caFile, n+1, err)
-		}
-		pool.AddCert(c)
-		n++
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("load tls ca %s: no PEM CERTIFICATE block found", caFile)
-	}
-	return pool, nil
-}
-
 // ClusterTLS returns the TLS configuration of WAN links for clusters that
 // have no certificate files but share a secret (the gossip encryption key,
 // at least 16 bytes). A certificate authority is derived from the secret
@@ -117,7 +44,7 @@ func loadCAs(caFile string) (*x509.CertPool, error) {
 // Whoever holds the secret can mint certificates, so this authenticates
 // membership of the group of secret holders, not individual servers; where
 // the gossip key is also given to client agents, they are in that group.
-// Use LoadTLS with a real CA to tell servers apart. The derivation is one
+// Use TLSConfigurator.WANConfig with a real CA to tell servers apart. The derivation is one
 // way: the CA key does not reveal the secret. The configuration serves as
 // both client and server config; host names are not verified.
 func ClusterTLS(secret []byte, name string) (*tls.Config, error) {
@@ -138,7 +65,7 @@ func ClusterTLS(secret []byte, name string) (*tls.Config, error) {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
 	return wanTLS(cert, func(cs tls.ConnectionState) error {
-		return verifyPeer(cs, roots, "the two servers have different cluster secrets")
+		return verifyPeer(cs, roots, "the two servers have different cluster secrets", x509.ExtKeyUsageAny)
 	}), nil
 }
 
@@ -184,8 +111,8 @@ func clusterCA(secret []byte) (*x509.Certificate, ed25519.PrivateKey, error) {
 //
 // The trade-off: traffic is safe from passive eavesdroppers, but anyone who
 // can reach the port can open a link, and an active man in the middle can
-// impersonate either side. Prefer ClusterTLS or LoadTLS wherever there is
-// something to authenticate against. A peer using ClusterTLS or LoadTLS
+// impersonate either side. Prefer ClusterTLS or TLSConfigurator.WANConfig
+// wherever there is something to authenticate against. A peer using either
 // refuses a peer using EphemeralTLS.
 func EphemeralTLS(name string) (*tls.Config, error) {
 	if name == "" {
@@ -289,15 +216,15 @@ const (
 	alertCertificateNeeded tls.AlertError = 116
 )
 
-// verifyPeer checks that the peer's certificate chains to roots. hint, if
+// verifyPeer checks that the peer's certificate chains to roots for usage. hint, if
 // not empty, is added to the error when the issuer is unknown (and the
 // certificate is not self-signed, which says more).
-func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, hint string) error {
+func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, hint string, usage x509.ExtKeyUsage) error {
 	if len(cs.PeerCertificates) == 0 {
 		return &peerCertError{msg: "peer presented no certificate", alert: alertCertificateNeeded}
 	}
 	leaf := cs.PeerCertificates[0]
-	err := verifyChain(roots, leaf, cs.PeerCertificates[1:])
+	err := verifyChain(roots, leaf, cs.PeerCertificates[1:], usage)
 	if err == nil {
 		return nil
 	}
@@ -324,8 +251,13 @@ func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, hint string) error
 }
 
 // verifyChain verifies leaf, with the intermediates after it, against roots
-// for any key usage (one certificate serves as both client and server).
-func verifyChain(roots *x509.CertPool, leaf *x509.Certificate, intermediates []*x509.Certificate) error {
+// for usage (ExtKeyUsageAny: one certificate serves as client and server).
+func verifyChain(roots *x509.CertPool, leaf *x509.Certificate, intermediates []*x509.Certificate, usage x509.ExtKeyUsage) error {
+	return verifyChainAt(roots, leaf, intermediates, usage, time.Time{})
+}
+
+// verifyChainAt is verifyChain as of now (the current time if zero).
+func verifyChainAt(roots *x509.CertPool, leaf *x509.Certificate, intermediates []*x509.Certificate, usage x509.ExtKeyUsage, now time.Time) error {
 	var inter *x509.CertPool
 	if len(intermediates) > 0 {
 		inter = x509.NewCertPool()
@@ -336,7 +268,8 @@ func verifyChain(roots *x509.CertPool, leaf *x509.Certificate, intermediates []*
 	_, err := leaf.Verify(x509.VerifyOptions{
 		Roots:         roots,
 		Intermediates: inter,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{usage},
 	})
 	return err
 }

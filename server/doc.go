@@ -5,7 +5,8 @@
 // Where it sits (DESIGN.md): below the agent, above catalog, kvstore, lan and
 // rpc. The agent owns the LAN gossip pool and hands it in; the server owns the
 // server port (8300), on which the first byte of each connection selects Raft
-// or a yamux session of RPC streams (see package rpc).
+// or a yamux session of RPC streams, in the clear or inside TLS (Config.TLS;
+// see package rpc).
 //
 // Reads are answered from the local go-memdb database: with AllowStale by any
 // server, otherwise by the leader (a follower forwards), and with

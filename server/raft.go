@@ -17,19 +17,19 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
-
-	"github.com/meridian/meridian/rpc"
 )
 
 // raftLayer is raft's StreamLayer on the shared server port: it accepts the
-// connections whose first byte is rpc.ProtoRaft and dials with that byte.
+// connections whose first byte is rpc.ProtoRaft (in the clear or inside
+// TLS, as the Mux sorts them) and dials with dial (that byte, with TLS when
+// verify_outgoing is set).
 // It tracks every connection it hands to raft and closes them all on Close:
 // raft's NetworkTransport leaves a goroutine reading each accepted
 // connection until the peer hangs up, which would outlive the server.
 type raftLayer struct {
 	ln        net.Listener
 	advertise net.Addr
-	dial      rpc.DialFunc // nil: a net.Dialer
+	dial      func(ctx context.Context, addr string) (net.Conn, error)
 
 	mu     sync.Mutex
 	conns  map[*trackedConn]struct{}
@@ -38,7 +38,7 @@ type raftLayer struct {
 
 var _ raft.StreamLayer = (*raftLayer)(nil)
 
-func newRaftLayer(ln net.Listener, advertise net.Addr, dial rpc.DialFunc) *raftLayer {
+func newRaftLayer(ln net.Listener, advertise net.Addr, dial func(ctx context.Context, addr string) (net.Conn, error)) *raftLayer {
 	return &raftLayer{ln: ln, advertise: advertise, dial: dial, conns: map[*trackedConn]struct{}{}}
 }
 
@@ -55,7 +55,7 @@ func (l *raftLayer) Accept() (net.Conn, error) {
 func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := rpc.DialProtoWith(ctx, l.dial, string(addr), rpc.ProtoRaft)
+	c, err := l.dial(ctx, string(addr))
 	if err != nil {
 		return nil, err
 	}

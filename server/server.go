@@ -105,6 +105,11 @@ type Config struct {
 
 	// ACL configures access control (acl.go).
 	ACL ACLConfig
+	// TLS, when set, is the server port's TLS: connections that start with
+	// rpc.ProtoTLS are accepted (plain ones refused with VerifyIncoming),
+	// and this server dials RPC and Raft to the other servers with TLS when
+	// VerifyOutgoing is set.
+	TLS *rpc.TLSConfigurator
 
 	// WrapRaftLog, when set, wraps the Raft log on disk before the server
 	// uses it; tests stall a server's disk writes with it.
@@ -275,9 +280,9 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 	}
 	s.ready.Store(&readiness{changed: make(chan struct{})})
 	s.metrics = newMetrics(cfg.Metrics, s)
-	s.mux = rpc.NewMux(cfg.Listener, rpc.MuxConfig{Logger: cfg.Logger})
+	s.mux = rpc.NewMux(cfg.Listener, rpc.MuxConfig{Logger: cfg.Logger, TLS: cfg.TLS})
 	s.rpcServer = rpc.NewServer(rpc.ServerConfig{Logger: cfg.Logger})
-	s.pool = rpc.NewPool(rpc.PoolConfig{Logger: cfg.Logger, Dial: rpc.MuxDial(cfg.Dial)})
+	s.pool = rpc.NewPool(rpc.PoolConfig{Logger: cfg.Logger, Dial: cfg.TLS.Dialer(cfg.Datacenter, rpc.ProtoMux, cfg.Dial)})
 	s.registerEndpoints()
 
 	if err := s.setupRaft(advAddr); err != nil {
@@ -316,7 +321,7 @@ func (s *Server) setupRaft(adv *net.TCPAddr) error {
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	layer := newRaftLayer(s.mux.Listener(rpc.ProtoRaft), adv, s.cfg.Dial)
+	layer := newRaftLayer(s.mux.Listener(rpc.ProtoRaft), adv, s.cfg.TLS.Dialer(s.cfg.Datacenter, rpc.ProtoRaft, s.cfg.Dial))
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: 3,

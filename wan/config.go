@@ -81,6 +81,11 @@ type Config struct {
 	// same key.
 	EncryptKey []byte
 
+	// KeyringFile, EncryptAcceptPlain and EncryptSendPlain: as in
+	// lan.Config.
+	KeyringFile                          string
+	EncryptAcceptPlain, EncryptSendPlain bool
+
 	// ReconnectTimeout is how long a failed server is kept (and retried)
 	// before it is reaped from the member list. Default 72h (Consul's
 	// reconnect_timeout_wan): a datacenter cut off for a weekend comes back
@@ -227,23 +232,26 @@ func (c Config) lanConfig() lan.Config {
 	tags[tagRole] = roleServer
 	tags[tagDatacenter] = c.Datacenter
 	return lan.Config{
-		NodeName:         c.Name(),
-		BindAddr:         c.BindAddr,
-		BindPort:         c.BindPort,
-		AdvertiseAddr:    c.AdvertiseAddr,
-		AdvertisePort:    c.AdvertisePort,
-		JoinPort:         DefaultPort,
-		Label:            Label,
-		Merge:            acceptServers,
-		Tags:             tags,
-		EncryptKey:       c.EncryptKey,
-		ReconnectTimeout: c.ReconnectTimeout,
-		TombstoneTimeout: c.TombstoneTimeout,
-		SnapshotPath:     c.SnapshotPath,
-		RejoinAfterLeave: c.RejoinAfterLeave,
-		EventCh:          c.EventCh,
-		Logger:           c.Logger,
-		Timings:          c.Timings,
-		WrapTransport:    c.WrapTransport,
+		NodeName:           c.Name(),
+		BindAddr:           c.BindAddr,
+		BindPort:           c.BindPort,
+		AdvertiseAddr:      c.AdvertiseAddr,
+		AdvertisePort:      c.AdvertisePort,
+		JoinPort:           DefaultPort,
+		Label:              Label,
+		Merge:              acceptServers,
+		Tags:               tags,
+		EncryptKey:         c.EncryptKey,
+		KeyringFile:        c.KeyringFile,
+		EncryptAcceptPlain: c.EncryptAcceptPlain,
+		EncryptSendPlain:   c.EncryptSendPlain,
+		ReconnectTimeout:   c.ReconnectTimeout,
+		TombstoneTimeout:   c.TombstoneTimeout,
+		SnapshotPath:       c.SnapshotPath,
+		RejoinAfterLeave:   c.RejoinAfterLeave,
+		EventCh:            c.EventCh,
+		Logger:             c.Logger,
+		Timings:            c.Timings,
+		WrapTransport:      c.WrapTransport,
 	}
 }

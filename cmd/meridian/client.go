@@ -33,7 +33,7 @@ func clientFlags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, func()
 	return fs, func() *httpClient {
 		return &httpClient{
 			base: configs.HTTPAddr(*addr, os.Environ()),
-			http: &http.Client{Timeout: 30 * time.Second},
+			http: &http.Client{Timeout: 30 * time.Second, Transport: cliTransport(os.Environ())},
 		}
 	}
 }

@@ -40,6 +40,9 @@ func commands() map[string]command {
 		"catalog":     {"Lists the catalog's services and nodes", runCatalog},
 		"reload":      {"Makes the agent re-read its service and check definitions", runReload},
 		"query":       {"Lists, runs and explains prepared queries", runQuery},
+		"tls":         {"Creates a CA and certificates for TLS", runTLS},
+		"keygen":      {"Prints a new gossip encryption key", runKeygen},
+		"keyring":     {"Lists and rotates the gossip encryption keys", runKeyring},
 	}
 }
 

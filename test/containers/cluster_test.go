@@ -51,6 +51,9 @@ type clusterSpec struct {
 	// config, when set, is a YAML config file every agent loads
 	// (-config-file agentConfigFile), under its command-line flags.
 	config string
+	// files, when set, are more files (absolute path -> content) written
+	// in an agent's container before it starts, e.g. its certificates.
+	files func(a *agent) map[string]string
 }
 
 // cluster is one or more datacenters of agents in containers.
@@ -147,6 +150,11 @@ func newCluster(t testing.TB, spec clusterSpec) *cluster {
 			a.container = c.h.create(t, a.String(), nets, c.args(dc, a, spec)...)
 			if spec.config != "" {
 				a.writeFile(t, agentConfigFile, spec.config)
+			}
+			if spec.files != nil {
+				for path, content := range spec.files(a) {
+					a.writeFile(t, path, content)
+				}
 			}
 		}
 	}

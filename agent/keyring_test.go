@@ -1,0 +1,90 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian/meridian/configs"
+	"github.com/meridian/meridian/internal/testcluster"
+)
+
+// TestKeyringRotation rotates the gossip key through /v1/operator/keyring
+// (consul/api's Operator().Keyring*) on a server: its datacenter's LAN pool
+// and the WAN pool follow; a client restarted afterwards (its keyring file
+// holds the new key, its config the old) rejoins; a client that was down
+// during the rotation is refused when it comes back.
+func TestKeyringRotation(t *testing.T) {
+	k1 := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	k2 := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+	enc := func(cfg *configs.Config) { cfg.Encrypt = k1 }
+	dc1 := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 2, Datacenter: "dc1", Configure: enc})
+	dc2 := testcluster.New(t, testcluster.Options{Servers: 1, Datacenter: "dc2", Configure: enc})
+	testcluster.Federate(t, dc1, dc2)
+
+	missed := dc1.Clients[1]
+	missed.Kill()
+	srv := dc1.Servers[0]
+	testcluster.Eventually(t, 15*time.Second, func() error {
+		members, err := srv.API().Agent().Members(false)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.Name == missed.Name && m.Status == 1 {
+				return fmt.Errorf("%s is still alive to the server", m.Name)
+			}
+		}
+		return nil
+	})
+
+	op := srv.API().Operator()
+	for _, step := range []struct {
+		name string
+		do   func() error
+	}{
+		{"install", func() error { return op.KeyringInstall(k2, nil) }},
+		{"use", func() error { return op.KeyringUse(k2, nil) }},
+		{"remove", func() error { return op.KeyringRemove(k1, nil) }},
+	} {
+		if err := step.do(); err != nil {
+			t.Fatalf("keyring %s: %v", step.name, err)
+		}
+	}
+	list, err := op.KeyringList(nil)
+	if err != nil {
+		t.Fatalf("KeyringList: %v", err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("KeyringList = %d pools, want WAN and dc1's LAN", len(list))
+	}
+	for _, r := range list {
+		if len(r.Keys) != 1 || r.Keys[k2] != r.NumNodes || r.PrimaryKeys[k2] != r.NumNodes {
+			t.Errorf("KeyringList WAN=%v = keys %v primary %v of %d nodes, want only k2 everywhere", r.WAN, r.Keys, r.PrimaryKeys, r.NumNodes)
+		}
+	}
+
+	// A member that took part restarts with k1 still in its config.
+	dc1.Clients[0].Restart()
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		_, err := dc1.Clients[0].API().KV().Put(&api.KVPair{Key: "after", Value: []byte("v")}, nil)
+		return err
+	})
+
+	// The member that missed it is refused.
+	missed.Restart()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = missed.Agent().Join(ctx, srv.LANAddr(), false)
+	if err == nil || !strings.Contains(err.Error(), "encrypt") {
+		t.Fatalf("Join of the client that missed the rotation = %v, want refused for its key", err)
+	}
+	if err := op.KeyringInstall("c2hvcnQ=", nil); err == nil || !strings.Contains(err.Error(), "decodes to 5 bytes") {
+		t.Errorf("KeyringInstall of a 5-byte key = %v, want a 400 saying so", err)
+	}
+}
