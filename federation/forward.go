@@ -37,9 +37,12 @@ type Config struct {
 	// another datacenter); TLS is left to the accepting side. With
 	// TransportTCP, links then run TLS on the server port too.
 	DialTLS func(dc string) *tls.Config
-	// Timeout bounds how long a request waits for a link to a server of
-	// the target DC (dial and handshake); a DC with no server reachable
-	// within it answers rpc.ErrDCUnreachable. Default 2s.
+	// Timeout bounds every forwarded request from its start, whatever its
+	// link is doing (dialing, handshaking, or up but silent since the
+	// path broke): a DC with no server answering within it answers
+	// rpc.ErrDCUnreachable, and the link that did not answer is closed
+	// and its server quarantined, so that the next requests do not wait
+	// on it too. A blocking query gets its wait on top. Default 2s.
 	Timeout time.Duration
 	// QUIC tunes the QUIC links (keepalives, idle timeout); its TLS field
 	// is replaced by TLS.
@@ -166,6 +169,11 @@ func (f *Forwarder) dialTLS(pc *rpc.PoolConfig) {
 	}
 }
 
+// maxBlockingWait is what a forwarded blocking query that asked for no
+// wait may be held by the remote server at most: Consul's max_query_time
+// cap, which the remote server's default wait is within.
+const maxBlockingWait = 10 * time.Minute
+
 // Router is the forwarder's view of the other datacenters' servers.
 func (f *Forwarder) Router() *Router { return f.router }
 
@@ -190,9 +198,12 @@ func (f *Forwarder) Update(servers []Server) {
 
 // Forward runs method on a server of datacenter dc and decodes its answer
 // into reply. It tries dc's servers nearest first, moving to the next one
-// when a server cannot be reached; a write that may have been delivered is
-// never sent twice. It answers rpc.ErrNoPathToDC for a datacenter nobody
-// knows and rpc.ErrDCUnreachable when no server of dc can be reached.
+// when a server cannot be reached or does not answer; a write that may
+// have been delivered is never sent twice. The whole request takes at most
+// Config.Timeout (plus a blocking query's wait): each try gets an equal
+// share of what is left, so that a silent link leaves time for the next
+// server. It answers rpc.ErrNoPathToDC for a datacenter nobody knows and
+// rpc.ErrDCUnreachable when no server of dc answers.
 func (f *Forwarder) Forward(ctx context.Context, dc, method string, args, reply any) error {
 	if !f.router.Known(dc) {
 		return fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
@@ -201,14 +212,21 @@ func (f *Forwarder) Forward(ctx context.Context, dc, method string, args, reply 
 	if len(servers) == 0 {
 		return fmt.Errorf("%w %q: no server alive or reachable", rpc.ErrDCUnreachable, dc)
 	}
+	servers = servers[:min(len(servers), maxTries)]
 	_, isRead := args.(interface{ IsRead() bool })
+	wait := blockingWait(args)
+	deadline := time.Now().Add(f.cfg.Timeout)
 	var last error
 	for i, s := range servers {
-		if i == 3 {
-			break // three servers down in a row: the DC is cut off
+		share := time.Until(deadline) / time.Duration(len(servers)-i)
+		if share <= 0 {
+			break
 		}
-		err := f.links.Call(ctx, s.Addr, method, args, reply)
-		if err == nil || !errors.Is(err, rpc.ErrTransport) {
+		tctx, cancel := context.WithTimeout(ctx, share+wait)
+		err := f.links.Call(tctx, s.Addr, method, args, reply)
+		timedOut := tctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err == nil || !errors.Is(err, rpc.ErrTransport) && !timedOut {
 			if err == nil {
 				f.router.Succeeded(s.Addr)
 			}
@@ -218,13 +236,50 @@ func (f *Forwarder) Forward(ctx context.Context, dc, method string, args, reply 
 			return ctx.Err()
 		}
 		f.router.Failed(s.Addr)
-		f.log.Warn("wan link failed", "dc", dc, "server", s.Name, "addr", s.Addr, "error", err)
+		if timedOut {
+			// The link said nothing for its whole share: it is dead to
+			// us, whatever QUIC or yamux think of it yet.
+			f.links.Forget(s.Addr)
+			took := (share + wait).Round(time.Millisecond)
+			f.log.Warn("wan link timed out", "dc", dc, "server", s.Name, "addr", s.Addr, "after", took)
+			err = fmt.Errorf("no answer from %s within %v", s.Name, took)
+			if !isRead {
+				err = fmt.Errorf("%w: %w", err, rpc.ErrMaybeDelivered)
+			}
+		} else {
+			f.log.Warn("wan link failed", "dc", dc, "server", s.Name, "addr", s.Addr, "error", err)
+		}
 		if errors.Is(err, rpc.ErrMaybeDelivered) && !isRead {
 			return fmt.Errorf("forward %s to dc %q: %w", method, dc, err)
 		}
 		last = err
 	}
+	if last == nil {
+		last = fmt.Errorf("no answer within %v", f.cfg.Timeout)
+	}
 	return fmt.Errorf("%w %q: %w", rpc.ErrDCUnreachable, dc, last)
+}
+
+// maxTries is how many servers of a DC one request tries: three down in
+// a row and the DC is cut off.
+const maxTries = 3
+
+// blockingWait is how long the answering server may hold args, a blocking
+// query, before it answers: its wait and the server's jitter; zero for
+// anything else.
+func blockingWait(args any) time.Duration {
+	q, ok := args.(interface{ Blocking() (time.Duration, bool) })
+	if !ok {
+		return 0
+	}
+	wait, blocking := q.Blocking()
+	if !blocking {
+		return 0
+	}
+	if wait <= 0 {
+		wait = maxBlockingWait
+	}
+	return wait + wait/16
 }
 
 // Close closes every link.

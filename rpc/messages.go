@@ -57,6 +57,12 @@ type QueryOptions struct {
 // failed after sending it.
 func (QueryOptions) IsRead() bool { return true }
 
+// Blocking reports whether the query blocks (MinIndex set) and the wait it
+// asked for (0: the answering server's default).
+func (o QueryOptions) Blocking() (wait time.Duration, blocking bool) {
+	return o.MaxWait, o.MinIndex > 0
+}
+
 // QueryMeta describes where an answer came from: the index it was read at,
 // whether the answering server knew a leader, and how long ago it last
 // heard from the leader.
