@@ -217,24 +217,6 @@ func extraNamed(rrs []dns.RR) []string {
 	return out
 }
 
-// eventually retries f until it succeeds or the deadline passes, failing
-// with f's last error.
-func eventually(t testing.TB, within time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", within, err)
-		}
-		tick := time.NewTimer(5 * time.Millisecond)
-		<-tick.C
-	}
-}
-
 // fakeWriter is a ResponseWriter that packs the answer into a reused
 // buffer, for the benchmark and the handler fuzz target.
 type fakeWriter struct {

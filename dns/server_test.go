@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/internal/wait"
 	"github.com/miekg/dns"
 )
 
@@ -347,7 +348,7 @@ func TestHealthChanges(t *testing.T) {
 			return nil
 		}
 	}
-	eventually(t, 5*time.Second, want("10.0.0.1", "10.0.0.2"))
+	wait.Eventually(t, 5*time.Second, want("10.0.0.1", "10.0.0.2"))
 	steps := []struct {
 		name  string
 		nodes []*catalog.CheckServiceNode
@@ -362,7 +363,7 @@ func TestHealthChanges(t *testing.T) {
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			b.setService("dc1", "web", st.nodes...)
-			eventually(t, 5*time.Second, want(st.want...))
+			wait.Eventually(t, 5*time.Second, want(st.want...))
 		})
 	}
 }
@@ -383,7 +384,7 @@ func TestViewCostsNoBackendCall(t *testing.T) {
 		t.Errorf("100 lookups cost %d backend calls, want at most 1", calls)
 	}
 	// A query is counted after its answer is sent: the last may lag.
-	eventually(t, 2*time.Second, func() error {
+	wait.Eventually(t, 2*time.Second, func() error {
 		if st := s.Stats(); st.Views != 1 || st.Queries < 101 || st.Rcodes["NOERROR"] < 101 {
 			return fmt.Errorf("Stats() = %+v, want 1 view and >= 101 NOERROR queries", st)
 		}
@@ -406,7 +407,7 @@ func TestViewIdleAndBound(t *testing.T) {
 	if n := s.Stats().Views; n != 1 {
 		t.Errorf("Stats().Views = %d, want 1 (max_views)", n)
 	}
-	eventually(t, 5*time.Second, func() error {
+	wait.Eventually(t, 5*time.Second, func() error {
 		if n := s.Stats().Views; n != 0 {
 			return fmt.Errorf("%d view entries, want 0 once idle", n)
 		}

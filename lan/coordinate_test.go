@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian/meridian/internal/gossiptest"
+	"github.com/meridian/meridian/internal/wait"
 	"github.com/meridian/meridian/lan"
 )
 
@@ -15,7 +15,7 @@ func TestCoordinates(t *testing.T) {
 	a, b := pools[0], pools[1]
 	// Each ack to a probe carries the prober's view of the other's
 	// coordinate; a few probe rounds (200ms each) give both.
-	gossiptest.Eventually(t, 10*time.Second, func() error {
+	wait.Eventually(t, 10*time.Second, func() error {
 		for _, pair := range [][2]*testPool{{a, b}, {b, a}} {
 			p, q := pair[0], pair[1]
 			c, ok := p.MemberCoordinate(q.Name)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meridian/meridian/internal/gossiptest"
+	"github.com/meridian/meridian/internal/wait"
 	"github.com/meridian/meridian/lan"
 )
 
@@ -198,7 +199,7 @@ func TestMerge(t *testing.T) {
 			t.Fatalf("green: Join(b) = %d, %v, want 1, nil", n, err)
 		}
 		green.WaitStatus(t, "a", lan.StatusAlive, 5*time.Second)
-		gossiptest.Eventually(t, 10*time.Second, func() error {
+		wait.Eventually(t, 10*time.Second, func() error {
 			if n := guard.count("green"); n < 5 {
 				return fmt.Errorf("Merge refused green %d times, want >= 5", n)
 			}

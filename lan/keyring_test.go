@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian/meridian/internal/gossiptest"
+	"github.com/meridian/meridian/internal/wait"
 	"github.com/meridian/meridian/lan"
 )
 
@@ -85,7 +85,7 @@ func TestKeyRotation(t *testing.T) {
 	stale := fastConfig("stale")
 	stale.EncryptKey = k1
 	sp := startPool(t, stale)
-	gossiptest.Eventually(t, 10*time.Second, func() error {
+	wait.Eventually(t, 10*time.Second, func() error {
 		n, err := sp.Join(ctx, []string{addr(pools[0])})
 		if n != 0 || !errors.Is(err, lan.ErrEncryptionMismatch) {
 			return fmt.Errorf("Join with the old key = %d, %v; want refused with ErrEncryptionMismatch", n, err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/meridian/meridian/internal/gossiptest"
+	"github.com/meridian/meridian/internal/wait"
 	"github.com/meridian/meridian/lan"
 )
 
@@ -350,7 +351,7 @@ func TestEventsInOrder(t *testing.T) {
 	if err := a.UserEvent("deploy", []byte("v2"), false); err != nil {
 		t.Fatalf("UserEvent() = %v, want nil", err)
 	}
-	gossiptest.Eventually(t, 5*time.Second, func() error {
+	wait.Eventually(t, 5*time.Second, func() error {
 		for _, s := range b.Events.All() {
 			if s.Type == lan.User && s.Name == "deploy" && string(s.Payload) == "v2" {
 				return nil
@@ -412,7 +413,7 @@ func TestNameConflict(t *testing.T) {
 		t.Errorf("Leave() after a name conflict = %v, want ErrNameConflict", err)
 	}
 	// b, which knew the first "dup", reports the conflict and keeps it.
-	gossiptest.Eventually(t, 5*time.Second, func() error {
+	wait.Eventually(t, 5*time.Second, func() error {
 		for _, s := range pools[1].Events.All() {
 			if s.Type == lan.NameConflict {
 				got := *s.Conflict

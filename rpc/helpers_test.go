@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meridian/meridian/internal/wait"
 )
 
 // Test argument and reply types.
@@ -111,7 +113,7 @@ type testServer struct {
 func startServer(t testing.TB, addr string) *testServer {
 	t.Helper()
 	var ln net.Listener
-	waitFor(t, 5*time.Second, func() error {
+	wait.Eventually(t, 5*time.Second, func() error {
 		var err error
 		ln, err = net.Listen("tcp", addr)
 		return err
@@ -154,24 +156,6 @@ func newTestPool(t testing.TB, cfg PoolConfig) (*Pool, *atomic.Int64) {
 	p := NewPool(cfg)
 	t.Cleanup(func() { p.Close() })
 	return p, &dials
-}
-
-// waitFor retries fn until it returns nil, failing the test with fn's last
-// error when timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", timeout, err)
-		}
-		// Not synchronisation: a poll interval, bounded by the deadline.
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // recordHandler is a slog.Handler that keeps every record as one line.
@@ -260,7 +244,7 @@ type quicServer struct {
 func startQUICServer(t testing.TB, addr string, cfg QUICConfig, scfg ServerConfig) *quicServer {
 	t.Helper()
 	var ln *QUICListener
-	waitFor(t, 5*time.Second, func() error {
+	wait.Eventually(t, 5*time.Second, func() error {
 		var err error
 		ln, err = ListenQUIC(addr, cfg)
 		return err

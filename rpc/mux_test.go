@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian/meridian/internal/wait"
 )
 
 func TestMux(t *testing.T) {
@@ -114,7 +116,7 @@ func TestMux(t *testing.T) {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
 				t.Errorf("Read on dropped conn = %d, %v, want EOF or reset", n, err)
 			}
-			waitFor(t, 5*time.Second, func() error {
+			wait.Eventually(t, 5*time.Second, func() error {
 				if _, ok := rec.find(tc.log...); !ok {
 					return errors.New("no log line with " + tc.log[0])
 				}

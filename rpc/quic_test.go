@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/meridian/meridian/internal/wait"
 )
 
 func TestQUICCall(t *testing.T) {
@@ -156,7 +158,7 @@ func TestQUICStreamIsConn(t *testing.T) {
 		t.Errorf("client ReadAll = %q, %v, want pong then EOF", b, err)
 	}
 	// The server's Close cancelled its reading side: our writes fail.
-	waitFor(t, 5*time.Second, func() error {
+	wait.Eventually(t, 5*time.Second, func() error {
 		if _, err := cs.Write([]byte("more")); err == nil {
 			return errors.New("Write to a stream the peer closed still succeeds")
 		}
@@ -422,7 +424,7 @@ func TestQUICIdleTimeout(t *testing.T) {
 
 	// Keepalives hold an idle link up well past MaxIdleTimeout.
 	idleUntil := time.Now().Add(2 * ccfg.MaxIdleTimeout)
-	waitFor(t, 5*time.Second, func() error {
+	wait.Eventually(t, 5*time.Second, func() error {
 		if client.IsClosed() || server.IsClosed() {
 			t.Fatalf("idle link closed (client %v, server %v) despite keepalives", client.IsClosed(), server.IsClosed())
 		}
@@ -435,7 +437,7 @@ func TestQUICIdleTimeout(t *testing.T) {
 	relay.drop.Store(true)
 	start := time.Now()
 	for name, s := range map[string]Session{"client": client, "server": server} {
-		waitFor(t, 5*time.Second, func() error {
+		wait.Eventually(t, 5*time.Second, func() error {
 			if !s.IsClosed() {
 				return fmt.Errorf("%s session still open %v after the peer vanished", name, time.Since(start))
 			}
@@ -446,7 +448,7 @@ func TestQUICIdleTimeout(t *testing.T) {
 	if _, err := client.Open(ctx); err == nil || !strings.Contains(err.Error(), "idle timeout") {
 		t.Errorf("Open() on the dead link = %v, want an idle timeout error", err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	wait.Eventually(t, 5*time.Second, func() error {
 		if _, ok := rec.find("quic link lost", "idle timeout", "peer="+relay.addr()); !ok {
 			return errors.New("no log line for the lost link")
 		}
@@ -586,7 +588,7 @@ func TestQUICServerRefusesClient(t *testing.T) {
 				t.Errorf("Call from a refused client = %v, want ErrTransport and \"peer refused our certificate\"", err)
 			}
 			t.Logf("Call = %v", err)
-			waitFor(t, 5*time.Second, func() error {
+			wait.Eventually(t, 5*time.Second, func() error {
 				if _, ok := rec.find("quic link refused", "peer=127.0.0.1:", "not by a CA we trust"); !ok {
 					return errors.New("no server log line for the refused peer")
 				}

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meridian/meridian/internal/wait"
 )
 
 // pki is a CA and certificates made by NewCA and NewCert, written to a
@@ -159,7 +161,7 @@ func TestMuxTLS(t *testing.T) {
 			if err := call(tc.dial); err == nil {
 				t.Fatalf("Call = nil, want a refusal")
 			}
-			waitFor(t, 5*time.Second, func() error {
+			wait.Eventually(t, 5*time.Second, func() error {
 				if _, ok := rec.find("mux refused connection", tc.log); !ok {
 					return errors.New("no log line 'mux refused connection' with " + tc.log)
 				}
@@ -182,7 +184,7 @@ func TestMuxTLS(t *testing.T) {
 		if n, err := conn.Read(b); err == nil {
 			t.Fatalf("raft over a client certificate read %q, want the connection closed", b[:n])
 		}
-		waitFor(t, 5*time.Second, func() error {
+		wait.Eventually(t, 5*time.Second, func() error {
 			if _, ok := rec.find("mux refused connection", "raft connection refused", "client.dc1.consul"); !ok {
 				return errors.New("no log line refusing raft from client.dc1.consul")
 			}
@@ -226,7 +228,7 @@ func TestMuxTLSNotConfigured(t *testing.T) {
 	if _, err := client.Dialer("dc1", ProtoMux, nil)(ctx, ts.addr); err == nil {
 		t.Fatal("DialTLS to a plain server = nil, want a handshake error")
 	}
-	waitFor(t, 5*time.Second, func() error {
+	wait.Eventually(t, 5*time.Second, func() error {
 		if _, ok := rec.find("mux refused connection", "no tls certificate configured"); !ok {
 			return errors.New("no log line refusing the tls connection")
 		}
@@ -268,7 +270,7 @@ func TestMuxTLSExpiredPeer(t *testing.T) {
 	if err := pool.Call(ctx, ts.addr, "Test.Echo", &echoArgs{Msg: "hi"}, &r); err == nil {
 		t.Fatal("Call with an expired certificate = nil, want refused")
 	}
-	waitFor(t, 5*time.Second, func() error {
+	wait.Eventually(t, 5*time.Second, func() error {
 		if _, ok := rec.find("mux refused connection", "expired"); !ok {
 			return errors.New("no log line refusing the expired certificate")
 		}

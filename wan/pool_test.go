@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meridian/meridian/internal/gossiptest"
+	"github.com/meridian/meridian/internal/wait"
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/wan"
 )
@@ -291,7 +292,7 @@ func TestRefuseNonServers(t *testing.T) {
 			t.Fatalf("intruder Join(%q) = %d, %v, want 1, nil", pools[0].HostPort, n, err)
 		}
 		for _, p := range pools {
-			gossiptest.Eventually(t, 10*time.Second, func() error {
+			wait.Eventually(t, 10*time.Second, func() error {
 				const refused = "ignoring alive message for 'c1.dc1'"
 				if n := p.logs.count(refused); n < 2 {
 					return fmt.Errorf("%s: %d log lines %q, want >= 2", p.Name, n, refused)
@@ -308,7 +309,7 @@ func TestRefuseNonServers(t *testing.T) {
 func TestCoordinates(t *testing.T) {
 	t.Parallel()
 	pools := startCluster(t, nil, "s1.dc1", "s1.dc2")
-	gossiptest.Eventually(t, 10*time.Second, func() error {
+	wait.Eventually(t, 10*time.Second, func() error {
 		for _, pair := range [][2]*testPool{{pools[0], pools[1]}, {pools[1], pools[0]}} {
 			p, q := pair[0], pair[1]
 			if _, ok := p.MemberCoordinate(q.Name); !ok {

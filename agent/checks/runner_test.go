@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meridian/meridian/internal/wait"
 )
 
 func TestTCP(t *testing.T) {
@@ -208,17 +210,10 @@ func TestStopPrompt(t *testing.T) {
 		}},
 		{"script in flight", Spec{Args: sh("touch \"$0\"; sleep 30", marker), Timeout: time.Minute}, func(t *testing.T) {
 			// Nothing to wait on for a file to appear: poll, with a deadline.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			wait.Eventually(t, 5*time.Second, func() error {
 				_, err := os.Stat(marker)
-				if err == nil {
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("script never started: %v", err)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+				return err
+			})
 		}},
 		{"ttl idle", Spec{TTL: time.Minute}, nil},
 		{"http idle", Spec{HTTP: "http://127.0.0.1:1/", Interval: time.Hour}, nil},

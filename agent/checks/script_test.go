@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian/meridian/internal/wait"
 )
 
 // sh returns the argv running script with /bin/sh; args become $0, $1...
@@ -92,18 +94,13 @@ func TestScriptKillsProcessGroup(t *testing.T) {
 	if got.status != StatusCritical || !ok || err != nil {
 		t.Fatalf("script %q = %q, want critical with the child's pid after the timeout note", script, got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		alive, state := processAlive(pid)
-		if !alive {
-			return
+	// Nothing to wait on for another process's death: poll.
+	wait.Eventually(t, 5*time.Second, func() error {
+		if alive, state := processAlive(pid); alive {
+			return fmt.Errorf("child %d of a timed-out script is still alive (%s), want it killed", pid, state)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child %d of a timed-out script is still alive 5s later (%s), want it killed", pid, state)
-		}
-		// Nothing to wait on for another process's death: poll.
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // processAlive reports whether pid exists and is not a zombie (an orphan

@@ -28,11 +28,12 @@ var allowed = map[string][]string{
 	"kvstore":              {},
 	"acl":                  {},
 	"ui":                   {},
-	"internal/testcluster": {"agent", "configs", "dns", "server", "lan", "wan", "federation", "rpc", "catalog", "kvstore", "acl", "httpapi"},
+	"internal/testcluster": {"agent", "configs", "dns", "server", "lan", "wan", "federation", "rpc", "catalog", "kvstore", "acl", "httpapi", "internal/wait"},
 	"internal/archtest":    {},
-	"internal/gossiptest":  {"lan"},
+	"internal/gossiptest":  {"lan", "internal/wait"},
 	"internal/leaktest":    {},
 	"internal/ratelog":     {},
+	"internal/wait":        {},
 	"test/browser":         {}, // its tests import internal/testcluster; the package itself nothing
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/meridian/meridian/internal/wait"
 	"github.com/meridian/meridian/lan"
 )
 
@@ -137,7 +138,7 @@ func (n *Node) Member(name string) (lan.Member, bool) {
 // WaitStatus waits until the pool sees member name with status want.
 func (n *Node) WaitStatus(t testing.TB, name string, want lan.Status, timeout time.Duration) {
 	t.Helper()
-	Eventually(t, timeout, func() error {
+	wait.Eventually(t, timeout, func() error {
 		m, ok := n.Member(name)
 		if !ok {
 			return fmt.Errorf("%s: Members() has no %q, want status %q", n.Name, name, want)
@@ -152,7 +153,7 @@ func (n *Node) WaitStatus(t testing.TB, name string, want lan.Status, timeout ti
 // WaitGone waits until the pool no longer lists member name.
 func (n *Node) WaitGone(t testing.TB, name string, timeout time.Duration) {
 	t.Helper()
-	Eventually(t, timeout, func() error {
+	wait.Eventually(t, timeout, func() error {
 		if m, ok := n.Member(name); ok {
 			return fmt.Errorf("%s: Members() still has %q (status %q), want it gone", n.Name, name, m.Status)
 		}
@@ -165,7 +166,7 @@ func (n *Node) WaitGone(t testing.TB, name string, timeout time.Duration) {
 func (n *Node) WaitEvent(t testing.TB, typ lan.EventType, name string, timeout time.Duration) Stamped {
 	t.Helper()
 	var got Stamped
-	Eventually(t, timeout, func() error {
+	wait.Eventually(t, timeout, func() error {
 		s, ok := n.Events.First(typ, name)
 		if !ok {
 			return fmt.Errorf("%s: no %v event for %q; events: %v", n.Name, typ, name, n.Events.Summary())
@@ -237,27 +238,6 @@ func (r *Recorder) Summary() []string {
 		out = append(out, s.Type.String()+"("+strings.Join(names, ",")+")")
 	}
 	return out
-}
-
-// Eventually retries f until it returns nil or timeout passes, then fails
-// the test with f's last error.
-func Eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		select {
-		case <-time.After(10 * time.Millisecond):
-		case <-t.Context().Done():
-			t.Fatalf("test ended waiting: %v", err)
-		}
-	}
 }
 
 // CheckOneLine fails the test unless err, returned by call, is a one-line

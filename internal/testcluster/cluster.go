@@ -17,6 +17,7 @@ import (
 
 	"github.com/meridian/meridian/agent"
 	"github.com/meridian/meridian/configs"
+	"github.com/meridian/meridian/internal/wait"
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/server"
 	"github.com/meridian/meridian/wan"
@@ -403,22 +404,11 @@ func (n *Node) alive(wan bool) (int, error) {
 }
 
 // Eventually retries fn until it returns nil or timeout passes, then fails
-// the test with fn's last error.
+// the test with fn's last error: wait.Eventually, which the tests of
+// packages below testcluster (rpc, lan, dns) use directly.
 func Eventually(t testing.TB, timeout time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	wait := 10 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true after %v: %v", timeout, err)
-		}
-		time.Sleep(wait) // a retry interval, not synchronisation: fn decides
-		wait = min(wait*2, 100*time.Millisecond)
-	}
+	wait.Eventually(t, timeout, fn)
 }
 
 // Ports for test agents come from below the kernel's ephemeral range
