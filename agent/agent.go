@@ -243,7 +243,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		}
 		a.goFunc(a.handleWANEvents)
 	} else {
-		a.pool = rpc.NewPool(rpc.PoolConfig{Logger: a.logger.With("component", "rpc"), Dial: a.rpcTLS.Dialer(a.cfg.Datacenter, rpc.ProtoMux, a.opts.Dial)})
+		a.pool = rpc.NewPool(clientPoolConfig(a.logger.With("component", "rpc"), a.rpcTLS.Dialer(a.cfg.Datacenter, rpc.ProtoMux, a.opts.Dial)))
 	}
 	a.servers.update(a.lan.Members(), a.cfg.Datacenter)
 	a.goFunc(a.handleLANEvents)

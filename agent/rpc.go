@@ -5,9 +5,12 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/rpc"
@@ -72,6 +75,25 @@ func (l *serverList) failed(addr string) {
 	defer l.mu.Unlock()
 	if n := len(l.addrs); n > 0 && l.addrs[l.next%n] == addr {
 		l.next = (l.next + 1) % n
+	}
+}
+
+// clientPoolConfig is a client's connections to its servers. Gossip does
+// not notice a path cut between this client and one server while other
+// members still reach both, so the session must: it pings its server every
+// second and gives up on a ping or a write that gets nowhere for 2s
+// (instead of yamux's 30s and 10s: on a LAN a live server answers in
+// milliseconds, and a socket that takes no bytes for 2s has a dead or
+// wedged peer), and a redial waits 2s at most (a lost SYN is resent after
+// 1s), so that calls move to another server within a few seconds rather
+// than each waiting for its caller's timeout. The pings cost one small
+// frame a second per server a client talks to.
+func clientPoolConfig(logger *slog.Logger, dial func(ctx context.Context, addr string) (net.Conn, error)) rpc.PoolConfig {
+	return rpc.PoolConfig{
+		Logger:      logger,
+		DialTimeout: 2 * time.Second,
+		Yamux:       rpc.YamuxConfig{KeepAliveInterval: time.Second, ConnectionWriteTimeout: 2 * time.Second},
+		Dial:        dial,
 	}
 }
 

@@ -64,7 +64,13 @@ func (p *partitioned) heal(t *testing.T) *testcluster.Node {
 
 // timed runs fn with a 5s context and reports how long it took.
 func timed(fn func(ctx context.Context) error) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	return timedWithin(5*time.Second, fn)
+}
+
+// timedWithin runs fn with a context of timeout and reports how long it
+// took.
+func timedWithin(timeout time.Duration, fn func(ctx context.Context) error) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
 	err := fn(ctx)
