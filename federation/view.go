@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,15 +36,68 @@ type Views struct {
 	m  map[viewKey]*view
 }
 
+// errViewClosed is the answer of a view that stopped: its readers go to
+// the datacenter.
+var errViewClosed = errors.New("federation: view closed")
+
 type viewKey struct {
 	dc, method, args string
 }
 
-// view is one kept read. Its goroutine owns the refresh; readers load ans.
+// view is one kept read. Its goroutine owns the refresh; readers load ans,
+// and blocking readers park on changed.
 type view struct {
 	ans      atomic.Pointer[viewAnswer]
 	ready    chan struct{} // closed after the first fetch
 	lastUsed atomic.Int64  // unix nanoseconds
+	parked   atomic.Int32  // blocking readers waiting for a change
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at every set
+}
+
+// set stores a and wakes the readers parked on the view.
+func (v *view) set(a *viewAnswer) {
+	v.ans.Store(a)
+	v.mu.Lock()
+	if v.changed != nil {
+		close(v.changed)
+		v.changed = nil
+	}
+	v.mu.Unlock()
+}
+
+// next is the view's answer now and a channel closed when it changes.
+func (v *view) next() (*viewAnswer, <-chan struct{}) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.changed == nil {
+		v.changed = make(chan struct{})
+	}
+	return v.ans.Load(), v.changed
+}
+
+// await parks a blocking read until the view's index passes minIndex, the
+// view fails, or wait passes (then it answers what the view holds, as a
+// blocking query that timed out does); nil when ctx ends first.
+func (v *view) await(ctx context.Context, minIndex uint64, wait time.Duration) *viewAnswer {
+	v.parked.Add(1)
+	defer v.parked.Add(-1)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		a, changed := v.next()
+		if a.err != nil || a.index > minIndex {
+			return a
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return v.ans.Load()
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 type viewAnswer struct {
@@ -66,8 +120,10 @@ func (vs *Views) Close() {
 
 // Read answers args (a stale read of another datacenter) from the view of
 // that read, starting one on first use. A blocking read that already saw
-// the view's index, a read while the set is full, and a read whose view
-// failed go to the datacenter directly.
+// the view's index parks on the view until it moves, so however many
+// readers block on one read, one query is held open over the WAN. A read
+// while the set is full and a read whose view failed go to the
+// datacenter directly.
 func Read[A, V any](ctx context.Context, vs *Views, dc, method string, args *rpc.Query[A], reply *rpc.Answer[V]) error {
 	// The view's own query: the read less how it blocks, which also names
 	// it.
@@ -100,7 +156,16 @@ func Read[A, V any](ctx context.Context, vs *Views, dc, method string, args *rpc
 		return ctx.Err()
 	}
 	a := v.ans.Load()
-	if a.err != nil || (args.MinIndex != 0 && a.index <= args.MinIndex) {
+	if a.err == nil && args.MinIndex != 0 && a.index <= args.MinIndex {
+		wait := args.MaxWait
+		if wait <= 0 {
+			wait = viewWait
+		}
+		if a = v.await(ctx, args.MinIndex, wait); a == nil {
+			return ctx.Err()
+		}
+	}
+	if a.err != nil {
 		return vs.f.Forward(ctx, dc, method, args, reply)
 	}
 	*reply = *a.value.(*rpc.Answer[V])
@@ -151,6 +216,11 @@ func (vs *Views) run(key viewKey, v *view, refresh refreshFunc) {
 		vs.mu.Lock()
 		delete(vs.m, key)
 		vs.mu.Unlock()
+		// A reader that found the view just before it went idle reads
+		// the datacenter directly.
+		if v.ans.Load() != nil && v.ans.Load().err == nil {
+			v.set(&viewAnswer{err: errViewClosed})
+		}
 	}()
 	var index uint64
 	first := true
@@ -160,17 +230,17 @@ func (vs *Views) run(key viewKey, v *view, refresh refreshFunc) {
 		ans, idx, err := refresh(ctx, index)
 		cancel()
 		if vs.ctx.Err() != nil {
+			v.set(&viewAnswer{err: vs.ctx.Err()}) // parked readers go
 			if first {
-				v.ans.Store(&viewAnswer{err: vs.ctx.Err()})
 				close(v.ready)
 			}
 			return
 		}
 		if err != nil {
-			v.ans.Store(&viewAnswer{err: err})
+			v.set(&viewAnswer{err: err})
 			index = 0
 		} else {
-			v.ans.Store(&viewAnswer{index: idx, value: ans})
+			v.set(&viewAnswer{index: idx, value: ans})
 			index = idx
 			backoff = 100 * time.Millisecond
 		}
@@ -178,7 +248,7 @@ func (vs *Views) run(key viewKey, v *view, refresh refreshFunc) {
 			close(v.ready)
 			first = false
 		}
-		if time.Since(time.Unix(0, v.lastUsed.Load())) > viewIdle {
+		if v.parked.Load() == 0 && time.Since(time.Unix(0, v.lastUsed.Load())) > viewIdle {
 			return
 		}
 		if err != nil {
