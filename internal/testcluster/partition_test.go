@@ -85,10 +85,12 @@ func timedWithin(timeout time.Duration, fn func(ctx context.Context) error) (tim
 func TestPartitionLeaderIsolated(t *testing.T) {
 	b := testcluster.NewBridge()
 	c := testcluster.New(t, testcluster.Options{Servers: 3, Bridge: b})
-	kvOld := c.WaitLeader(10 * time.Second).API().KV()
-	if _, err := kvOld.Put(&api.KVPair{Key: "k", Value: []byte("before")}, nil); err != nil {
-		t.Fatalf("Put before the cut: %v", err)
-	}
+	// A loaded machine may see an election right after the start: the
+	// write before the cut is retried until acknowledged.
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		_, err := c.WaitLeader(10*time.Second).API().KV().Put(&api.KVPair{Key: "k", Value: []byte("before")}, nil)
+		return err
+	})
 
 	p := cutLeader(t, c, b)
 	t.Logf("old leader stepped down %v after the cut, new leader %s after %v", p.steppedIn, p.newLeader.Name, p.electedIn)
