@@ -208,8 +208,12 @@ func TestUI(t *testing.T) {
 
 	t.Run("failover", func(t *testing.T) {
 		b.t = t
+		if _, _, err := c1.PreparedQuery().Create(&api.PreparedQueryDefinition{Name: "billing-q", Service: api.ServiceQuery{Service: "billing", OnlyPassing: true, Failover: api.QueryFailoverOptions{NearestN: 1}}}, nil); err != nil {
+			t.Fatalf("create prepared query: %v", err)
+		}
 		b.open("#/services/billing")
 		b.waitJS(10*time.Second, "failover state", `(document.querySelector('#failover-state') || {}).innerText?.includes('answered from dc2 (local has no healthy instance)')`)
+		b.waitJS(10*time.Second, "prepared query failover", `(document.querySelector('[data-query="billing-q"]') || {}).innerText?.includes('answered from dc2 (local has no healthy instance)')`)
 		b.screenshot(shots, "failover")
 	})
 
