@@ -188,6 +188,20 @@ func (b *browser) screenshot(dir, name string) {
 	}
 }
 
+// narrow shows the page 390 px wide, as a phone does: it must not scroll
+// sideways (wide tables scroll inside their own box). It screenshots it as
+// name-390 and goes back to 1280 px.
+func (b *browser) narrow(dir, name string) {
+	b.t.Helper()
+	b.must("390 px", chromedp.EmulateViewport(390, 844))
+	width, err := eval[int](b, `document.documentElement.scrollWidth`)
+	if err != nil || width > 400 {
+		b.t.Errorf("%s at 390 px is %d px wide (%v), want no sideways scroll", name, width, err)
+	}
+	b.screenshot(dir, name+"-390")
+	b.must("1280 px", chromedp.EmulateViewport(1280, 900))
+}
+
 // colours counts distinct colours of img, stopping at max.
 func colours(img image.Image, max int) int {
 	seen := map[[4]uint32]bool{}
