@@ -12,7 +12,7 @@ export class APIError extends Error {
 }
 
 // NetError means the agent did not answer at all.
-export class NetError extends Error {}
+class NetError extends Error {}
 
 // connection tracks whether the agent answers; the app shows a banner while
 // it does not.

@@ -3,7 +3,7 @@
 
 import { esc, describe } from './api.js';
 
-export const statuses = ['critical', 'warning', 'passing'];
+const statuses = ['critical', 'warning', 'passing'];
 
 export function badge(status, text) {
   const cls = statuses.includes(status) ? status : 'warning';
