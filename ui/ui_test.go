@@ -136,3 +136,29 @@ func TestServe(t *testing.T) {
 		t.Errorf(`New("ui") error = nil, want one: a prefix starts and ends with '/'`)
 	}
 }
+
+// TestNothingFromElsewhere checks that the assets name no other origin
+// (the Content-Security-Policy refuses one at run time too) and that the
+// only request the pages make is api.js's fetch of /v1/.
+func TestNothingFromElsewhere(t *testing.T) {
+	t.Parallel()
+	err := fs.WalkDir(embedded, "assets", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, _ := fs.ReadFile(embedded, p)
+		text := string(body)
+		for _, bad := range []string{"http://", "https://", "//cdn", "XMLHttpRequest", "WebSocket", "EventSource", "import(", "@import"} {
+			if strings.Contains(text, bad) {
+				t.Errorf("%s contains %q: the UI loads nothing from anywhere but the agent, and only through api.js", p, bad)
+			}
+		}
+		if n := strings.Count(text, "fetch("); n > 0 && p != "assets/api.js" {
+			t.Errorf("%s calls fetch %d times: requests go through api.js", p, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

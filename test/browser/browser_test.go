@@ -40,8 +40,9 @@ func chromiumPath(t *testing.T) string {
 
 // newBrowser starts headless Chromium at 1280x900 and stops it at the end
 // of the test, failing the test if a page threw an exception or called
-// console.error meanwhile. Entries of the browser's own log (a request that
-// failed, which the error tests cause on purpose) are not the page's errors.
+// console.error meanwhile, or the browser logged an error other than a
+// failed request (which the error tests cause on purpose): a Content
+// Security Policy refusal fails it too.
 func newBrowser(t *testing.T, base string) *browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -67,7 +68,10 @@ func newBrowser(t *testing.T, base string) *browser {
 			if err != nil {
 				return
 			}
-			if m.IsException() || (m.Type == chromedp.ConsoleError && m.Source == "") {
+			// A failed request is the browser's "network" entry, which
+			// the error tests cause; a CSP refusal ("security") and
+			// everything the page itself reports are errors.
+			if m.IsException() || (m.Type == chromedp.ConsoleError && m.Source != "network") {
 				b.record(fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line+1))
 			}
 		}
@@ -182,6 +186,20 @@ func (b *browser) screenshot(dir, name string) {
 	if n := colours(img, 8); n < 8 {
 		b.t.Errorf("screenshot %s has %d colours: blank page", name, n)
 	}
+}
+
+// narrow shows the page 390 px wide, as a phone does: it must not scroll
+// sideways (wide tables scroll inside their own box). It screenshots it as
+// name-390 and goes back to 1280 px.
+func (b *browser) narrow(dir, name string) {
+	b.t.Helper()
+	b.must("390 px", chromedp.EmulateViewport(390, 844))
+	width, err := eval[int](b, `document.documentElement.scrollWidth`)
+	if err != nil || width > 400 {
+		b.t.Errorf("%s at 390 px is %d px wide (%v), want no sideways scroll", name, width, err)
+	}
+	b.screenshot(dir, name+"-390")
+	b.must("1280 px", chromedp.EmulateViewport(1280, 900))
 }
 
 // colours counts distinct colours of img, stopping at max.

@@ -6,7 +6,8 @@
 //
 // They need the Debian package chromium (or chromium-browser,
 // google-chrome) on PATH; without one every test says plainly that it did
-// not run. Screenshots of each page are written under the test's temporary
-// directory (kept with -test.v when MERIDIAN_SCREENSHOTS names a directory
-// to copy them to).
+// not run. A screenshot of each page is written under the test's temporary
+// directory and checked not to be blank; MERIDIAN_SCREENSHOTS=DIR keeps a
+// copy in DIR. TestUIFigures logs the figures (go test -v -run
+// TestUIFigures ./test/browser/).
 package browser

@@ -13,16 +13,19 @@ import (
 	"github.com/meridian/meridian/internal/testcluster"
 )
 
-// The figures issue 15 asks for, and the bound this test enforces: the
-// targets times five, since the machines that run it are shared and often
-// loaded (a CPU-starved Chromium spends more than the target compiling the
-// modules). The test logs what it measured; take the figures on a quiet
-// machine.
+// The figures issue 15 asks for, and the bounds this test enforces. The
+// bounds are far above the targets: the machines that run it are shared and
+// often loaded, and a CPU-starved Chromium alone spends more than a target
+// (at a load average of 35 on two cores the service page took 1.4s). They
+// catch a page that waits for a poll or never completes; what catches a
+// request per service, whatever the load, is the count of requests a page
+// makes (maxRequests). The figures themselves are logged, to be taken on a
+// quiet machine.
 const (
-	servicesTarget = 300 * time.Millisecond
-	detailTarget   = 150 * time.Millisecond
-	changeTarget   = time.Second
-	slack          = 5
+	servicesTarget, servicesBound = 300 * time.Millisecond, 5 * time.Second
+	detailTarget, detailBound     = 150 * time.Millisecond, 4 * time.Second
+	changeTarget, changeBound     = time.Second, 3 * time.Second
+	maxRequests                   = 8
 )
 
 // TestUIFigures measures, with 500 services of 4 instances each on a dev
@@ -80,30 +83,34 @@ func TestUIFigures(t *testing.T) {
 		if err != nil {
 			t.Fatalf("read the ready mark: %v", err)
 		}
+		n, err := eval[int](b, `performance.getEntriesByType('resource').filter((e) => e.name.includes('/v1/') && e.startTime <= performance.getEntriesByName('meridian:ready')[0].startTime).length`)
+		if err != nil || n > maxRequests {
+			t.Errorf("%s made %d API requests before it was ready (%v), want at most %d", hash, n, err, maxRequests)
+		}
 		return time.Duration(ms * float64(time.Millisecond))
 	}
-	measure := func(name string, target time.Duration, run func() time.Duration) {
+	measure := func(name string, target, bound time.Duration, run func() time.Duration) {
 		var d []time.Duration
 		for range 5 {
 			d = append(d, run())
 		}
 		slices.Sort(d)
 		t.Logf("%s: median %v of 5 (%v), target %v", name, d[2], d, target)
-		if d[2] > slack*target {
-			t.Errorf("%s: median %v, over %d times the target %v", name, d[2], slack, target)
+		if d[2] > bound {
+			t.Errorf("%s: median %v, over the bound %v (target %v)", name, d[2], bound, target)
 		}
 	}
-	measure("services page (500 services, 2000 instances) ready after navigation", servicesTarget, func() time.Duration {
+	measure("services page (500 services, 2000 instances) ready after navigation", servicesTarget, servicesBound, func() time.Duration {
 		return ready("#/services", `document.querySelectorAll('tr[data-service]').length === 500`)
 	})
-	measure("service page (4 instances) ready after navigation", detailTarget, func() time.Duration {
+	measure("service page (4 instances) ready after navigation", detailTarget, detailBound, func() time.Duration {
 		return ready("#/services/svc-250", `document.querySelectorAll('[data-instance]').length === 4`)
 	})
 	b.open("#/services/svc-250")
 	b.waitJS(10*time.Second, "instances", `document.querySelectorAll('[data-instance][data-status="passing"]').length === 4`)
 	status := []string{api.HealthCritical, api.HealthPassing}
 	i := 0
-	measure("a check's change on the open service page", changeTarget, func() time.Duration {
+	measure("a check's change on the open service page", changeTarget, changeBound, func() time.Duration {
 		st := status[i%2]
 		i++
 		start := time.Now()

@@ -148,13 +148,7 @@ func TestUI(t *testing.T) {
 		if !strings.Contains(b.location(), "filter=pay") {
 			t.Errorf("location after filtering = %s, want filter=pay in it (shareable)", b.location())
 		}
-		b.must("narrow", chromedp.EmulateViewport(390, 844))
-		width, _ := eval[int](b, `document.documentElement.scrollWidth`)
-		if width > 400 {
-			t.Errorf("at 390 px the page is %d px wide, want no horizontal scroll", width)
-		}
-		b.screenshot(shots, "services-390")
-		b.must("wide", chromedp.EmulateViewport(1280, 900))
+		b.narrow(shots, "services")
 	})
 
 	t.Run("keyboard", func(t *testing.T) {
@@ -192,6 +186,7 @@ func TestUI(t *testing.T) {
 			}
 		}
 		b.screenshot(shots, "service")
+		b.narrow(shots, "service")
 		start := time.Now()
 		if err := c1.Agent().FailTTL("service:web-1", "disk full"); err != nil {
 			t.Fatalf("fail TTL: %v", err)
@@ -208,8 +203,12 @@ func TestUI(t *testing.T) {
 
 	t.Run("failover", func(t *testing.T) {
 		b.t = t
+		if _, _, err := c1.PreparedQuery().Create(&api.PreparedQueryDefinition{Name: "billing-q", Service: api.ServiceQuery{Service: "billing", OnlyPassing: true, Failover: api.QueryFailoverOptions{NearestN: 1}}}, nil); err != nil {
+			t.Fatalf("create prepared query: %v", err)
+		}
 		b.open("#/services/billing")
 		b.waitJS(10*time.Second, "failover state", `(document.querySelector('#failover-state') || {}).innerText?.includes('answered from dc2 (local has no healthy instance)')`)
+		b.waitJS(10*time.Second, "prepared query failover", `(document.querySelector('[data-query="billing-q"]') || {}).innerText?.includes('answered from dc2 (local has no healthy instance)')`)
 		b.screenshot(shots, "failover")
 	})
 
@@ -219,6 +218,7 @@ func TestUI(t *testing.T) {
 		node := dc1.Servers[0].Name
 		b.waitJS(10*time.Second, "node listed", fmt.Sprintf(`(document.querySelector('tr[data-node=%q]') || {}).innerText?.includes('passing')`, node))
 		b.screenshot(shots, "nodes")
+		b.narrow(shots, "nodes")
 		b.must("open node", chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-node=%q] a`, node))))
 		b.waitJS(10*time.Second, "node detail", `document.querySelector('main').innerText.includes('web-1') && document.querySelector('main').innerText.includes('Serf Health Status')`)
 		b.screenshot(shots, "node")
@@ -249,6 +249,7 @@ func TestUI(t *testing.T) {
 			t.Fatalf("kv get %q = %+v, %v, want what the UI created", key, p, err)
 		}
 		b.screenshot(shots, "kv-key")
+		b.narrow(shots, "kv-key")
 
 		// Creating it again is refused: cas=0.
 		b.open("#/kv/")
@@ -382,6 +383,7 @@ func TestUI(t *testing.T) {
 			t.Errorf("dc1-dc2 link label = %q, want its RTT", s)
 		}
 		b.screenshot(shots, "federation")
+		b.narrow(shots, "federation")
 		b.must("click dc2", chromedp.Click(chromedp.CSS(`svg a[data-dc="dc2"] circle`)))
 		b.waitJS(10*time.Second, "dc2 opened", `location.hash.includes('dc=dc2') && !!document.querySelector('tr[data-service="only-dc2"]')`)
 	})

@@ -12,7 +12,7 @@ export class APIError extends Error {
 }
 
 // NetError means the agent did not answer at all.
-export class NetError extends Error {}
+class NetError extends Error {}
 
 // connection tracks whether the agent answers; the app shows a banner while
 // it does not.
@@ -29,6 +29,21 @@ function setLost(v) {
 // only for another one, so that local reads keep the agent's failover.
 let localDC = '';
 export function setLocalDC(dc) { localDC = dc; }
+
+// The ACL token the user gave, kept in the browser for this agent's address
+// and sent as X-Consul-Token with every request; none sends none (the
+// agent's default token answers).
+const tokenKey = 'meridian.ui.token:' + location.host;
+export function getToken() {
+  try { return localStorage.getItem(tokenKey) || ''; } catch (e) { return ''; }
+}
+export function setToken(t) {
+  try {
+    if (t) localStorage.setItem(tokenKey, t); else localStorage.removeItem(tokenKey);
+  } catch (e) { /* storage off: the token lasts as long as the page */ }
+  memoryToken = t;
+}
+let memoryToken = getToken();
 
 // encodePath encodes each segment of a key or name, keeping its slashes.
 export function encodePath(s) {
@@ -53,7 +68,9 @@ export async function request(method, path, params, opts = {}) {
   const u = url(path, params);
   let res;
   try {
-    res = await fetch(u, { method, body: opts.body, signal: opts.signal, headers: opts.headers });
+    const headers = { ...opts.headers };
+    if (memoryToken) headers['X-Consul-Token'] = memoryToken;
+    res = await fetch(u, { method, body: opts.body, signal: opts.signal, headers });
   } catch (e) {
     if (e.name === 'AbortError' || e.name === 'TimeoutError') throw e;
     setLost(true);
@@ -89,7 +106,8 @@ export function describe(err) {
       500: 'the agent failed',
       503: 'unavailable',
     }[err.status] || 'error';
-    return `${what} (${err.status} from ${err.path}): ${err.message}`;
+    const hint = err.status === 403 ? (memoryToken ? ' (the ACL token given does not allow it)' : ' (give an ACL token: the button in the header)') : '';
+    return `${what} (${err.status} from ${err.path}): ${err.message}${hint}`;
   }
   if (err instanceof NetError) return err.message;
   if (err && err.name === 'TimeoutError') return 'no answer within the time allowed';

@@ -6,7 +6,8 @@
 // #/kv/KEY, #/members, #/federation; each takes ?dc=DC (the selected
 // datacenter) and page-specific parameters, so reload and share work.
 
-import { get, describe, esc, onConnection, setLocalDC } from './api.js';
+import { get, describe, esc, onConnection, setLocalDC, getToken, setToken } from './api.js';
+import { tokenDialog } from './view.js';
 import * as dcs from './dcs.js';
 import * as services from './services.js';
 import * as nodes from './nodes.js';
@@ -131,6 +132,21 @@ function renderSelector() {
   else dcStatus.textContent = st.error ? 'datacenters: ' + st.error : '';
 }
 
+const tokenBtn = document.getElementById('token-btn');
+function showToken() {
+  tokenBtn.textContent = getToken() ? 'ACL token ✓' : 'ACL token';
+}
+showToken();
+let retryBoot = () => {};
+tokenBtn.addEventListener('click', async () => {
+  const t = await tokenDialog(getToken());
+  if (t === null) return;
+  setToken(t);
+  showToken();
+  retryBoot();
+  if (local) route();
+});
+
 // The skip link moves focus; following its #main would be a route.
 document.getElementById('skip').addEventListener('click', (ev) => {
   ev.preventDefault();
@@ -203,7 +219,7 @@ async function boot() {
       break;
     } catch (e) {
       if (!cached) main.innerHTML = `<p class="error">Cannot read this agent's datacenter (/v1/agent/self): ${esc(describe(e))}. Retrying…</p>`;
-      await new Promise((r) => setTimeout(r, delay));
+      await new Promise((r) => { retryBoot = r; setTimeout(r, delay); });
     }
   }
   dcs.start(local);

@@ -8,7 +8,7 @@ import { get, describe, poll, APIError } from './api.js';
 
 // distance is Vivaldi's round-trip estimate between two coordinates, in
 // seconds (serf's formula, as Consul's API documents it).
-export function distance(a, b) {
+function distance(a, b) {
   if (!a || !b || !a.Vec || !b.Vec || a.Vec.length !== b.Vec.length) return NaN;
   let sum = 0;
   for (let i = 0; i < a.Vec.length; i++) {

@@ -2,7 +2,7 @@
 // (#/kv/KEY): view (text, JSON pretty-printed, binary as base64), create,
 // edit with check-and-set, delete a key or a folder with all under it.
 
-import { get, request, watch, esc, encodePath, describe, APIError } from './api.js';
+import { get, request, watch, esc, encodePath, describe } from './api.js';
 import { errorBox, confirmDialog } from './view.js';
 
 export function render(main, ctx) {
@@ -28,7 +28,7 @@ function crumbs(ctx, key) {
 // decodeValue turns a base64 value into {bytes, text}; text is null for a
 // value that is not UTF-8 or holds control characters other than
 // whitespace.
-export function decodeValue(b64) {
+function decodeValue(b64) {
   const bin = atob(b64 || '');
   const bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);

@@ -1,7 +1,7 @@
 // services.js: the Services list (#/services) and a service's instances
 // (#/services/NAME).
 
-import { get, watch, esc, encodePath } from './api.js';
+import { get, watch, poll, esc, describe } from './api.js';
 import { rollup, tags, meta, errorBox, checksTable, worst, badge } from './view.js';
 
 export function render(main, ctx) {
@@ -96,7 +96,7 @@ function list(main, ctx) {
 
 function detail(main, ctx, name) {
   main.innerHTML = `<p class="crumbs"><a href="${esc(ctx.link('/services'))}">Services</a> /</p>
-    <h1>${esc(name)}</h1><div id="failover"></div><div id="err"></div><div id="instances"><p class="muted">Loading…</p></div>`;
+    <h1>${esc(name)}</h1><div id="failover"></div><div id="queries"></div><div id="err"></div><div id="instances"><p class="muted">Loading…</p></div>`;
   const path = '/health/service/' + encodeURIComponent(name);
   let done = false;
   const err = main.querySelector('#err');
@@ -121,9 +121,41 @@ function detail(main, ctx, name) {
       if (!from) { box.innerHTML = ''; return; }
       const tried = r.headers.get('X-Meridian-Failovers');
       const inst = (r.data || []).map((n) => `${esc(n.Node.Node)} (${esc(addr(n))})`).join(', ');
-      box.innerHTML = `<div class="failover" role="status" id="failover-state"><strong>Failover:</strong> answered from ${esc(from)} (local has no healthy instance)${tried ? `; ${esc(from)} was datacenter ${esc(tried)} of the policy's order` : ''}. Healthy there: ${inst || 'none'}. <a href="#/services/${esc(encodeURIComponent(name))}?dc=${esc(encodeURIComponent(from))}">Open in ${esc(from)}</a></div>`;
+      box.innerHTML = `<div class="failover" role="status" id="failover-state"><strong>Failover policy:</strong> answered from ${esc(from)} (local has no healthy instance)${tried ? `; ${esc(from)} was datacenter ${esc(tried)} of the policy's order` : ''}. Healthy there: ${inst || 'none'}. <a href="#/services/${esc(encodeURIComponent(name))}?dc=${esc(encodeURIComponent(from))}">Open in ${esc(from)}</a></div>`;
     }, () => { box.innerHTML = ''; }));
   }
+  ctx.onStop(poll(3000, (signal) => queries(main.querySelector('#queries'), ctx, name, signal)));
+}
+
+// queries shows where the prepared queries that look this service up are
+// answered from, running each (execution cannot block, so every 3s). A
+// datacenter whose queries cannot be listed (ACLs) shows none.
+async function queries(box, ctx, name, signal) {
+  let list;
+  try {
+    list = (await get('/query', { dc: ctx.dc }, { signal })).data || [];
+  } catch (e) {
+    if (!signal.aborted) box.innerHTML = '';
+    return;
+  }
+  const mine = list.filter((q) => !(q.Template && q.Template.Type) && q.Service && (q.Service.Service || '').toLowerCase() === name.toLowerCase());
+  const runs = await Promise.all(mine.map(async (q) => {
+    try {
+      return { q, r: (await get('/query/' + encodeURIComponent(q.ID) + '/execute', { dc: ctx.dc }, { signal })).data };
+    } catch (e) {
+      return { q, e };
+    }
+  }));
+  if (signal.aborted) return;
+  box.innerHTML = runs.map(({ q, r, e }) => {
+    const label = `Prepared query <strong>${esc(q.Name || q.ID)}</strong>`;
+    if (e) return `<p class="error">${label}: ${esc(describe(e))}</p>`;
+    const n = (r.Nodes || []).length;
+    if (r.Datacenter && r.Datacenter !== ctx.dc) {
+      return `<div class="failover" data-query="${esc(q.Name || q.ID)}">${label}: answered from ${esc(r.Datacenter)} (local has no healthy instance), ${n} instance${n === 1 ? '' : 's'} there, after asking ${esc(r.Failovers)} other datacenter${r.Failovers === 1 ? '' : 's'}.</div>`;
+    }
+    return `<p class="note" data-query="${esc(q.Name || q.ID)}">${label}: answered in ${esc(ctx.dc)}, ${n} instance${n === 1 ? '' : 's'}.</p>`;
+  }).join('');
 }
 
 function addr(n) {

@@ -3,7 +3,7 @@
 
 import { esc, describe } from './api.js';
 
-export const statuses = ['critical', 'warning', 'passing'];
+const statuses = ['critical', 'warning', 'passing'];
 
 export function badge(status, text) {
   const cls = statuses.includes(status) ? status : 'warning';
@@ -57,5 +57,26 @@ export function confirmDialog(message, confirmLabel) {
     d.addEventListener('close', () => { resolve(d.returnValue === 'yes'); d.remove(); });
     d.showModal();
     d.querySelector('#confirm-yes').focus();
+  });
+}
+
+// tokenDialog asks for an ACL token (a secret ID); it resolves to the new
+// token, '' to forget it, or null when cancelled.
+export function tokenDialog(current) {
+  return new Promise((resolve) => {
+    const d = document.createElement('dialog');
+    d.setAttribute('aria-labelledby', 'token-title');
+    d.innerHTML = `<form class="stack" id="token-form"><h2 id="token-title">ACL token</h2>
+      <p class="muted">Sent as X-Consul-Token with every request this page makes, and kept in this browser until you forget it.</p>
+      <label>Secret ID<input type="password" id="token-input" autocomplete="off" spellcheck="false" value="${esc(current)}"></label>
+      <div class="toolbar"><button class="primary" id="token-save">Use this token</button><button type="button" id="token-clear">Forget the token</button><button type="button" id="token-cancel">Cancel</button></div></form>`;
+    document.body.appendChild(d);
+    let answer = null;
+    d.querySelector('#token-form').addEventListener('submit', (ev) => { ev.preventDefault(); answer = d.querySelector('#token-input').value.trim(); d.close(); });
+    d.querySelector('#token-clear').addEventListener('click', () => { answer = ''; d.close(); });
+    d.querySelector('#token-cancel').addEventListener('click', () => d.close());
+    d.addEventListener('close', () => { resolve(answer); d.remove(); });
+    d.showModal();
+    d.querySelector('#token-input').focus();
   });
 }
