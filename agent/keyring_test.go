@@ -88,3 +88,56 @@ func TestKeyringRotation(t *testing.T) {
 		t.Errorf("KeyringInstall of a 5-byte key = %v, want a 400 saying so", err)
 	}
 }
+
+// TestKeyringACL: with ACLs on (default deny), listing the keyring takes
+// keyring:read and changing it keyring:write.
+func TestKeyringACL(t *testing.T) {
+	k1 := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	k2 := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+	c := testcluster.New(t, testcluster.Options{Servers: 1, Configure: func(cfg *configs.Config) {
+		cfg.Encrypt = k1
+		cfg.ACL.Enabled = true
+		cfg.ACL.DefaultPolicy = configs.ACLDeny
+	}})
+	srv := c.Servers[0]
+	var boot *api.ACLToken
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		var err error
+		boot, _, err = srv.API().ACL().Bootstrap()
+		return err
+	})
+	withToken := func(token string) *api.Operator {
+		cfg := api.DefaultConfig()
+		cfg.Address, cfg.Token = srv.HTTPAddr(), token
+		cl, err := api.NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl.Operator()
+	}
+	mgmt := withToken(boot.SecretID)
+	acls := srv.API().ACL()
+	wo := &api.WriteOptions{Token: boot.SecretID}
+	pol, _, err := acls.PolicyCreate(&api.ACLPolicy{Name: "keyring-read", Rules: `keyring = "read"`}, wo)
+	if err != nil {
+		t.Fatalf("PolicyCreate: %v", err)
+	}
+	reader, _, err := acls.TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, wo)
+	if err != nil {
+		t.Fatalf("TokenCreate: %v", err)
+	}
+	read := withToken(reader.SecretID)
+	anon := withToken("")
+	if _, err := anon.KeyringList(nil); err == nil || !strings.Contains(err.Error(), "ermission denied") {
+		t.Errorf("anonymous KeyringList = %v, want permission denied", err)
+	}
+	if _, err := read.KeyringList(nil); err != nil {
+		t.Errorf("KeyringList with keyring:read = %v", err)
+	}
+	if err := read.KeyringInstall(k2, nil); err == nil || !strings.Contains(err.Error(), "ermission denied") {
+		t.Errorf("KeyringInstall with keyring:read = %v, want permission denied", err)
+	}
+	if err := mgmt.KeyringInstall(k2, nil); err != nil {
+		t.Errorf("KeyringInstall with the management token = %v", err)
+	}
+}

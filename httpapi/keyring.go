@@ -30,10 +30,11 @@ type KeyringResponse struct {
 // answers /v1/operator/keyring with 501.
 type Keyring interface {
 	// KeyringOp runs op (KeyringList, ...) with key (base64; empty for a
-	// list) on the agent's LAN pool and, on a server, the WAN pool.
-	// localOnly lists this agent's own keyring instead of asking the
-	// pool.
-	KeyringOp(ctx context.Context, op, key string, localOnly bool) ([]KeyringResponse, error)
+	// list) on the agent's LAN pool and, on a server, the WAN pool, for a
+	// caller with token (keyring:read to list, keyring:write otherwise,
+	// when ACLs are on). localOnly lists this agent's own keyring instead
+	// of asking the pool.
+	KeyringOp(ctx context.Context, token, op, key string, localOnly bool) ([]KeyringResponse, error)
 }
 
 // keyringRoutes mounts /v1/operator/keyring as Consul has it: GET lists,
@@ -81,7 +82,7 @@ func (s *Server) keyring(op string) handlerFunc {
 		if localOnly && op != KeyringList {
 			return nil, badf("local-only applies to listing keys only")
 		}
-		resp, err := kr.KeyringOp(r.Context(), op, body.Key, localOnly)
+		resp, err := kr.KeyringOp(r.Context(), requestToken(r), op, body.Key, localOnly)
 		if err != nil {
 			return nil, err
 		}
