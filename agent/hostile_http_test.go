@@ -73,8 +73,10 @@ func TestHTTPSlowClientsAreClosed(t *testing.T) {
 				t.Fatal(err)
 			}
 			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			defer wg.Wait()
 			defer close(stop)
-			go trickle(c, tc.trick, stop)
+			wg.Go(func() { trickle(c, tc.trick, stop) })
 			got, took := closedWithin(t, c, tc.max)
 			if !strings.HasPrefix(got, tc.want) {
 				t.Errorf("answer %q, want it to start with %q", got, tc.want)
@@ -105,8 +107,9 @@ func TestHTTPManySlowBodiesAreClosed(t *testing.T) {
 	a, client := localAgent(t, nil, agent.Options{TuneHTTP: shortHTTPTimeouts})
 	const n = 150
 	stop := make(chan struct{})
-	defer close(stop)
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stop)
 	open := make(chan net.Conn, n)
 	for range n {
 		c, err := net.Dial("tcp", a.HTTPAddr())
