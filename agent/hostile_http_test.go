@@ -328,10 +328,11 @@ func TestHTTPWritesRefuseCrossSiteRequests(t *testing.T) {
 		{"text/plain POST to service register", "POST", "/v1/agent/service/register", "text/plain", `{"Name":"evil"}`, http.StatusMethodNotAllowed},
 		{"text/plain POST to query create", "POST", "/v1/query", "text/plain", query, http.StatusUnsupportedMediaType},
 		{"multipart POST to query create", "POST", "/v1/query", "multipart/form-data; boundary=x", query, http.StatusUnsupportedMediaType},
-		{"untyped POST to query create", "POST", "/v1/query", "", query, http.StatusUnsupportedMediaType},
+		{"untyped POST from a web page to query create", "POST", "/v1/query", "", query, http.StatusUnsupportedMediaType},
 		{"form POST from a web page to query create", "POST", "/v1/query", "application/x-www-form-urlencoded", query, http.StatusUnsupportedMediaType},
 		{"JSON POST to query create", "POST", "/v1/query", "application/json; charset=utf-8", query, http.StatusOK},
 		{"curl -d POST to query create", "POST", "/v1/query", "application/x-www-form-urlencoded", `{"Name":"q2","Service":{"Service":"web"}}`, http.StatusOK},
+		{"untyped POST of an old client to query create", "POST", "/v1/query", "", `{"Name":"q3","Service":{"Service":"web"}}`, http.StatusOK},
 		{"curl -d PUT to kv", "PUT", "/v1/kv/fine", "application/x-www-form-urlencoded", "x", http.StatusOK},
 		{"untyped DELETE of kv", "DELETE", "/v1/kv/fine", "", "", http.StatusOK},
 	}
