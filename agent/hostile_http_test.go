@@ -73,8 +73,10 @@ func TestHTTPSlowClientsAreClosed(t *testing.T) {
 				t.Fatal(err)
 			}
 			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			defer wg.Wait()
 			defer close(stop)
-			go trickle(c, tc.trick, stop)
+			wg.Go(func() { trickle(c, tc.trick, stop) })
 			got, took := closedWithin(t, c, tc.max)
 			if !strings.HasPrefix(got, tc.want) {
 				t.Errorf("answer %q, want it to start with %q", got, tc.want)
@@ -105,8 +107,9 @@ func TestHTTPManySlowBodiesAreClosed(t *testing.T) {
 	a, client := localAgent(t, nil, agent.Options{TuneHTTP: shortHTTPTimeouts})
 	const n = 150
 	stop := make(chan struct{})
-	defer close(stop)
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stop)
 	open := make(chan net.Conn, n)
 	for range n {
 		c, err := net.Dial("tcp", a.HTTPAddr())
@@ -325,10 +328,11 @@ func TestHTTPWritesRefuseCrossSiteRequests(t *testing.T) {
 		{"text/plain POST to service register", "POST", "/v1/agent/service/register", "text/plain", `{"Name":"evil"}`, http.StatusMethodNotAllowed},
 		{"text/plain POST to query create", "POST", "/v1/query", "text/plain", query, http.StatusUnsupportedMediaType},
 		{"multipart POST to query create", "POST", "/v1/query", "multipart/form-data; boundary=x", query, http.StatusUnsupportedMediaType},
-		{"untyped POST to query create", "POST", "/v1/query", "", query, http.StatusUnsupportedMediaType},
+		{"untyped POST from a web page to query create", "POST", "/v1/query", "", query, http.StatusUnsupportedMediaType},
 		{"form POST from a web page to query create", "POST", "/v1/query", "application/x-www-form-urlencoded", query, http.StatusUnsupportedMediaType},
 		{"JSON POST to query create", "POST", "/v1/query", "application/json; charset=utf-8", query, http.StatusOK},
 		{"curl -d POST to query create", "POST", "/v1/query", "application/x-www-form-urlencoded", `{"Name":"q2","Service":{"Service":"web"}}`, http.StatusOK},
+		{"untyped POST of an old client to query create", "POST", "/v1/query", "", `{"Name":"q3","Service":{"Service":"web"}}`, http.StatusOK},
 		{"curl -d PUT to kv", "PUT", "/v1/kv/fine", "application/x-www-form-urlencoded", "x", http.StatusOK},
 		{"untyped DELETE of kv", "DELETE", "/v1/kv/fine", "", "", http.StatusOK},
 	}

@@ -269,9 +269,11 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 
 // crossSite refuses a POST that a web page of any site could have sent to
 // the agent without a CORS preflight, that is one whose body is typed
-// text/plain, multipart/form-data, or not at all (415). A form-encoded
-// POST passes only when no browser sent it (no Origin header): that is
-// what curl -d sends, as in Consul's examples. Only the endpoints that
+// text/plain, multipart/form-data, form-encoded or not at all (415). A
+// form-encoded or untyped POST passes only when no browser sent it (no
+// Origin header, which browsers add to every cross-site POST): that is
+// what curl -d and -X POST send, as in Consul's examples, and what older
+// Consul clients send for a POST without a body. Only the endpoints that
 // Consul (and its Go client) reach with POST take it at all; the others
 // take PUT, which a browser always preflights, and the agent answers no
 // preflight.
@@ -281,10 +283,11 @@ func crossSite(r *http.Request) error {
 	}
 	ct := r.Header.Get("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
+	fromBrowser := r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != ""
 	switch {
 	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
 		return nil
-	case mt == "application/x-www-form-urlencoded" && r.Header.Get("Origin") == "":
+	case (mt == "application/x-www-form-urlencoded" || ct == "") && !fromBrowser:
 		return nil
 	}
 	return &unsupportedType{msg: fmt.Sprintf("POST needs Content-Type: application/json, got %q", ct)}
