@@ -28,11 +28,16 @@ type perm struct {
 // endpoints, on the server; /v1/agent/token, on the agent); open marks
 // those that need nothing, as in Consul (status, datacenter lists).
 type guard struct {
+	one    perm // the first check, kept out of checks so the common
+	hasOne bool // one-check guard allocates nothing
 	checks []perm
 	filter bool
 	self   bool
 	open   bool
 }
+
+// only is the guard of a single check.
+func only(p perm) guard { return guard{one: p, hasOne: true} }
 
 // guardFunc works out a request's guard; it may read the body (which it
 // leaves for the handler) or ask the agent what an ID names. An error
@@ -41,13 +46,13 @@ type guardFunc func(s *Server, r *http.Request) (guard, error)
 
 func need(res acl.Resource, want acl.Access) guardFunc {
 	return func(*Server, *http.Request) (guard, error) {
-		return guard{checks: []perm{{res: res, want: want}}}, nil
+		return only(perm{res: res, want: want}), nil
 	}
 }
 
 func needPath(res acl.Resource, param string, want acl.Access) guardFunc {
 	return func(_ *Server, r *http.Request) (guard, error) {
-		return guard{checks: []perm{{res: res, seg: r.PathValue(param), want: want}}}, nil
+		return only(perm{res: res, seg: r.PathValue(param), want: want}), nil
 	}
 }
 
@@ -55,14 +60,16 @@ func needPath(res acl.Resource, param string, want acl.Access) guardFunc {
 // (a node's services, a node's checks).
 func needPathFiltered(res acl.Resource, param string) guardFunc {
 	return func(_ *Server, r *http.Request) (guard, error) {
-		return guard{checks: []perm{{res: res, seg: r.PathValue(param), want: acl.AccessRead}}, filter: true}, nil
+		g := only(perm{res: res, seg: r.PathValue(param), want: acl.AccessRead})
+		g.filter = true
+		return g, nil
 	}
 }
 
 // needAgent checks want on this agent's own node.
 func needAgent(res acl.Resource, want acl.Access) guardFunc {
 	return func(s *Server, _ *http.Request) (guard, error) {
-		return guard{checks: []perm{{res: res, seg: s.agent.NodeName(), want: want}}}, nil
+		return only(perm{res: res, seg: s.agent.NodeName(), want: want}), nil
 	}
 }
 
@@ -188,7 +195,7 @@ func (s *Server) guarded(pattern string, h handlerFunc) handlerFunc {
 		if gd.open || gd.self {
 			return h(w, r)
 		}
-		auth, err := s.authorize(r, gd.checks)
+		auth, err := s.authorize(r, gd)
 		if err != nil {
 			return nil, err
 		}
@@ -196,10 +203,10 @@ func (s *Server) guarded(pattern string, h handlerFunc) handlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		if r.URL.Query().Has("index") {
+		if r.URL.RawQuery != "" && r.URL.Query().Has("index") {
 			// A blocking read may have waited minutes: the token may have
 			// lost its rights, or its life, meanwhile.
-			if auth, err = s.authorize(r, gd.checks); err != nil {
+			if auth, err = s.authorize(r, gd); err != nil {
 				return nil, err
 			}
 		}
@@ -221,8 +228,8 @@ func (s *Server) guarded(pattern string, h handlerFunc) handlerFunc {
 	}
 }
 
-// authorize resolves the request's token and makes every check.
-func (s *Server) authorize(r *http.Request, checks []perm) (*acl.Authorizer, error) {
+// authorize resolves the request's token and makes every check of g.
+func (s *Server) authorize(r *http.Request, g guard) (*acl.Authorizer, error) {
 	auth, err := s.agent.ResolveToken(r.Context(), requestToken(r))
 	if err != nil {
 		return nil, err
@@ -230,18 +237,27 @@ func (s *Server) authorize(r *http.Request, checks []perm) (*acl.Authorizer, err
 	if auth == nil {
 		return nil, &rpc.Error{Code: rpc.ErrPermissionDenied.Code, Message: "Permission denied: the token could not be resolved"}
 	}
-	for _, p := range checks {
-		if p.prefix {
-			if !auth.AllowedWritePrefix(p.res, p.seg) {
-				return nil, &acl.PermissionDeniedError{AccessorID: auth.AccessorID(), Resource: p.res, Segment: p.seg, Access: acl.AccessWrite}
-			}
-			continue
+	if g.hasOne {
+		if err := check(auth, g.one); err != nil {
+			return nil, err
 		}
-		if err := auth.Check(p.res, p.seg, p.want); err != nil {
+	}
+	for _, p := range g.checks {
+		if err := check(auth, p); err != nil {
 			return nil, err
 		}
 	}
 	return auth, nil
+}
+
+func check(auth *acl.Authorizer, p perm) error {
+	if p.prefix {
+		if !auth.AllowedWritePrefix(p.res, p.seg) {
+			return &acl.PermissionDeniedError{AccessorID: auth.AccessorID(), Resource: p.res, Segment: p.seg, Access: acl.AccessWrite}
+		}
+		return nil
+	}
+	return auth.Check(p.res, p.seg, p.want)
 }
 
 // peekBody reads the request body for a guard and leaves it in place for

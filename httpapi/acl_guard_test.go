@@ -170,7 +170,7 @@ func TestManagementPassesEveryGuard(t *testing.T) {
 			t.Errorf("%s: guard = %v", pattern, err)
 			continue
 		}
-		if _, err := srv.authorize(r, gd.checks); err != nil {
+		if _, err := srv.authorize(r, gd); err != nil {
 			t.Errorf("%s refuses a management token: %v", pattern, err)
 		}
 	}
@@ -225,5 +225,36 @@ func TestRequestToken(t *testing.T) {
 		if got := requestToken(r); got != tc.want {
 			t.Errorf("requestToken(%s: %q, ?%s) = %q, want %q", tc.header, tc.value, tc.query, got, tc.want)
 		}
+	}
+}
+
+// BenchmarkGuardedRead is the ACL cost in the handler path: a cached
+// health read with ACLs off, then on (guard, token resolution by the
+// agent, one check).
+func BenchmarkGuardedRead(b *testing.B) {
+	rules, err := acl.ParseRules(`service_prefix "" { policy = "read" }`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, on := range []bool{false, true} {
+		name := "acl-off"
+		if on {
+			name = "acl-on"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.ACL = on
+			srv := New(cfg, &aclAgent{auth: acl.NewAuthorizer("t", false, rules)})
+			req := httptest.NewRequest("GET", "/v1/health/checks/web", nil)
+			req.Header.Set("X-Consul-Token", "8f246b77-f3e1-ff88-5b48-8ec93abf3e05")
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				srv.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+		})
 	}
 }
