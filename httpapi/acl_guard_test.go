@@ -91,7 +91,9 @@ func routeRequest(pattern, query string) *http.Request {
 	if path == "/v1/txn" {
 		body = strings.NewReader(`[{"KV": {"Verb": "get", "Key": "secret/x"}}]`)
 	}
-	return httptest.NewRequest(method, path+query, body)
+	r := httptest.NewRequest(method, path+query, body)
+	r.Header.Set("Content-Type", "application/json")
+	return r
 }
 
 // TestEveryRouteDeniesAnonymous walks every registered route with the
