@@ -235,6 +235,21 @@ func (s *Server) guarded(pattern string, h handlerFunc) handlerFunc {
 	}
 }
 
+// guardedRaw guards a handler outside handle (Go's profiler): with ACLs
+// on it needs operator:read, as Consul's /debug/pprof does.
+func (s *Server) guardedRaw(h http.HandlerFunc) http.HandlerFunc {
+	if !s.cfg.ACL {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.authorize(r, only(perm{res: acl.ResOperator, want: acl.AccessRead})); err != nil {
+			s.respondError(w, r, err)
+			return
+		}
+		h(w, r)
+	}
+}
+
 // authorize resolves the request's token and makes every check of g.
 func (s *Server) authorize(r *http.Request, g guard) (*acl.Authorizer, error) {
 	auth, err := s.agent.ResolveToken(r.Context(), requestToken(r))

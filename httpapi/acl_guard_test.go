@@ -150,6 +150,17 @@ func TestEveryRouteDeniesAnonymous(t *testing.T) {
 	}
 }
 
+func TestProfilerNeedsOperatorRead(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ACL, cfg.EnableDebug = true, true
+	srv := New(cfg, &aclAgent{auth: acl.NewAuthorizer(acl.AnonymousAccessorID, false)})
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/", nil))
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "operator:read") {
+		t.Errorf("anonymous /debug/pprof/ = %d %q, want 403 naming operator:read", rec.Code, rec.Body.String())
+	}
+}
+
 // TestManagementPassesEveryGuard is the other side: a token with every
 // right is refused by no route.
 func TestManagementPassesEveryGuard(t *testing.T) {

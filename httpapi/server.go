@@ -212,9 +212,9 @@ func (s *Server) routes() {
 	s.handle("GET /v1/operator/raft/configuration", s.raftConfiguration)
 	s.handle("GET /v1/agent/metrics", s.agentMetrics)
 	if s.cfg.EnableDebug {
-		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
-		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		s.mux.HandleFunc("/debug/pprof/", s.guardedRaw(pprof.Index))
+		s.mux.HandleFunc("/debug/pprof/profile", s.guardedRaw(pprof.Profile))
+		s.mux.HandleFunc("/debug/pprof/trace", s.guardedRaw(pprof.Trace))
 	}
 	s.kvRoutes()
 	s.agentLocalRoutes()
