@@ -16,7 +16,7 @@
 //
 // Checking a request:
 //
-//	auth, err := resolver.Resolve(secret, acl.Index(tx, nil), time.Now(), acl.LoadFrom(txn, dc, false))
+//	auth, err := resolver.Resolve(secret, acl.Index(tx, nil), time.Now, acl.LoadFrom(txn, dc, false))
 //	if err != nil { ... deny ... }
 //	if err := auth.Check(acl.ResKey, "app/x", acl.AccessWrite); err != nil { ... 403 ... }
 //

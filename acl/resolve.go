@@ -135,9 +135,11 @@ type Loader func(secret string) (auth *Authorizer, expires *time.Time, err error
 
 // Resolve returns the authorizer for secret: the cached one if it was
 // compiled at index (the ACL state's current Index), else what load
-// returns, which it caches. A token past its expiry at now answers
-// ErrTokenExpired. Every error means deny.
-func (r *Resolver) Resolve(secret string, index uint64, now time.Time, load Loader) (*Authorizer, error) {
+// returns, which it caches. A token past its expiry at now() answers
+// ErrTokenExpired; now is called only for tokens that expire (reading the
+// clock costs more than the rest of a cached resolve). Every error means
+// deny.
+func (r *Resolver) Resolve(secret string, index uint64, now func() time.Time, load Loader) (*Authorizer, error) {
 	r.mu.RLock()
 	e, ok := r.entries[secret]
 	r.mu.RUnlock()
@@ -163,7 +165,7 @@ func (r *Resolver) Resolve(secret string, index uint64, now time.Time, load Load
 		r.entries[secret] = e
 		r.mu.Unlock()
 	}
-	if !e.expires.IsZero() && !now.Before(e.expires) {
+	if !e.expires.IsZero() && !now().Before(e.expires) {
 		return nil, ErrTokenExpired
 	}
 	return e.auth, nil

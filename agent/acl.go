@@ -219,3 +219,14 @@ func (a *Agent) SetAgentToken(ctx context.Context, caller, kind, secret string) 
 	}
 	return nil
 }
+
+// dnsAllowed reports whether DNS may answer seg of res: with ACLs on, what
+// the agent's default token (or the anonymous one) may read. Any error
+// denies.
+func (a *Agent) dnsAllowed(ctx context.Context, res acl.Resource, seg string) bool {
+	if !a.cfg.ACL.Enabled {
+		return true
+	}
+	auth, err := a.ResolveToken(ctx, "")
+	return err == nil && auth.Allowed(res, seg, acl.AccessRead)
+}

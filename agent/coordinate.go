@@ -77,7 +77,7 @@ func (a *Agent) coordinateLoop() {
 func (a *Agent) sendCoordinate(c *catalog.Coord) error {
 	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
 	defer cancel()
-	req := rpc.Write[catalog.CoordinateEntry]{Args: catalog.CoordinateEntry{Node: a.cfg.NodeName, Coord: c}}
+	req := rpc.Write[catalog.CoordinateEntry]{WriteOptions: rpc.WriteOptions{Token: a.agentToken()}, Args: catalog.CoordinateEntry{Node: a.cfg.NodeName, Coord: c}}
 	var reply rpc.WriteResult
 	return a.RPC(ctx, rpc.MethodCoordinateUpdate, &req, &reply)
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meridian/meridian/acl"
 	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/dns"
 	"github.com/meridian/meridian/rpc"
@@ -33,6 +34,9 @@ func (a *Agent) startDNS() error {
 	cfg.RecursorTimeout = d.RecursorTimeout
 	cfg.Failover = a.FailoverTargets
 	cfg.FailoverTXT = d.FailoverTXT
+	if a.cfg.ACL.Enabled {
+		cfg.ServiceAllowed = func(service string) bool { return a.dnsAllowed(a.ctx, acl.ResService, service) }
+	}
 	cfg.Logger = a.logger.With("component", "dns")
 	srv, err := dns.New(cfg, dnsBackend{a})
 	if err != nil {
@@ -83,7 +87,7 @@ func (b dnsBackend) Node(ctx context.Context, dc, name string) (*catalog.Node, e
 	if err := b.a.RPC(ctx, rpc.MethodCatalogNode, &args, &reply); err != nil {
 		return nil, dnsError(err)
 	}
-	if reply.Value == nil {
+	if reply.Value == nil || !b.a.dnsAllowed(ctx, acl.ResNode, name) {
 		return nil, nil
 	}
 	return reply.Value.Node, nil

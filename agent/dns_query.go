@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/meridian/meridian/acl"
 	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/dns"
 	"github.com/meridian/meridian/rpc"
@@ -25,6 +26,15 @@ func (b dnsBackend) ExecuteQuery(ctx context.Context, dc, name string) (*catalog
 			return nil, nil
 		}
 		return nil, dnsError(err)
+	}
+	if b.a.cfg.ACL.Enabled {
+		nodes := reply.Value.Nodes[:0:0]
+		for _, n := range reply.Value.Nodes {
+			if n.Service != nil && b.a.dnsAllowed(ctx, acl.ResService, n.Service.Service) {
+				nodes = append(nodes, n)
+			}
+		}
+		reply.Value.Nodes = nodes
 	}
 	return &reply.Value, nil
 }

@@ -165,11 +165,11 @@ func (a *Agent) syncLoop(ctx context.Context) {
 func (a *Agent) syncFull(ctx context.Context) error {
 	node := a.cfg.NodeName
 	var ns rpc.Answer[*catalog.NodeServices]
-	if err := a.RPC(ctx, rpc.MethodCatalogNode, &rpc.Query[catalog.NodeRequest]{Args: catalog.NodeRequest{Node: node}}, &ns); err != nil {
+	if err := a.RPC(ctx, rpc.MethodCatalogNode, &rpc.Query[catalog.NodeRequest]{QueryOptions: rpc.QueryOptions{Token: a.agentToken()}, Args: catalog.NodeRequest{Node: node}}, &ns); err != nil {
 		return err
 	}
 	var nc rpc.Answer[[]*catalog.HealthCheck]
-	if err := a.RPC(ctx, rpc.MethodHealthNode, &rpc.Query[catalog.NodeRequest]{Args: catalog.NodeRequest{Node: node}}, &nc); err != nil {
+	if err := a.RPC(ctx, rpc.MethodHealthNode, &rpc.Query[catalog.NodeRequest]{QueryOptions: rpc.QueryOptions{Token: a.agentToken()}, Args: catalog.NodeRequest{Node: node}}, &nc); err != nil {
 		return err
 	}
 	remoteSvcs := map[string]*catalog.Service{}
@@ -290,7 +290,7 @@ func (a *Agent) syncChanges(ctx context.Context) error {
 	}
 	for _, p := range pushes {
 		var reply rpc.WriteResult
-		err := a.RPC(ctx, rpc.MethodCatalogReg, &rpc.Write[catalog.RegisterRequest]{Args: p.req}, &reply)
+		err := a.RPC(ctx, rpc.MethodCatalogReg, &rpc.Write[catalog.RegisterRequest]{WriteOptions: rpc.WriteOptions{Token: a.agentToken()}, Args: p.req}, &reply)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -329,7 +329,7 @@ func (a *Agent) registerRequest(svc *catalog.Service) catalog.RegisterRequest {
 
 func (a *Agent) catalogDeregister(ctx context.Context, serviceID, checkID string) error {
 	var reply rpc.WriteResult
-	req := rpc.Write[catalog.DeregisterRequest]{Args: catalog.DeregisterRequest{
+	req := rpc.Write[catalog.DeregisterRequest]{WriteOptions: rpc.WriteOptions{Token: a.agentToken()}, Args: catalog.DeregisterRequest{
 		Node: a.cfg.NodeName, ServiceID: serviceID, CheckID: checkID,
 	}}
 	return a.RPC(ctx, rpc.MethodCatalogDereg, &req, &reply)

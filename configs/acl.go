@@ -20,16 +20,18 @@ type ACL struct {
 	// DefaultPolicy is what a request no rule of its token speaks to gets:
 	// "allow" (default, as Consul) or "deny" (what production wants).
 	DefaultPolicy string `config:"default_policy"`
-	// DownPolicy is what a token that cannot be resolved because the
-	// servers (or the primary datacenter) are unreachable gets: "allow",
-	// "deny", "extend-cache" (default: the cached rules, however old) or
-	// "async-cache".
+	// DownPolicy is what a token that an agent that is not a server cannot
+	// resolve, its servers unreachable, gets: "allow", "deny",
+	// "extend-cache" (default: the cached rules, however old) or
+	// "async-cache" (the same here).
 	DownPolicy string `config:"down_policy"`
 	// EnableTokenPersistence keeps tokens set with /v1/agent/token in the
 	// data dir across restarts.
 	EnableTokenPersistence bool `config:"enable_token_persistence"`
-	// TokenTTL and PolicyTTL are how long an agent that is not a server
-	// keeps a resolved token before asking a server again. Default 30s.
+	// TokenTTL is how long an agent that is not a server keeps a resolved
+	// token (its rules compiled, policies included) before asking a server
+	// again. Default 30s. PolicyTTL is read and checked as Consul's, but
+	// policies are cached with their token, for TokenTTL.
 	TokenTTL  time.Duration `config:"token_ttl"`
 	PolicyTTL time.Duration `config:"policy_ttl"`
 	// Tokens are the agent's own tokens.

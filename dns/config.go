@@ -86,6 +86,10 @@ type Config struct {
 	// healthy instance (the agent's failover policy); nil or an empty
 	// list means none.
 	Failover func(service string) []string
+	// ServiceAllowed, when set, is asked before a service is answered (the
+	// agent's ACL check with its default token); false answers NXDOMAIN,
+	// as for a service that does not exist. It must be cheap.
+	ServiceAllowed func(service string) bool
 	// FailoverTXT adds a TXT record "failover-datacenter=DC" to the
 	// additional section of an answer served by another datacenter.
 	FailoverTXT bool

@@ -167,7 +167,7 @@ func (s *Server) answerApex(m *dns.Msg, q dns.Question, di int) {
 // without EDNS0, UDPAnswerLimit caps the answers.
 func (s *Server) answerService(m, r *dns.Msg, q dns.Question, pq query, di int, udp bool, now int64) {
 	dc, ok := s.datacenter(pq.dc)
-	if !ok {
+	if !ok || (s.cfg.ServiceAllowed != nil && !s.cfg.ServiceAllowed(pq.name)) {
 		s.notFound(m, di)
 		return
 	}

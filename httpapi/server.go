@@ -109,6 +109,8 @@ type Server struct {
 	http    *http.Server
 	cache   *bodyCache
 	metrics *httpMetrics
+	// patterns are the registered routes, each with its guard (acl_guard.go).
+	patterns []string
 
 	mu     sync.Mutex
 	closed bool
@@ -210,9 +212,9 @@ func (s *Server) routes() {
 	s.handle("GET /v1/operator/raft/configuration", s.raftConfiguration)
 	s.handle("GET /v1/agent/metrics", s.agentMetrics)
 	if s.cfg.EnableDebug {
-		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
-		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		s.mux.HandleFunc("/debug/pprof/", s.guardedRaw(pprof.Index))
+		s.mux.HandleFunc("/debug/pprof/profile", s.guardedRaw(pprof.Profile))
+		s.mux.HandleFunc("/debug/pprof/trace", s.guardedRaw(pprof.Trace))
 	}
 	s.kvRoutes()
 	s.agentLocalRoutes()
@@ -233,13 +235,15 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
 
 func (s *Server) handle(pattern string, h handlerFunc) {
 	observe := s.metrics.observer(pattern)
+	s.patterns = append(s.patterns, pattern)
+	guarded := s.guarded(pattern, h)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		s.boundBody(w, r)
 		var v any
 		err := crossSite(r)
 		if err == nil {
-			v, err = h(w, r)
+			v, err = guarded(w, r)
 		}
 		code := http.StatusOK
 		switch {

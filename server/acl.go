@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -33,10 +34,20 @@ type ACLConfig struct {
 type aclState struct {
 	resolver *acl.Resolver
 
-	mu      sync.Mutex
+	cur atomic.Pointer[aclIndexSnap]
+	mu  sync.Mutex // serialises refreshes of cur
+}
+
+// aclIndexSnap is the ACL index as last read, with the channels that say
+// it is out of date.
+type aclIndexSnap struct {
 	index   uint64
 	changed <-chan struct{} // closes when the ACL index moves
 	abandon <-chan struct{} // closes when a restore replaces the state
+}
+
+func (c *aclIndexSnap) current() bool {
+	return c != nil && !closed(c.changed) && !closed(c.abandon)
 }
 
 func newACLState(cfg ACLConfig) *aclState {
@@ -63,20 +74,25 @@ func closed(ch <-chan struct{}) bool {
 // is never cached as current when it was built from older rules.
 func (s *Server) aclIndex() uint64 {
 	a := s.acl
+	if c := a.cur.Load(); c.current() {
+		return c.index
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.changed != nil && !closed(a.changed) && !closed(a.abandon) {
-		return a.index
+	old := a.cur.Load()
+	if old.current() {
+		return old.index
 	}
-	if a.abandon != nil && closed(a.abandon) {
+	if old != nil && closed(old.abandon) {
 		// A restore: indexes may have gone down; start afresh.
 		a.resolver.Purge()
 	}
 	tx, abandon := s.state.read()
-	a.index, a.changed = acl.IndexWatch(tx)
-	a.abandon = abandon
+	c := &aclIndexSnap{abandon: abandon}
+	c.index, c.changed = acl.IndexWatch(tx)
 	tx.Abort()
-	return a.index
+	a.cur.Store(c)
+	return c.index
 }
 
 // ResolveToken returns what the token with SecretID secret may do here
@@ -90,7 +106,7 @@ func (s *Server) ResolveToken(secret string) (*acl.Authorizer, error) {
 	if secret == "" {
 		secret = acl.AnonymousSecretID
 	}
-	auth, err := s.acl.resolver.Resolve(secret, s.aclIndex(), time.Now(), s.loadToken)
+	auth, err := s.acl.resolver.Resolve(secret, s.aclIndex(), time.Now, s.loadToken)
 	if err != nil {
 		return nil, aclError(err)
 	}

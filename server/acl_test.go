@@ -3,11 +3,16 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/meridian/meridian/acl"
+	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/configs"
 	"github.com/meridian/meridian/internal/testcluster"
 	"github.com/meridian/meridian/rpc"
 	"github.com/meridian/meridian/server"
@@ -293,4 +298,89 @@ func TestACLBootstrapThroughFollower(t *testing.T) {
 			return err
 		})
 	}
+}
+
+// TestACLWritesCheckedAtTheServer sends writes straight to the server port:
+// the server holds them to the token they carry, as the HTTP API does.
+func TestACLWritesCheckedAtTheServer(t *testing.T) {
+	_, cl := newACLCluster(t, 1, server.ACLConfig{Enabled: true})
+	mgmt := cl.bootstrap().SecretID
+	reg := catalog.RegisterRequest{Node: "ext", Address: "10.0.0.9", Service: &catalog.Service{ID: "web", Service: "web"}}
+	var wr rpc.WriteResult
+	err := cl.call(rpc.MethodCatalogReg, &rpc.Write[catalog.RegisterRequest]{Args: reg}, &wr)
+	if !errors.Is(err, rpc.ErrPermissionDenied) || !strings.Contains(err.Error(), "service:write") {
+		t.Fatalf("anonymous register over RPC = %v, want a denial naming service:write", err)
+	}
+	if err := cl.call(rpc.MethodCatalogReg, &rpc.Write[catalog.RegisterRequest]{WriteOptions: rpc.WriteOptions{Token: mgmt}, Args: reg}, &wr); err != nil {
+		t.Fatalf("management register over RPC: %v", err)
+	}
+	pol, err := cl.setPolicy(mgmt, acl.Policy{Name: "app", Rules: `key_prefix "app/" { policy = "write" }`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cl.createToken(mgmt, acl.Token{Policies: []acl.PolicyLink{{ID: pol.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		req  rpc.KVRequest
+		ok   bool
+	}{
+		{"set inside", rpc.KVRequest{Op: rpc.KVSet, Key: "app/x"}, true},
+		{"set outside", rpc.KVRequest{Op: rpc.KVSet, Key: "other/x"}, false},
+		{"delete tree of everything", rpc.KVRequest{Op: rpc.KVDeleteTree, Key: ""}, false},
+		{"delete tree inside", rpc.KVRequest{Op: rpc.KVDeleteTree, Key: "app/"}, true},
+	} {
+		err := cl.call(rpc.MethodKVApply, &rpc.Write[rpc.KVRequest]{WriteOptions: rpc.WriteOptions{Token: tok.SecretID}, Args: tc.req}, &wr)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, rpc.ErrPermissionDenied)) {
+			t.Errorf("%s: KV.Apply = %v, want allowed %v", tc.name, err, tc.ok)
+		}
+	}
+	var dr rpc.WriteResult
+	if err := cl.call(rpc.MethodCatalogDereg, &rpc.Write[catalog.DeregisterRequest]{WriteOptions: rpc.WriteOptions{Token: tok.SecretID}, Args: catalog.DeregisterRequest{Node: "ext", ServiceID: "web"}}, &dr); !errors.Is(err, rpc.ErrPermissionDenied) {
+		t.Errorf("deregister without service:write = %v, want a denial", err)
+	}
+}
+
+// TestAntiEntropyWithTheAgentToken: with default deny, an agent's own
+// sync of its services reaches the catalog with its agent token.
+func TestAntiEntropyWithTheAgentToken(t *testing.T) {
+	const agentSecret = "3f0c1a52-8a61-4b2c-9d3e-5e6f7a8b9c0d"
+	const mgmt = "9a8c1f2e-1b3d-4c5e-8f70-0a1b2c3d4e5f"
+	c := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 1, Configure: func(cfg *configs.Config) {
+		cfg.ACL.Enabled = true
+		cfg.ACL.DefaultPolicy = configs.ACLDeny
+		cfg.ACL.Tokens.InitialManagement = mgmt
+		cfg.ACL.Tokens.Agent = agentSecret
+	}})
+	cfg := api.DefaultConfig()
+	cfg.Address, cfg.Token = c.Clients[0].HTTPAddr(), mgmt
+	m, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pol *api.ACLPolicy
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		var err error
+		pol, _, err = m.ACL().PolicyCreate(&api.ACLPolicy{Name: "agents", Rules: `node_prefix "" { policy = "write" }
+service_prefix "" { policy = "write" }`}, nil)
+		return err
+	})
+	if _, _, err := m.ACL().TokenCreate(&api.ACLToken{SecretID: agentSecret, Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Agent().ServiceRegister(&api.AgentServiceRegistration{ID: "api1", Name: "api", Port: 8080}); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		nodes, _, err := m.Catalog().Service("api", "", nil)
+		if err != nil {
+			return err
+		}
+		if len(nodes) != 1 || nodes[0].Node != "client1" {
+			return fmt.Errorf("catalog has %d api instances, want client1's", len(nodes))
+		}
+		return nil
+	})
 }

@@ -25,7 +25,10 @@ func register[A, R any](s *Server, method string, fn func(ctx context.Context, a
 	inner := fn
 	fn = func(ctx context.Context, args *A, reply *R) error {
 		start := time.Now()
-		err := inner(ctx, args, reply)
+		err := s.authorizeWrite(args)
+		if err == nil {
+			err = inner(ctx, args, reply)
+		}
 		observe(start, err)
 		return err
 	}

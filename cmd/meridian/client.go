@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -18,6 +19,9 @@ import (
 type httpClient struct {
 	base string
 	http *http.Client
+	// token and tokenFile are the ACL token every request carries (see
+	// aclToken); both empty: none.
+	token, tokenFile string
 }
 
 // clientFlags returns a FlagSet with the flags every client command has,
@@ -26,22 +30,26 @@ func clientFlags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, func()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("http-addr", "", "address of the agent's HTTP API (default $MERIDIAN_HTTP_ADDR, $CONSUL_HTTP_ADDR, or 127.0.0.1:8500)")
+	token := fs.String("token", "", "ACL token to send (default $MERIDIAN_HTTP_TOKEN, $CONSUL_HTTP_TOKEN)")
+	tokenFile := fs.String("token-file", "", "file holding the ACL token to send (default $MERIDIAN_HTTP_TOKEN_FILE, $CONSUL_HTTP_TOKEN_FILE)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: meridian %s\n\n%s\n\nOptions:\n", name, synopsis)
 		fs.PrintDefaults()
 	}
 	return fs, func() *httpClient {
-		return &httpClient{
+		c := &httpClient{
 			base: configs.HTTPAddr(*addr, os.Environ()),
 			http: &http.Client{Timeout: 30 * time.Second, Transport: cliTransport(os.Environ())},
 		}
+		c.token, c.tokenFile = aclToken(*token, *tokenFile, os.Getenv)
+		return c
 	}
 }
 
 // send makes a request with a body and answers the status and body; it
 // does not treat a status other than 200 as an error.
 func (c *httpClient) send(method, path string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, bytes.NewReader(body))
+	req, err := c.newRequest(context.Background(), method, path, body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -59,6 +67,22 @@ func (c *httpClient) send(method, path string, body []byte) (int, []byte, error)
 		return 0, nil, fmt.Errorf("read answer from %s: %w", c.base, err)
 	}
 	return resp.StatusCode, b, nil
+}
+
+// newRequest builds a request to the agent with the ACL token, if any.
+func (c *httpClient) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	tok, err := c.secret()
+	if err != nil {
+		return nil, err
+	}
+	if tok != "" {
+		req.Header.Set("X-Consul-Token", tok)
+	}
+	return req, nil
 }
 
 // do sends a request without a body and decodes a JSON answer into out
@@ -83,9 +107,18 @@ func (c *httpClient) do(method, path string, out any) error {
 // sendJSON sends a request with a JSON body; a status other than 200 is an
 // error.
 func (c *httpClient) sendJSON(method, path string, in any) error {
-	b, err := json.Marshal(in)
-	if err != nil {
-		return err
+	return c.sendJSONReply(method, path, in, nil)
+}
+
+// sendJSONReply sends in as a JSON body (none when nil) and decodes the
+// JSON answer into out (when not nil); a status other than 200 is an error.
+func (c *httpClient) sendJSONReply(method, path string, in, out any) error {
+	var b []byte
+	if in != nil {
+		var err error
+		if b, err = json.Marshal(in); err != nil {
+			return err
+		}
 	}
 	code, body, err := c.send(method, path, b)
 	if err != nil {
@@ -93,6 +126,12 @@ func (c *httpClient) sendJSON(method, path string, in any) error {
 	}
 	if code != http.StatusOK {
 		return fmt.Errorf("%s %s: %d %s: %s", method, path, code, http.StatusText(code), strings.TrimSpace(string(body)))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("decode answer of %s: %w", path, err)
 	}
 	return nil
 }
@@ -116,4 +155,44 @@ func parseArgs(fs *flag.FlagSet, args []string, nargs int, argsHelp string) (ok 
 func fail(stderr io.Writer, name string, err error) int {
 	fmt.Fprintf(stderr, "meridian %s: %v\n", name, err)
 	return 1
+}
+
+// aclToken picks the token as Consul's CLI does: -token, then -token-file,
+// then $MERIDIAN_HTTP_TOKEN or $CONSUL_HTTP_TOKEN, then
+// $MERIDIAN_HTTP_TOKEN_FILE or $CONSUL_HTTP_TOKEN_FILE. It returns the
+// token, or the file to read it from.
+func aclToken(flagToken, flagFile string, getenv func(string) string) (token, file string) {
+	switch {
+	case flagToken != "":
+		return flagToken, ""
+	case flagFile != "":
+		return "", flagFile
+	}
+	for _, k := range []string{"MERIDIAN_HTTP_TOKEN", "CONSUL_HTTP_TOKEN"} {
+		if v := getenv(k); v != "" {
+			return v, ""
+		}
+	}
+	for _, k := range []string{"MERIDIAN_HTTP_TOKEN_FILE", "CONSUL_HTTP_TOKEN_FILE"} {
+		if v := getenv(k); v != "" {
+			return "", v
+		}
+	}
+	return "", ""
+}
+
+// secret is the token to send, read from its file when it has one.
+func (c *httpClient) secret() (string, error) {
+	if c.tokenFile == "" {
+		return c.token, nil
+	}
+	b, err := os.ReadFile(c.tokenFile)
+	if err != nil {
+		return "", fmt.Errorf("read the token file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("token file %s is empty", c.tokenFile)
+	}
+	return tok, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -230,7 +229,7 @@ func (l *locker) request(ctx context.Context, method, path string, body []byte) 
 // the X-Consul-Index header and the body; it does not treat a status other
 // than 200 as an error.
 func request(ctx context.Context, c *httpClient, method, path string, body []byte) (int, uint64, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, bytes.NewReader(body))
+	req, err := c.newRequest(ctx, method, path, body)
 	if err != nil {
 		return 0, 0, nil, err
 	}

@@ -22,6 +22,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"agent":       {"Runs a Meridian agent", runAgent},
+		"acl":         {"Manages ACL tokens, policies and roles", runACL},
 		"demo":        {"Runs two federated datacenters in one process, to try", runDemo},
 		"members":     {"Lists the members of the gossip pool", runMembers},
 		"join":        {"Tells the agent to join a cluster", runJoin},
