@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/meridian/meridian/internal/testcluster"
+	"github.com/meridian/meridian/server"
 )
 
 // sessionTTL is the shortest TTL a session may have; the leader destroys
@@ -83,8 +84,13 @@ func TestSessionTTLExpiresUnrenewedAndKeepsRenewed(t *testing.T) {
 func TestSessionTTLReArmedByNewLeader(t *testing.T) {
 	t.Parallel()
 	// On disk: testcluster's InMemory means dev mode, which forces
-	// Bootstrap and so cannot join three servers.
-	c := testcluster.New(t, testcluster.Options{Servers: 3})
+	// Bootstrap and so cannot join three servers. Production Raft
+	// timings: with the fast test ones (a 100ms lease) the two servers
+	// left after the kill lost and won leadership again every second or
+	// so on a loaded machine, and each new leader arms every session's
+	// TTL afresh (it cannot know when the last renewal was), so the
+	// session outlived the wait.
+	c := testcluster.New(t, testcluster.Options{Servers: 3, TuneServer: defaultRaftTimings})
 	leader := c.WaitLeader(10 * time.Second)
 	follower := c.Followers(leader)[0]
 	sess := follower.API().Session()
@@ -113,4 +119,12 @@ func TestSessionTTLReArmedByNewLeader(t *testing.T) {
 	}
 	gone := waitSessionGone(t, follower.API().Session(), id, 2*sessionTTL+10*time.Second)
 	t.Logf("new leader %s expired the session %v after its election", newLeader.Name, gone.Sub(elected))
+}
+
+// defaultRaftTimings gives a testcluster the production Raft timings
+// instead of its fast ones (a 100ms lease), for tests whose point is not
+// election speed and that must keep one leader on a loaded machine.
+func defaultRaftTimings(c *server.Config) {
+	d := server.DefaultConfig()
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
 }
