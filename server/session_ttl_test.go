@@ -8,7 +8,6 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/meridian/meridian/internal/testcluster"
-	"github.com/meridian/meridian/server"
 )
 
 // sessionTTL is the shortest TTL a session may have; the leader destroys
@@ -119,12 +118,4 @@ func TestSessionTTLReArmedByNewLeader(t *testing.T) {
 	}
 	gone := waitSessionGone(t, follower.API().Session(), id, 2*sessionTTL+10*time.Second)
 	t.Logf("new leader %s expired the session %v after its election", newLeader.Name, gone.Sub(elected))
-}
-
-// defaultRaftTimings gives a testcluster the production Raft timings
-// instead of its fast ones (a 100ms lease), for tests whose point is not
-// election speed and that must keep one leader on a loaded machine.
-func defaultRaftTimings(c *server.Config) {
-	d := server.DefaultConfig()
-	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
 }
