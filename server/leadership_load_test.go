@@ -12,6 +12,7 @@ import (
 	"github.com/meridian/meridian/agent"
 	"github.com/meridian/meridian/configs"
 	"github.com/meridian/meridian/internal/testcluster"
+	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
 	"github.com/meridian/meridian/server"
 )
@@ -183,11 +184,21 @@ func TestNoFlapAfterFullRestart(t *testing.T) {
 		go func() {
 			defer writers.Done()
 			for i := range 200 {
-				args := rpc.Write[rpc.KVRequest]{Args: rpc.KVRequest{Op: rpc.KVSet, Key: fmt.Sprintf("k%d/%d", w, i), Value: make([]byte, 1024)}}
+				args := rpc.Write[kvstore.KVRequest]{Args: kvstore.KVRequest{Op: kvstore.VerbSet, Key: fmt.Sprintf("k%d/%d", w, i), Value: make([]byte, 1024)}}
 				var reply rpc.WriteResult
-				if err := leader.Call(context.Background(), rpc.MethodKVApply, &args, &reply); err != nil {
-					t.Error(err)
-					return
+				// Writes go to any server (a follower forwards them), and
+				// one failed by a leader change is written again: the
+				// point is the log, not this phase's leadership.
+				for deadline := time.Now().Add(10 * time.Second); ; {
+					err := agents[i%len(agents)].Server().Call(context.Background(), rpc.MethodKVApply, &args, &reply)
+					if err == nil {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Error(err)
+						return
+					}
+					time.Sleep(50 * time.Millisecond) // a retry interval, not synchronisation
 				}
 			}
 		}()
