@@ -14,6 +14,7 @@ import (
 
 	"github.com/meridian/meridian/configs"
 	"github.com/meridian/meridian/internal/testcluster"
+	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
 	"github.com/meridian/meridian/server"
 )
@@ -43,7 +44,7 @@ func TestClusterMTLS(t *testing.T) {
 		defer pool.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		args := rpc.Write[rpc.KVRequest]{Args: rpc.KVRequest{Op: rpc.KVSet, Key: "tls/attack", Value: []byte("pwned")}}
+		args := rpc.Write[kvstore.KVRequest]{Args: kvstore.KVRequest{Op: kvstore.VerbSet, Key: "tls/attack", Value: []byte("pwned")}}
 		var reply rpc.WriteResult
 		if err := pool.Call(ctx, leader.ServerAddr(), rpc.MethodKVApply, &args, &reply); err == nil {
 			t.Fatalf("KV.Apply over a plain yamux session = nil error (index %d), want it refused", reply.Index)

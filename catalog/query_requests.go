@@ -1,7 +1,35 @@
 package catalog
 
 // The arguments and answers of the prepared query endpoints, as the HTTP API
-// and DNS send them to a server inside an rpc.Query envelope.
+// and DNS send them to a server inside an rpc envelope, and the command the
+// server puts in the Raft log for a write (QueryApplyRequest, whose field
+// names are its log format).
+
+// QueryOp is what a PreparedQuery.Apply write does.
+type QueryOp string
+
+// The PreparedQuery.Apply operations.
+const (
+	// QueryOpCreate creates a query; the leader picks its ID.
+	QueryOpCreate QueryOp = "create"
+	// QueryOpUpdate replaces the query with the same ID.
+	QueryOpUpdate QueryOp = "update"
+	// QueryOpDelete deletes the query with the ID.
+	QueryOpDelete QueryOp = "delete"
+)
+
+// QueryApplyRequest is a PreparedQuery.Apply write.
+type QueryApplyRequest struct {
+	Op    QueryOp
+	Query PreparedQuery
+}
+
+// QueryApplyResult answers PreparedQuery.Apply: the index the write was
+// applied at and the query's ID.
+type QueryApplyResult struct {
+	Index uint64
+	ID    string
+}
 
 // QueryRequest names a query by ID, or (Execute, Explain) by ID or name.
 type QueryRequest struct {

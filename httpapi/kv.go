@@ -69,7 +69,7 @@ func (s *Server) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	switch {
 	case keys:
-		list, err := kvQuery[rpc.KeyRequest, []string](s, w, r, rpc.MethodKVKeys, rpc.KeyRequest{Key: key, Separator: q.Get("separator")})
+		list, err := kvQuery[kvstore.KeyRequest, []string](s, w, r, rpc.MethodKVKeys, kvstore.KeyRequest{Key: key, Separator: q.Get("separator")})
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +78,7 @@ func (s *Server) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
 		}
 		return list, nil
 	case recurse:
-		list, err := kvQuery[rpc.KeyRequest, []*kvstore.DirEntry](s, w, r, rpc.MethodKVList, rpc.KeyRequest{Key: key})
+		list, err := kvQuery[kvstore.KeyRequest, []*kvstore.DirEntry](s, w, r, rpc.MethodKVList, kvstore.KeyRequest{Key: key})
 		if err != nil {
 			return nil, err
 		}
@@ -87,7 +87,7 @@ func (s *Server) kvGet(w http.ResponseWriter, r *http.Request) (any, error) {
 		}
 		return list, nil
 	}
-	e, err := kvQuery[rpc.KeyRequest, *kvstore.DirEntry](s, w, r, rpc.MethodKVGet, rpc.KeyRequest{Key: key})
+	e, err := kvQuery[kvstore.KeyRequest, *kvstore.DirEntry](s, w, r, rpc.MethodKVGet, kvstore.KeyRequest{Key: key})
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +116,8 @@ func parseUintParam(r *http.Request, name string) (v uint64, ok bool, err error)
 }
 
 // kvApply sends a KV write and answers its outcome, true or false.
-func (s *Server) kvApply(r *http.Request, req rpc.KVRequest) (any, error) {
-	reply, err := writeReply[rpc.KVRequest, rpc.WriteResult](s, r, rpc.MethodKVApply, req)
+func (s *Server) kvApply(r *http.Request, req kvstore.KVRequest) (any, error) {
+	reply, err := writeReply[kvstore.KVRequest, rpc.WriteResult](s, r, rpc.MethodKVApply, req)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func (s *Server) kvPut(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, badf("key: missing key name")
 	}
 	q := r.URL.Query()
-	req := rpc.KVRequest{Op: rpc.KVSet, Key: key}
+	req := kvstore.KVRequest{Op: kvstore.VerbSet, Key: key}
 	flags, _, err := parseUintParam(r, "flags")
 	if err != nil {
 		return nil, err
@@ -146,17 +146,17 @@ func (s *Server) kvPut(_ http.ResponseWriter, r *http.Request) (any, error) {
 	case acquire && release:
 		return nil, badf("acquire and release are mutually exclusive")
 	case acquire:
-		req.Op, req.Session = rpc.KVLock, q.Get("acquire")
+		req.Op, req.Session = kvstore.VerbLock, q.Get("acquire")
 		if req.Session == "" {
 			return nil, badf("acquire: missing session ID")
 		}
 	case release:
-		req.Op, req.Session = rpc.KVUnlock, q.Get("release")
+		req.Op, req.Session = kvstore.VerbUnlock, q.Get("release")
 		if req.Session == "" {
 			return nil, badf("release: missing session ID")
 		}
 	case hasCAS:
-		req.Op, req.Index = rpc.KVCAS, cas
+		req.Op, req.Index = kvstore.VerbCAS, cas
 	}
 	if hasCAS && (acquire || release) {
 		return nil, badf("cas: cannot be combined with acquire or release")
@@ -179,16 +179,16 @@ func (s *Server) kvDelete(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := rpc.KVRequest{Op: rpc.KVDelete, Key: key}
+	req := kvstore.KVRequest{Op: kvstore.VerbDelete, Key: key}
 	switch {
 	case recurse && hasCAS:
 		return nil, badf("cas: cannot be combined with recurse")
 	case recurse:
-		req.Op = rpc.KVDeleteTree
+		req.Op = kvstore.VerbDeleteTree
 	case key == "":
 		return nil, badf("key: missing key name")
 	case hasCAS:
-		req.Op, req.Index = rpc.KVDeleteCAS, cas
+		req.Op, req.Index = kvstore.VerbDeleteCAS, cas
 	}
 	return s.kvApply(r, req)
 }

@@ -49,11 +49,11 @@ func FuzzDecodeTxn(f *testing.F) {
 // recordingAgent answers every RPC with success and records KV writes.
 type recordingAgent struct {
 	Agent
-	writes []rpc.KVRequest
+	writes []kvstore.KVRequest
 }
 
 func (a *recordingAgent) RPC(_ context.Context, _ string, args, _ any) error {
-	if w, ok := args.(*rpc.Write[rpc.KVRequest]); ok {
+	if w, ok := args.(*rpc.Write[kvstore.KVRequest]); ok {
 		a.writes = append(a.writes, w.Args)
 	}
 	return nil
@@ -85,11 +85,11 @@ func FuzzKVPath(f *testing.F) {
 				t.Fatalf("PUT %q reached the server with an empty key", u)
 			}
 			switch req.Op {
-			case rpc.KVSet, rpc.KVCAS, rpc.KVLock, rpc.KVUnlock:
+			case kvstore.VerbSet, kvstore.VerbCAS, kvstore.VerbLock, kvstore.VerbUnlock:
 			default:
 				t.Fatalf("PUT %q sent op %q", u, req.Op)
 			}
-			if (req.Op == rpc.KVLock || req.Op == rpc.KVUnlock) && req.Session == "" {
+			if (req.Op == kvstore.VerbLock || req.Op == kvstore.VerbUnlock) && req.Session == "" {
 				t.Fatalf("PUT %q sent %s without a session", u, req.Op)
 			}
 		case len(a.writes) > 1:

@@ -28,9 +28,9 @@ type queryCreated struct {
 }
 
 // queryApply sends a PreparedQuery.Apply write.
-func (s *Server) queryApply(r *http.Request, op rpc.QueryOp, q catalog.PreparedQuery) (rpc.QueryResult, error) {
-	return writeReply[rpc.QueryRequest[catalog.PreparedQuery], rpc.QueryResult](s, r, rpc.MethodQueryApply,
-		rpc.QueryRequest[catalog.PreparedQuery]{Op: op, Query: q})
+func (s *Server) queryApply(r *http.Request, op catalog.QueryOp, q catalog.PreparedQuery) (catalog.QueryApplyResult, error) {
+	return writeReply[catalog.QueryApplyRequest, catalog.QueryApplyResult](s, r, rpc.MethodQueryApply,
+		catalog.QueryApplyRequest{Op: op, Query: q})
 }
 
 func (s *Server) queryCreate(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -38,7 +38,7 @@ func (s *Server) queryCreate(_ http.ResponseWriter, r *http.Request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	reply, err := s.queryApply(r, rpc.QueryCreate, q)
+	reply, err := s.queryApply(r, catalog.QueryOpCreate, q)
 	if err != nil {
 		return nil, err
 	}
@@ -51,14 +51,14 @@ func (s *Server) queryUpdate(_ http.ResponseWriter, r *http.Request) (any, error
 		return nil, err
 	}
 	q.ID = r.PathValue("id")
-	if _, err := s.queryApply(r, rpc.QueryUpdate, q); err != nil {
+	if _, err := s.queryApply(r, catalog.QueryOpUpdate, q); err != nil {
 		return nil, err
 	}
 	return nil, nil
 }
 
 func (s *Server) queryDelete(_ http.ResponseWriter, r *http.Request) (any, error) {
-	if _, err := s.queryApply(r, rpc.QueryDelete, catalog.PreparedQuery{ID: r.PathValue("id")}); err != nil {
+	if _, err := s.queryApply(r, catalog.QueryOpDelete, catalog.PreparedQuery{ID: r.PathValue("id")}); err != nil {
 		return nil, err
 	}
 	return nil, nil

@@ -54,9 +54,9 @@ func decodeSession(r *http.Request, node string) (kvstore.Session, error) {
 }
 
 // sessionApply sends a Session.Apply write.
-func (s *Server) sessionApply(r *http.Request, op rpc.SessionOp, sess kvstore.Session) (rpc.SessionResult, error) {
-	return writeReply[rpc.SessionRequest[kvstore.Session], rpc.SessionResult](s, r, rpc.MethodSessionApply,
-		rpc.SessionRequest[kvstore.Session]{Op: op, Session: sess})
+func (s *Server) sessionApply(r *http.Request, op kvstore.SessionOp, sess kvstore.Session) (kvstore.SessionResult, error) {
+	return writeReply[kvstore.SessionRequest, kvstore.SessionResult](s, r, rpc.MethodSessionApply,
+		kvstore.SessionRequest{Op: op, Session: sess})
 }
 
 func (s *Server) sessionCreate(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -67,7 +67,7 @@ func (s *Server) sessionCreate(_ http.ResponseWriter, r *http.Request) (any, err
 	if err := kvstore.ValidateSession(&kvstore.Session{ID: "new", Node: sess.Node, Behavior: sess.Behavior, TTL: sess.TTL, LockDelay: sess.LockDelay}); err != nil {
 		return nil, badf("%s", strings.TrimPrefix(err.Error(), `session "new": `))
 	}
-	res, err := s.sessionApply(r, rpc.SessionCreate, sess)
+	res, err := s.sessionApply(r, kvstore.SessionOpCreate, sess)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (s *Server) sessionCreate(_ http.ResponseWriter, r *http.Request) (any, err
 }
 
 func (s *Server) sessionDestroy(_ http.ResponseWriter, r *http.Request) (any, error) {
-	if _, err := s.sessionApply(r, rpc.SessionDestroy, kvstore.Session{ID: r.PathValue("id")}); err != nil {
+	if _, err := s.sessionApply(r, kvstore.SessionOpDestroy, kvstore.Session{ID: r.PathValue("id")}); err != nil {
 		return nil, err
 	}
 	return true, nil
@@ -84,7 +84,7 @@ func (s *Server) sessionDestroy(_ http.ResponseWriter, r *http.Request) (any, er
 // sessionRenew answers the renewed session in a list, or 404 when it no
 // longer exists (the Go client's RenewPeriodic stops then).
 func (s *Server) sessionRenew(w http.ResponseWriter, r *http.Request) (any, error) {
-	reply, err := writeReply[rpc.SessionQuery, rpc.Answer[*kvstore.Session]](s, r, rpc.MethodSessionRenew, rpc.SessionQuery{ID: r.PathValue("id")})
+	reply, err := writeReply[kvstore.SessionQuery, rpc.Answer[*kvstore.Session]](s, r, rpc.MethodSessionRenew, kvstore.SessionQuery{ID: r.PathValue("id")})
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func (s *Server) sessionRenew(w http.ResponseWriter, r *http.Request) (any, erro
 // sessionInfo answers the session in a list, or an empty list when there
 // is none, as Consul does.
 func (s *Server) sessionInfo(w http.ResponseWriter, r *http.Request) (any, error) {
-	sess, err := kvQuery[rpc.SessionQuery, *kvstore.Session](s, w, r, rpc.MethodSessionGet, rpc.SessionQuery{ID: r.PathValue("id")})
+	sess, err := kvQuery[kvstore.SessionQuery, *kvstore.Session](s, w, r, rpc.MethodSessionGet, kvstore.SessionQuery{ID: r.PathValue("id")})
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +106,11 @@ func (s *Server) sessionInfo(w http.ResponseWriter, r *http.Request) (any, error
 }
 
 func (s *Server) sessionNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	list, err := kvQuery[rpc.SessionQuery, []*kvstore.Session](s, w, r, rpc.MethodSessionNodeSessions, rpc.SessionQuery{Node: r.PathValue("node")})
+	list, err := kvQuery[kvstore.SessionQuery, []*kvstore.Session](s, w, r, rpc.MethodSessionNodeSessions, kvstore.SessionQuery{Node: r.PathValue("node")})
 	return emptyIfNil(list), err
 }
 
 func (s *Server) sessionList(w http.ResponseWriter, r *http.Request) (any, error) {
-	list, err := kvQuery[rpc.SessionQuery, []*kvstore.Session](s, w, r, rpc.MethodSessionList, rpc.SessionQuery{})
+	list, err := kvQuery[kvstore.SessionQuery, []*kvstore.Session](s, w, r, rpc.MethodSessionList, kvstore.SessionQuery{})
 	return emptyIfNil(list), err
 }

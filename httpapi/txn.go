@@ -63,19 +63,19 @@ func (s *Server) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := rpc.Write[rpc.TxnRequest[*kvstore.TxnOp]]{
+	args := rpc.Write[kvstore.TxnRequest]{
 		WriteOptions: rpc.WriteOptions{Datacenter: opts.Datacenter, Token: opts.Token},
-		Args:         rpc.TxnRequest[*kvstore.TxnOp]{Ops: ops, AllowStale: opts.AllowStale, RequireConsistent: opts.RequireConsistent},
+		Args:         kvstore.TxnRequest{Ops: ops, AllowStale: opts.AllowStale, RequireConsistent: opts.RequireConsistent},
 	}
-	var reply rpc.TxnResponse[*kvstore.TxnResult, *kvstore.TxnError]
+	var reply rpc.Answer[kvstore.TxnResponse]
 	if err := s.agent.RPC(r.Context(), rpc.MethodTxnApply, &args, &reply); err != nil {
 		return nil, err
 	}
 	if kvstore.TxnReadOnly(ops) {
 		setMeta(w, &reply.QueryMeta)
 	}
-	if len(reply.Errors) > 0 {
-		return statusBody{code: http.StatusConflict, body: txnAnswer{Errors: reply.Errors}}, nil
+	if len(reply.Value.Errors) > 0 {
+		return statusBody{code: http.StatusConflict, body: txnAnswer{Errors: reply.Value.Errors}}, nil
 	}
-	return txnAnswer{Results: emptyIfNil(reply.Results)}, nil
+	return txnAnswer{Results: emptyIfNil(reply.Value.Results)}, nil
 }

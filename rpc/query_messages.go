@@ -1,6 +1,7 @@
 package rpc
 
-// Method names of the prepared query endpoints.
+// Method names of the prepared query endpoints; their arguments and answers
+// are catalog's types.
 const (
 	// MethodQueryApply creates, updates or deletes a query (a write).
 	MethodQueryApply = "PreparedQuery.Apply"
@@ -17,30 +18,3 @@ const (
 	// MethodQueryExplain resolves a query and answers it as it would run.
 	MethodQueryExplain = "PreparedQuery.Explain"
 )
-
-// QueryOp is what a PreparedQuery.Apply write does.
-type QueryOp string
-
-// The PreparedQuery.Apply operations.
-const (
-	// QueryCreate creates a query; the leader picks its ID.
-	QueryCreate QueryOp = "create"
-	// QueryUpdate replaces the query with the same ID.
-	QueryUpdate QueryOp = "update"
-	// QueryDelete deletes the query with the ID.
-	QueryDelete QueryOp = "delete"
-)
-
-// QueryRequest is a PreparedQuery.Apply write of a query of type Q
-// (catalog.PreparedQuery; package rpc imports no state package).
-type QueryRequest[Q any] struct {
-	Op    QueryOp
-	Query Q
-}
-
-// QueryResult answers PreparedQuery.Apply: the index the write was applied
-// at and the query's ID.
-type QueryResult struct {
-	Index uint64
-	ID    string
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/meridian/meridian/internal/testcluster"
+	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
 	"github.com/meridian/meridian/server"
 )
@@ -50,7 +51,7 @@ func TestShutdownWithAppliesInFlight(t *testing.T) {
 		started.Add(1)
 		go func() {
 			started.Done()
-			args := rpc.Write[rpc.KVRequest]{Args: rpc.KVRequest{Op: rpc.KVSet, Key: fmt.Sprintf("k%d", i), Value: []byte("v")}}
+			args := rpc.Write[kvstore.KVRequest]{Args: kvstore.KVRequest{Op: kvstore.VerbSet, Key: fmt.Sprintf("k%d", i), Value: []byte("v")}}
 			var reply rpc.WriteResult
 			errs <- srv.Call(context.Background(), rpc.MethodKVApply, &args, &reply)
 		}()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meridian/meridian/internal/testcluster"
+	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
 )
 
@@ -16,7 +17,7 @@ func BenchmarkKVApply(b *testing.B) {
 	c := testcluster.New(b, testcluster.Options{Servers: 1, InMemory: true})
 	srv := c.WaitLeader(10 * time.Second).Agent().Server()
 	ctx := context.Background()
-	args := rpc.Write[rpc.KVRequest]{Args: rpc.KVRequest{Op: rpc.KVSet, Key: "bench", Value: []byte("value")}}
+	args := rpc.Write[kvstore.KVRequest]{Args: kvstore.KVRequest{Op: kvstore.VerbSet, Key: "bench", Value: []byte("value")}}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -92,7 +92,7 @@ func names[T any](items []T, node func(T) string) []string {
 func TestCoordinatesAndNear(t *testing.T) {
 	t.Parallel()
 	// The agents' own coordinates would overwrite client1's injected one.
-	c := testcluster.New(t, testcluster.Options{Servers: 3, Clients: 1, CoordinateInterval: time.Hour})
+	c := testcluster.New(t, testcluster.Options{Servers: 3, Clients: 1, CoordinateInterval: time.Hour, TuneServer: defaultRaftTimings})
 	leader := c.WaitLeader(10 * time.Second)
 	follower := c.Followers(leader)[1]
 	client := c.Clients[0].API()

@@ -24,12 +24,12 @@ type msgType byte
 const (
 	msgRegister   msgType = 1
 	msgDeregister msgType = 2
-	msgKV         msgType = 3 // rpc.KVRequest
-	msgSession    msgType = 4 // rpc.SessionRequest[kvstore.Session]
-	msgTxn        msgType = 5 // rpc.TxnRequest[*kvstore.TxnOp]
+	msgKV         msgType = 3 // kvstore.KVRequest
+	msgSession    msgType = 4 // kvstore.SessionRequest
+	msgTxn        msgType = 5 // kvstore.TxnRequest
 	msgKVReap     msgType = 6 // kvReapRequest
 	msgCoordinate msgType = 7 // []catalog.CoordinateEntry, a batch (coordinate.go)
-	msgQuery      msgType = 8 // rpc.QueryRequest[catalog.PreparedQuery] (query.go)
+	msgQuery      msgType = 8 // catalog.QueryApplyRequest (query.go)
 )
 
 // snapshotVersion is written first in every snapshot so a future format can

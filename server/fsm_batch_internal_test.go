@@ -6,7 +6,6 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/meridian/meridian/kvstore"
-	"github.com/meridian/meridian/rpc"
 )
 
 // batchLogs encodes commands as consecutive raft entries from index first.
@@ -16,9 +15,9 @@ func batchLogs(t *testing.T, first uint64, cmds ...any) []*raft.Log {
 	for i, c := range cmds {
 		var typ msgType
 		switch c.(type) {
-		case *rpc.KVRequest:
+		case *kvstore.KVRequest:
 			typ = msgKV
-		case *rpc.SessionRequest[kvstore.Session]:
+		case *kvstore.SessionRequest:
 			typ = msgSession
 		default:
 			t.Fatalf("no message type for %T", c)
@@ -56,9 +55,9 @@ func TestFSMApplyBatch(t *testing.T) {
 	}
 
 	out := f.ApplyBatch(batchLogs(t, 10,
-		&rpc.KVRequest{Op: rpc.KVSet, Key: "a", Value: []byte("1")},
-		&rpc.KVRequest{Op: rpc.KVSet, Key: "b", Value: []byte("2")},
-		&rpc.KVRequest{Op: rpc.KVCAS, Key: "a", Index: 99, Value: []byte("3")},
+		&kvstore.KVRequest{Op: kvstore.VerbSet, Key: "a", Value: []byte("1")},
+		&kvstore.KVRequest{Op: kvstore.VerbSet, Key: "b", Value: []byte("2")},
+		&kvstore.KVRequest{Op: kvstore.VerbCAS, Key: "a", Index: 99, Value: []byte("3")},
 	))
 	if len(out) != 3 || out[0] != true || out[1] != true || out[2] != false {
 		t.Fatalf("ApplyBatch = %v, want [true true false]", out)
@@ -69,9 +68,9 @@ func TestFSMApplyBatch(t *testing.T) {
 
 	// The session names a node that does not exist: its write fails.
 	out = f.ApplyBatch(batchLogs(t, 20,
-		&rpc.KVRequest{Op: rpc.KVSet, Key: "c", Value: []byte("4")},
-		&rpc.SessionRequest[kvstore.Session]{Op: rpc.SessionCreate, Session: kvstore.Session{ID: "5f3a0c1e-0000-4000-8000-000000000001", Node: "nowhere"}},
-		&rpc.KVRequest{Op: rpc.KVCAS, Key: "a", Index: 10, Value: []byte("5")},
+		&kvstore.KVRequest{Op: kvstore.VerbSet, Key: "c", Value: []byte("4")},
+		&kvstore.SessionRequest{Op: kvstore.SessionOpCreate, Session: kvstore.Session{ID: "5f3a0c1e-0000-4000-8000-000000000001", Node: "nowhere"}},
+		&kvstore.KVRequest{Op: kvstore.VerbCAS, Key: "a", Index: 10, Value: []byte("5")},
 	))
 	if len(out) != 3 || out[0] != true || out[2] != true {
 		t.Fatalf("ApplyBatch = %v, want [true <error> true]", out)

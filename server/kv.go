@@ -15,12 +15,12 @@ import (
 
 // Query and write types of the KV, session and txn endpoints.
 type (
-	kvWrite      = rpc.Write[rpc.KVRequest]
-	keyQuery     = rpc.Query[rpc.KeyRequest]
-	sessionWrite = rpc.Write[rpc.SessionRequest[kvstore.Session]]
-	sessionQuery = rpc.Query[rpc.SessionQuery]
-	txnWrite     = rpc.Write[rpc.TxnRequest[*kvstore.TxnOp]]
-	txnResponse  = rpc.TxnResponse[*kvstore.TxnResult, *kvstore.TxnError]
+	kvWrite      = rpc.Write[kvstore.KVRequest]
+	keyQuery     = rpc.Query[kvstore.KeyRequest]
+	sessionWrite = rpc.Write[kvstore.SessionRequest]
+	sessionQuery = rpc.Query[kvstore.SessionQuery]
+	txnWrite     = rpc.Write[kvstore.TxnRequest]
+	txnResponse  = rpc.Answer[kvstore.TxnResponse]
 )
 
 // registerKVEndpoints registers the KV, session and txn endpoints.
@@ -60,7 +60,7 @@ func (s *Server) kvApply(ctx context.Context, args *kvWrite, reply *rpc.WriteRes
 		return err
 	}
 	req := args.Args
-	if req.Op != rpc.KVDeleteTree {
+	if req.Op != kvstore.VerbDeleteTree {
 		if err := kvstore.ValidateKey(req.Key); err != nil {
 			return kvBadRequestIf(err)
 		}
@@ -70,13 +70,13 @@ func (s *Server) kvApply(ctx context.Context, args *kvWrite, reply *rpc.WriteRes
 	}
 	now := time.Now()
 	req.Now = now.UnixNano()
-	if req.Op == rpc.KVLock || req.Op == rpc.KVUnlock {
+	if req.Op == kvstore.VerbLock || req.Op == kvstore.VerbUnlock {
 		// Refuse an unknown session or a lock under delay before Raft, as
 		// Consul's leader does; the FSM checks both again.
 		tx, _ := s.readTxn()
 		_, sess, err := kvstore.SessionGet(tx, nil, req.Session)
 		var until time.Time
-		if err == nil && sess != nil && req.Op == rpc.KVLock {
+		if err == nil && sess != nil && req.Op == kvstore.VerbLock {
 			until, err = kvstore.KVLockDelay(tx, req.Key)
 		}
 		tx.Abort()
@@ -133,14 +133,14 @@ func (s *Server) kvKeys(ctx context.Context, args *keyQuery, reply *rpc.Answer[[
 	})
 }
 
-func (s *Server) sessionApply(ctx context.Context, args *sessionWrite, reply *rpc.SessionResult) error {
+func (s *Server) sessionApply(ctx context.Context, args *sessionWrite, reply *kvstore.SessionResult) error {
 	if done, err := forwardToLeaderAny(s, ctx, rpc.MethodSessionApply, args, reply); done {
 		return err
 	}
 	req := args.Args
 	req.Now = time.Now().UnixNano()
 	switch req.Op {
-	case rpc.SessionCreate:
+	case kvstore.SessionOpCreate:
 		id, err := newSessionID()
 		if err != nil {
 			return err
@@ -153,7 +153,7 @@ func (s *Server) sessionApply(ctx context.Context, args *sessionWrite, reply *rp
 		if err := kvstore.ValidateSession(&req.Session); err != nil {
 			return kvBadRequestIf(err)
 		}
-	case rpc.SessionDestroy:
+	case kvstore.SessionOpDestroy:
 		if req.Session.ID == "" {
 			return fmt.Errorf("%w: missing session ID", rpc.ErrBadRequest)
 		}
@@ -166,11 +166,11 @@ func (s *Server) sessionApply(ctx context.Context, args *sessionWrite, reply *rp
 	}
 	reply.Index, reply.ID = idx, req.Session.ID
 	switch req.Op {
-	case rpc.SessionCreate:
+	case kvstore.SessionOpCreate:
 		if ttl, _ := time.ParseDuration(req.Session.TTL); ttl > 0 {
 			s.fsm.sessionTTL.reset(req.Session.ID, ttl)
 		}
-	case rpc.SessionDestroy:
+	case kvstore.SessionOpDestroy:
 		s.fsm.sessionTTL.clear(req.Session.ID)
 	}
 	return nil
@@ -211,7 +211,7 @@ func (s *Server) nodeSessions(ctx context.Context, args *sessionQuery, reply *rp
 
 // sessionRenew restarts a session's TTL timer on the leader and answers the
 // session, or rpc.ErrNotFound when it no longer exists.
-func (s *Server) sessionRenew(ctx context.Context, args *rpc.Write[rpc.SessionQuery], reply *rpc.Answer[*kvstore.Session]) error {
+func (s *Server) sessionRenew(ctx context.Context, args *rpc.Write[kvstore.SessionQuery], reply *rpc.Answer[*kvstore.Session]) error {
 	if done, err := forwardToLeaderAny(s, ctx, rpc.MethodSessionRenew, args, reply); done {
 		return err
 	}
@@ -260,7 +260,7 @@ func (s *Server) txnApply(ctx context.Context, args *txnWrite, reply *txnRespons
 		}
 		tx, _ := s.readTxn()
 		defer tx.Abort()
-		reply.Results, reply.Errors = kvstore.Txn(tx, 0, now, req.Ops)
+		reply.Value.Results, reply.Value.Errors = kvstore.Txn(tx, 0, now, req.Ops)
 		idx, _, err := kvstore.KVList(tx, nil, "")
 		if err != nil {
 			return err
@@ -274,11 +274,11 @@ func (s *Server) txnApply(ctx context.Context, args *txnWrite, reply *txnRespons
 	if err != nil {
 		return kvBadRequestIf(err)
 	}
-	out, ok := resp.(*txnResponse)
+	out, ok := resp.(*kvstore.TxnResponse)
 	if !ok {
 		return fmt.Errorf("txn: fsm answered %T", resp)
 	}
-	reply.Results, reply.Errors = out.Results, out.Errors
+	reply.Value = *out
 	reply.Index = idx
 	s.setQueryMeta(&reply.QueryMeta)
 	return nil

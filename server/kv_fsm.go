@@ -27,18 +27,18 @@ var errTxnRolledBack = errors.New("transaction rolled back")
 
 // applyKV applies the KV, session and transaction commands. A KV write
 // answers its outcome (bool); a transaction answers its
-// rpc.TxnResponse; a failure answers an error and changes nothing.
+// kvstore.TxnResponse; a failure answers an error and changes nothing.
 func (f *fsm) applyKV(idx uint64, t msgType, body []byte) any {
 	switch t {
 	case msgKV:
-		var req rpc.KVRequest
+		var req kvstore.KVRequest
 		if err := rpc.Unmarshal(body, &req); err != nil {
 			return fmt.Errorf("decode kv write at index %d: %w", idx, err)
 		}
 		var ok bool
 		err := f.state.write(func(tx *memdb.Txn) error {
 			var err error
-			ok, err = applyKVRequest(tx, idx, &req)
+			ok, err = kvstore.KVApply(tx, idx, &req)
 			return err
 		})
 		if err != nil {
@@ -46,28 +46,28 @@ func (f *fsm) applyKV(idx uint64, t msgType, body []byte) any {
 		}
 		return ok
 	case msgSession:
-		var req rpc.SessionRequest[kvstore.Session]
+		var req kvstore.SessionRequest
 		if err := rpc.Unmarshal(body, &req); err != nil {
 			return fmt.Errorf("decode session write at index %d: %w", idx, err)
 		}
 		return f.state.write(func(tx *memdb.Txn) error {
 			switch req.Op {
-			case rpc.SessionCreate:
+			case kvstore.SessionOpCreate:
 				if err := sessionBindingsHealthy(tx, &req.Session); err != nil {
 					return err
 				}
 				return kvstore.SessionCreate(tx, idx, &req.Session)
-			case rpc.SessionDestroy:
+			case kvstore.SessionOpDestroy:
 				return destroySession(tx, idx, time.Unix(0, req.Now), req.Session.ID)
 			}
 			return fmt.Errorf("unknown session operation %q: %w", req.Op, kvstore.ErrInvalidSession)
 		})
 	case msgTxn:
-		var req rpc.TxnRequest[*kvstore.TxnOp]
+		var req kvstore.TxnRequest
 		if err := rpc.Unmarshal(body, &req); err != nil {
 			return fmt.Errorf("decode txn at index %d: %w", idx, err)
 		}
-		resp := &txnResponse{}
+		resp := &kvstore.TxnResponse{}
 		err := f.state.write(func(tx *memdb.Txn) error {
 			resp.Results, resp.Errors = kvstore.Txn(tx, idx, time.Unix(0, req.Now), req.Ops)
 			if len(resp.Errors) > 0 {
@@ -95,29 +95,6 @@ func (f *fsm) applyKV(idx uint64, t msgType, body []byte) any {
 		})
 	}
 	return fmt.Errorf("command type %d is not a kv command", t)
-}
-
-// applyKVRequest applies one KV write and reports its outcome (false for a
-// failed CAS or a refused lock).
-func applyKVRequest(tx *memdb.Txn, idx uint64, req *rpc.KVRequest) (bool, error) {
-	e := &kvstore.DirEntry{Key: req.Key, Value: req.Value, Flags: req.Flags, Session: req.Session, ModifyIndex: req.Index}
-	switch req.Op {
-	case rpc.KVSet:
-		return true, kvstore.KVSet(tx, idx, e)
-	case rpc.KVCAS:
-		return kvstore.KVSetCAS(tx, idx, e)
-	case rpc.KVLock:
-		return kvstore.KVLock(tx, idx, time.Unix(0, req.Now), e)
-	case rpc.KVUnlock:
-		return kvstore.KVUnlock(tx, idx, e)
-	case rpc.KVDelete:
-		return true, kvstore.KVDelete(tx, idx, req.Key)
-	case rpc.KVDeleteCAS:
-		return kvstore.KVDeleteCAS(tx, idx, req.Index, req.Key)
-	case rpc.KVDeleteTree:
-		return true, kvstore.KVDeleteTree(tx, idx, req.Key)
-	}
-	return false, fmt.Errorf("unknown kv operation %q: %w", req.Op, kvstore.ErrInvalidKey)
 }
 
 // errSessionBinding refuses a session whose node or checks are missing or

@@ -13,7 +13,7 @@ import (
 
 func TestKVAndSessionsSurviveSnapshotAndFullRestart(t *testing.T) {
 	t.Parallel()
-	c := testcluster.New(t, testcluster.Options{Servers: 3})
+	c := testcluster.New(t, testcluster.Options{Servers: 3, TuneServer: defaultRaftTimings})
 	c.WaitLeader(10 * time.Second)
 	client := c.Servers[0].API()
 	kv := client.KV()

@@ -410,7 +410,7 @@ func TestSessionInvalidatedWhenItsNodeFails(t *testing.T) {
 }
 
 func TestKVDurability(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{Servers: 3, Clients: 1})
+	c := testcluster.New(t, testcluster.Options{Servers: 3, Clients: 1, TuneServer: defaultRaftTimings})
 	kv := c.Clients[0].API().KV()
 	leader := c.WaitLeader(10 * time.Second)
 

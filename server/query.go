@@ -18,7 +18,7 @@ import (
 
 // Query and write types of the prepared query endpoints.
 type (
-	queryApplyWrite   = rpc.Write[rpc.QueryRequest[catalog.PreparedQuery]]
+	queryApplyWrite   = rpc.Write[catalog.QueryApplyRequest]
 	queryIDQuery      = rpc.Query[catalog.QueryRequest]
 	queryExecQuery    = rpc.Query[catalog.QueryExecuteRequest]
 	queryRemoteQuery  = rpc.Query[catalog.QueryExecuteRemoteRequest]
@@ -43,20 +43,20 @@ func (s *Server) registerQueryEndpoints() {
 // a new query's ID, and refuses, before Raft, a definition that fails
 // Validate, a failover datacenter nobody knows, an unknown session, and an
 // update or delete of a query that does not exist.
-func (s *Server) queryApply(ctx context.Context, args *queryApplyWrite, reply *rpc.QueryResult) error {
+func (s *Server) queryApply(ctx context.Context, args *queryApplyWrite, reply *catalog.QueryApplyResult) error {
 	if done, err := forwardToLeaderAny(s, ctx, rpc.MethodQueryApply, args, reply); done {
 		return err
 	}
 	req := args.Args
 	q := &req.Query
 	switch req.Op {
-	case rpc.QueryCreate:
+	case catalog.QueryOpCreate:
 		id, err := newSessionID()
 		if err != nil {
 			return err
 		}
 		q.ID = id
-	case rpc.QueryUpdate, rpc.QueryDelete:
+	case catalog.QueryOpUpdate, catalog.QueryOpDelete:
 		if q.ID == "" {
 			return fmt.Errorf("%w: missing query ID", rpc.ErrBadRequest)
 		}
@@ -72,7 +72,7 @@ func (s *Server) queryApply(ctx context.Context, args *queryApplyWrite, reply *r
 	default:
 		return fmt.Errorf("%w: unknown prepared query operation %q", rpc.ErrBadRequest, req.Op)
 	}
-	if req.Op != rpc.QueryDelete {
+	if req.Op != catalog.QueryOpDelete {
 		q.Token, q.CreateIndex, q.ModifyIndex = "", 0, 0
 		if err := s.checkQuery(q); err != nil {
 			return queryError(err)
@@ -130,19 +130,19 @@ func queryError(err error) error {
 // applyQuery is the FSM's side of msgQuery. A query tied to a session
 // needs the session to exist when it is applied, as in Consul.
 func (f *fsm) applyQuery(idx uint64, body []byte) any {
-	var req rpc.QueryRequest[catalog.PreparedQuery]
+	var req catalog.QueryApplyRequest
 	if err := rpc.Unmarshal(body, &req); err != nil {
 		return fmt.Errorf("decode prepared query write at index %d: %w", idx, err)
 	}
 	return f.state.write(func(tx *memdb.Txn) error {
 		q := &req.Query
 		switch req.Op {
-		case rpc.QueryCreate, rpc.QueryUpdate:
+		case catalog.QueryOpCreate, catalog.QueryOpUpdate:
 			_, existing, err := catalog.QueryGet(tx, nil, q.ID)
 			if err != nil {
 				return err
 			}
-			if req.Op == rpc.QueryUpdate && existing == nil {
+			if req.Op == catalog.QueryOpUpdate && existing == nil {
 				return fmt.Errorf("update prepared query %q: %w", q.ID, catalog.ErrQueryNotFound)
 			}
 			if q.Session != "" {
@@ -155,7 +155,7 @@ func (f *fsm) applyQuery(idx uint64, body []byte) any {
 				}
 			}
 			return catalog.QuerySet(tx, idx, q)
-		case rpc.QueryDelete:
+		case catalog.QueryOpDelete:
 			return catalog.QueryDelete(tx, idx, q.ID)
 		}
 		return fmt.Errorf("unknown prepared query operation %q: %w", req.Op, catalog.ErrInvalidQuery)

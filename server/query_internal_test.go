@@ -11,7 +11,6 @@ import (
 
 	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/kvstore"
-	"github.com/meridian/meridian/rpc"
 )
 
 // bufSink is a raft.SnapshotSink in memory.
@@ -21,9 +20,9 @@ func (*bufSink) ID() string    { return "test" }
 func (*bufSink) Cancel() error { return nil }
 func (*bufSink) Close() error  { return nil }
 
-func applyQueryCmd(t *testing.T, f *fsm, idx uint64, op rpc.QueryOp, q catalog.PreparedQuery) error {
+func applyQueryCmd(t *testing.T, f *fsm, idx uint64, op catalog.QueryOp, q catalog.PreparedQuery) error {
 	t.Helper()
-	buf, err := encodeCommand(msgQuery, &rpc.QueryRequest[catalog.PreparedQuery]{Op: op, Query: q})
+	buf, err := encodeCommand(msgQuery, &catalog.QueryApplyRequest{Op: op, Query: q})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,21 +63,21 @@ func TestQueryFSM(t *testing.T) {
 	}
 	q1 := catalog.PreparedQuery{ID: "11111111-1111-4111-8111-111111111111", Name: "web", Service: catalog.QueryService{Service: "web"}}
 	q2 := catalog.PreparedQuery{ID: "22222222-2222-4222-8222-222222222222", Name: "tied", Session: sid, Service: catalog.QueryService{Service: "db"}}
-	if err := applyQueryCmd(t, f, 10, rpc.QueryCreate, q1); err != nil {
+	if err := applyQueryCmd(t, f, 10, catalog.QueryOpCreate, q1); err != nil {
 		t.Fatalf("create = %v", err)
 	}
 	bad := q2
 	bad.Session = "99999999-9999-4999-8999-999999999999"
-	if err := applyQueryCmd(t, f, 11, rpc.QueryCreate, bad); !errors.Is(err, catalog.ErrInvalidQuery) {
+	if err := applyQueryCmd(t, f, 11, catalog.QueryOpCreate, bad); !errors.Is(err, catalog.ErrInvalidQuery) {
 		t.Errorf("create with an unknown session = %v, want ErrInvalidQuery", err)
 	}
-	if err := applyQueryCmd(t, f, 12, rpc.QueryCreate, q2); err != nil {
+	if err := applyQueryCmd(t, f, 12, catalog.QueryOpCreate, q2); err != nil {
 		t.Fatalf("create tied to a session = %v", err)
 	}
 	missing := q1
 	missing.ID = "33333333-3333-4333-8333-333333333333"
 	missing.Name = "other"
-	if err := applyQueryCmd(t, f, 13, rpc.QueryUpdate, missing); !errors.Is(err, catalog.ErrQueryNotFound) {
+	if err := applyQueryCmd(t, f, 13, catalog.QueryOpUpdate, missing); !errors.Is(err, catalog.ErrQueryNotFound) {
 		t.Errorf("update of an unknown query = %v, want ErrQueryNotFound", err)
 	}
 
@@ -105,7 +104,7 @@ func TestQueryFSM(t *testing.T) {
 	}
 
 	// The session ends: its query goes with it, the other stays.
-	buf, err := encodeCommand(msgSession, &rpc.SessionRequest[kvstore.Session]{Op: rpc.SessionDestroy, Session: kvstore.Session{ID: sid}})
+	buf, err := encodeCommand(msgSession, &kvstore.SessionRequest{Op: kvstore.SessionOpDestroy, Session: kvstore.Session{ID: sid}})
 	if err != nil {
 		t.Fatal(err)
 	}

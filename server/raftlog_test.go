@@ -36,6 +36,7 @@ func TestLeaderDiskStalled(t *testing.T) {
 	var mu sync.Mutex
 	gates := map[string]*server.GatedLog{}
 	c := testcluster.New(t, testcluster.Options{Servers: 3, TuneServer: func(cfg *server.Config) {
+		defaultRaftTimings(cfg)
 		cfg.WrapRaftLog = func(disk raft.LogStore) raft.LogStore {
 			g := server.NewGatedLog(disk)
 			mu.Lock()
@@ -141,6 +142,7 @@ func TestLeaderDiskStalled(t *testing.T) {
 // and after every server restarts, every acknowledged write is there.
 func TestLeaderCompactsWhileWriting(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Servers: 3, TuneServer: func(cfg *server.Config) {
+		defaultRaftTimings(cfg)
 		cfg.TrailingLogs = 8
 		cfg.SnapshotThreshold = 1 << 30 // only the snapshots the test takes
 	}})

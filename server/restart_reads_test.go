@@ -20,7 +20,7 @@ import (
 // server through the restart never see the overwritten value nor a 404 of
 // the acknowledged key (errors are fine: the client retries them).
 func TestReadsAfterFullRestartNeverGoBack(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{Servers: 3})
+	c := testcluster.New(t, testcluster.Options{Servers: 3, TuneServer: defaultRaftTimings})
 	leader := c.WaitLeader(10 * time.Second)
 	kv := leader.API().KV()
 	put := func(v string) {
@@ -54,9 +54,18 @@ func TestReadsAfterFullRestartNeverGoBack(t *testing.T) {
 		go func() {
 			defer fill.Done()
 			for i := range 100 {
-				if _, err := kv.Put(&api.KVPair{Key: fmt.Sprintf("fill/%d/%d", w, i), Value: filler}, nil); err != nil {
-					t.Errorf("fill: %v", err)
-					return
+				// A leader change on a loaded machine fails a write
+				// with a 503: write it again.
+				for deadline := time.Now().Add(10 * time.Second); ; {
+					_, err := kv.Put(&api.KVPair{Key: fmt.Sprintf("fill/%d/%d", w, i), Value: filler}, nil)
+					if err == nil {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("fill: %v", err)
+						return
+					}
+					time.Sleep(50 * time.Millisecond) // a retry interval, not synchronisation
 				}
 			}
 		}()

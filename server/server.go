@@ -125,16 +125,26 @@ type Config struct {
 	Metrics prometheus.Registerer
 }
 
-// DefaultConfig returns production timings. They are tighter than Consul's
-// (which uses 1s heartbeat and election timeouts): on a LAN a 500ms
-// heartbeat timeout still leaves room for several missed heartbeats (raft
-// sends them every HeartbeatTimeout/10), and it replaces a dead leader in
-// about 1-2 seconds.
+// DefaultConfig returns production timings: Consul's at raft_multiplier 1,
+// a 1s heartbeat and election timeout and a 500ms leader lease. They trade
+// failover time against leadership that holds when the CPUs are busy:
+//
+//   - A dead leader is replaced after a follower's randomised heartbeat
+//     timeout (1-2s) plus one election, about 2s on a LAN (3s at most
+//     unless votes split).
+//   - A leader steps down when it has not heard from a quorum for the
+//     lease. On CPUs oversubscribed five times over, every hop of a
+//     heartbeat waits its turn to run: a 250ms lease (and 500ms heartbeat
+//     timeout) lost the leader within seconds, 500ms keeps it for minutes
+//     (server's TestLeaderStableUnderLoad).
+//
+// performance.raft_multiplier (ScaleTimings) stretches all three for
+// slower or busier machines, each step adding about 2s to a failover.
 func DefaultConfig() Config {
 	return Config{
-		HeartbeatTimeout:   500 * time.Millisecond,
-		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 250 * time.Millisecond,
+		HeartbeatTimeout:   1000 * time.Millisecond,
+		ElectionTimeout:    1000 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
 		MaxAppendEntries:   256,
 		SnapshotThreshold:  16384,
 		SnapshotInterval:   120 * time.Second,

@@ -83,8 +83,13 @@ func TestSessionTTLExpiresUnrenewedAndKeepsRenewed(t *testing.T) {
 func TestSessionTTLReArmedByNewLeader(t *testing.T) {
 	t.Parallel()
 	// On disk: testcluster's InMemory means dev mode, which forces
-	// Bootstrap and so cannot join three servers.
-	c := testcluster.New(t, testcluster.Options{Servers: 3})
+	// Bootstrap and so cannot join three servers. Production Raft
+	// timings: with the fast test ones (a 100ms lease) the two servers
+	// left after the kill lost and won leadership again every second or
+	// so on a loaded machine, and each new leader arms every session's
+	// TTL afresh (it cannot know when the last renewal was), so the
+	// session outlived the wait.
+	c := testcluster.New(t, testcluster.Options{Servers: 3, TuneServer: defaultRaftTimings})
 	leader := c.WaitLeader(10 * time.Second)
 	follower := c.Followers(leader)[0]
 	sess := follower.API().Session()

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/meridian/meridian/kvstore"
-	"github.com/meridian/meridian/rpc"
 )
 
 // sessionTTLMultiplier stretches a session's TTL before the leader expires
@@ -126,7 +125,7 @@ func (s *Server) startKVLeader(ctx context.Context) func() {
 // expireSession destroys a session whose TTL lapsed.
 func (s *Server) expireSession(ctx context.Context, id string) {
 	s.fsm.sessionTTL.clear(id)
-	req := rpc.SessionRequest[kvstore.Session]{Op: rpc.SessionDestroy, Session: kvstore.Session{ID: id}, Now: time.Now().UnixNano()}
+	req := kvstore.SessionRequest{Op: kvstore.SessionOpDestroy, Session: kvstore.Session{ID: id}, Now: time.Now().UnixNano()}
 	if _, _, err := s.apply(ctx, msgSession, &req); err != nil {
 		s.logger.Warn("expire session", "session", id, "error", err)
 		return
