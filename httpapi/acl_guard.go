@@ -493,7 +493,7 @@ func sessionCreateGuard(s *Server, r *http.Request) (guard, error) {
 // sessionGuard: session:write on the node of the session named by the
 // path (a session that does not exist needs write on the empty name).
 func sessionGuard(s *Server, r *http.Request) (guard, error) {
-	q := rpc.Query[rpc.SessionQuery]{QueryOptions: rpc.QueryOptions{Token: requestToken(r)}, Args: rpc.SessionQuery{ID: r.PathValue("id")}}
+	q := rpc.Query[kvstore.SessionQuery]{QueryOptions: rpc.QueryOptions{Token: requestToken(r)}, Args: kvstore.SessionQuery{ID: r.PathValue("id")}}
 	var reply rpc.Answer[*kvstore.Session]
 	if err := s.agent.RPC(r.Context(), rpc.MethodSessionGet, &q, &reply); err != nil {
 		return guard{}, err

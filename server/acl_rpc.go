@@ -34,7 +34,7 @@ func (s *Server) authorizeWrite(args any) error {
 		token, perms = a.Token, s.deregisterPerms(&a.Args)
 	case *kvWrite:
 		p := aclPerm{res: acl.ResKey, seg: a.Args.Key, want: acl.AccessWrite}
-		p.prefix = a.Args.Op == rpc.KVDeleteTree
+		p.prefix = a.Args.Op == kvstore.VerbDeleteTree
 		token, perms = a.Token, []aclPerm{p}
 	case *txnWrite:
 		token = a.Token
@@ -43,7 +43,7 @@ func (s *Server) authorizeWrite(args any) error {
 		}
 	case *sessionWrite:
 		token, perms = a.Token, []aclPerm{{res: acl.ResSession, seg: s.sessionNode(&a.Args), want: acl.AccessWrite}}
-	case *rpc.Write[rpc.SessionQuery]: // a renew
+	case *rpc.Write[kvstore.SessionQuery]: // a renew
 		node := ""
 		tx, _ := s.state.read()
 		if _, sess, err := kvstore.SessionGet(tx, nil, a.Args.ID); err == nil && sess != nil {
@@ -143,8 +143,8 @@ func txnPerm(op *kvstore.TxnOp) aclPerm {
 
 // sessionNode is the node a session write is about: the new session's,
 // or the stored session's for a destroy ("" when there is none).
-func (s *Server) sessionNode(req *rpc.SessionRequest[kvstore.Session]) string {
-	if req.Op != rpc.SessionDestroy {
+func (s *Server) sessionNode(req *kvstore.SessionRequest) string {
+	if req.Op != kvstore.SessionOpDestroy {
 		return req.Session.Node
 	}
 	tx, _ := s.state.read()
@@ -158,12 +158,12 @@ func (s *Server) sessionNode(req *rpc.SessionRequest[kvstore.Session]) string {
 
 // queryPerms: query:write on the name a create or update gives, and on
 // the stored query's name for an update or delete.
-func (s *Server) queryPerms(req *rpc.QueryRequest[catalog.PreparedQuery]) []aclPerm {
+func (s *Server) queryPerms(req *catalog.QueryApplyRequest) []aclPerm {
 	var perms []aclPerm
-	if req.Op != rpc.QueryDelete {
+	if req.Op != catalog.QueryOpDelete {
 		perms = append(perms, aclPerm{res: acl.ResQuery, seg: req.Query.Name, want: acl.AccessWrite})
 	}
-	if req.Op == rpc.QueryCreate {
+	if req.Op == catalog.QueryOpCreate {
 		return perms
 	}
 	tx, _ := s.state.read()

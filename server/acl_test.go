@@ -14,6 +14,7 @@ import (
 	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/configs"
 	"github.com/meridian/meridian/internal/testcluster"
+	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
 	"github.com/meridian/meridian/server"
 )
@@ -324,15 +325,15 @@ func TestACLWritesCheckedAtTheServer(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		req  rpc.KVRequest
+		req  kvstore.KVRequest
 		ok   bool
 	}{
-		{"set inside", rpc.KVRequest{Op: rpc.KVSet, Key: "app/x"}, true},
-		{"set outside", rpc.KVRequest{Op: rpc.KVSet, Key: "other/x"}, false},
-		{"delete tree of everything", rpc.KVRequest{Op: rpc.KVDeleteTree, Key: ""}, false},
-		{"delete tree inside", rpc.KVRequest{Op: rpc.KVDeleteTree, Key: "app/"}, true},
+		{"set inside", kvstore.KVRequest{Op: kvstore.VerbSet, Key: "app/x"}, true},
+		{"set outside", kvstore.KVRequest{Op: kvstore.VerbSet, Key: "other/x"}, false},
+		{"delete tree of everything", kvstore.KVRequest{Op: kvstore.VerbDeleteTree, Key: ""}, false},
+		{"delete tree inside", kvstore.KVRequest{Op: kvstore.VerbDeleteTree, Key: "app/"}, true},
 	} {
-		err := cl.call(rpc.MethodKVApply, &rpc.Write[rpc.KVRequest]{WriteOptions: rpc.WriteOptions{Token: tok.SecretID}, Args: tc.req}, &wr)
+		err := cl.call(rpc.MethodKVApply, &rpc.Write[kvstore.KVRequest]{WriteOptions: rpc.WriteOptions{Token: tok.SecretID}, Args: tc.req}, &wr)
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, rpc.ErrPermissionDenied)) {
 			t.Errorf("%s: KV.Apply = %v, want allowed %v", tc.name, err, tc.ok)
 		}
