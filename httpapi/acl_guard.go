@@ -124,6 +124,10 @@ var routeGuards = map[string]guardFunc{
 	"GET /v1/operator/raft/configuration":    need(acl.ResOperator, acl.AccessRead),
 	"DELETE /v1/operator/raft/peer":          need(acl.ResOperator, acl.AccessWrite),
 	"POST /v1/operator/raft/transfer-leader": need(acl.ResOperator, acl.AccessWrite),
+	"GET /v1/operator/keyring":               need(acl.ResKeyring, acl.AccessRead),
+	"POST /v1/operator/keyring":              need(acl.ResKeyring, acl.AccessWrite),
+	"PUT /v1/operator/keyring":               need(acl.ResKeyring, acl.AccessWrite),
+	"DELETE /v1/operator/keyring":            need(acl.ResKeyring, acl.AccessWrite),
 	"GET /v1/agent/host":                     need(acl.ResOperator, acl.AccessRead),
 	"GET /v1/agent/monitor":                  needAgent(acl.ResAgent, acl.AccessRead),
 	// A snapshot holds every token's secret: management only, as Consul.

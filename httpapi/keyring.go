@@ -38,25 +38,12 @@ type Keyring interface {
 }
 
 // keyringRoutes mounts /v1/operator/keyring as Consul has it: GET lists,
-// POST installs, PUT uses, DELETE removes. One pattern serves them all:
-// POST and PUT mean different things here, which handle's "POST wherever
-// PUT" would not allow.
+// POST installs, PUT uses, DELETE removes.
 func (s *Server) keyringRoutes() {
-	ops := map[string]handlerFunc{
-		http.MethodGet:    s.keyring(KeyringList),
-		http.MethodPost:   s.keyring(KeyringInstall),
-		http.MethodPut:    s.keyring(KeyringUse),
-		http.MethodDelete: s.keyring(KeyringRemove),
-	}
-	s.handle("/v1/operator/keyring", func(w http.ResponseWriter, r *http.Request) (any, error) {
-		h, ok := ops[r.Method]
-		if !ok {
-			w.Header().Set("Allow", "GET, POST, PUT, DELETE")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return nil, errAnswered
-		}
-		return h(w, r)
-	})
+	s.handle("GET /v1/operator/keyring", s.keyring(KeyringList))
+	s.handle("POST /v1/operator/keyring", s.keyring(KeyringInstall))
+	s.handle("PUT /v1/operator/keyring", s.keyring(KeyringUse))
+	s.handle("DELETE /v1/operator/keyring", s.keyring(KeyringRemove))
 }
 
 // errNoKeyring answers 501.
