@@ -153,6 +153,11 @@ func AgentConfig(t testing.TB, name string) *configs.Config {
 	cfg.Ports.DNS = 0 // a free port, read back with Agent().DNSAddr()
 	cfg.RetryInterval = 100 * time.Millisecond
 	cfg.DataDir = filepath.Join(t.TempDir(), name)
+	// Every client of every test reaches the agents from 127.0.0.1, and
+	// each API() is a client with its own connection pool: the per-client
+	// cap (limits.http_max_conns_per_client) is for real deployments, and
+	// its own tests set it.
+	cfg.Limits.HTTPMaxConnsPerClient = 0
 	return cfg
 }
 
