@@ -35,7 +35,7 @@ export function render(main, ctx) {
 function draw(main, ctx, st) {
   const list = st.list;
   const n = list.length;
-  const r = n === 1 ? 0 : Math.min(W, H) / 2 - 70;
+  const r = n === 1 ? 0 : Math.min(W, H) / 2 - 80;
   const pos = new Map(list.map((d, i) => {
     const a = -Math.PI / 2 + (2 * Math.PI * i) / n;
     return [d.name, { x: W / 2 + r * Math.cos(a), y: H / 2 + r * Math.sin(a) }];
@@ -66,8 +66,8 @@ function draw(main, ctx, st) {
       const sub = d.name === ctx.local ? 'this agent' : up(d) ? `${d.servers.length} server${d.servers.length === 1 ? '' : 's'}` : 'unreachable';
       return `<a class="${cls}" href="${esc(link(d))}" data-dc="${esc(d.name)}" data-reachable="${up(d)}" aria-label="${esc(d.name)}: ${esc(sub)}">
         <circle cx="${p.x}" cy="${p.y}" r="42"></circle>
-        <text x="${p.x}" y="${p.y}">${esc(d.name)}</text>
-        <text class="rtt" x="${p.x}" y="${p.y + 17}">${esc(sub)}</text></a>`;
+        <text x="${p.x}" y="${p.y + 6}">${esc(d.name)}</text>
+        <text class="rtt" x="${p.x}" y="${p.y + 64}">${esc(sub)}</text></a>`;
     }).join('')}
   </svg>`;
   main.querySelector('#map').innerHTML = svg;
