@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
 )
 
@@ -78,7 +79,7 @@ func TestTLSFederation(t *testing.T) {
 	defer pool.Close()
 	for _, s := range dc1.servers {
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		args := rpc.Write[rpc.KVRequest]{Args: rpc.KVRequest{Op: rpc.KVSet, Key: "tls/attack", Value: []byte("pwned")}}
+		args := rpc.Write[kvstore.KVRequest]{Args: kvstore.KVRequest{Op: kvstore.VerbSet, Key: "tls/attack", Value: []byte("pwned")}}
 		var reply rpc.WriteResult
 		err := pool.Call(ctx, fmt.Sprintf("%s:%d", s.ip, serverPort), rpc.MethodKVApply, &args, &reply)
 		cancel()
