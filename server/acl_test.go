@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -384,4 +386,47 @@ service_prefix "" { policy = "write" }`}, nil)
 		}
 		return nil
 	})
+}
+
+// TestACLBootstrapReset bootstraps again after an operator writes the reset
+// index, as Consul's acl-bootstrap-reset file, into the server's data dir;
+// the file works once.
+func TestACLBootstrapReset(t *testing.T) {
+	var dataDir string
+	c := testcluster.New(t, testcluster.Options{Servers: 1,
+		Configure:  func(cfg *configs.Config) { dataDir = cfg.DataDir },
+		TuneServer: func(c *server.Config) { c.ACL = server.ACLConfig{Enabled: true} }})
+	pool := rpc.NewPool(rpc.PoolConfig{})
+	t.Cleanup(func() { pool.Close() })
+	cl := &aclClient{t: t, pool: pool, addr: c.Servers[0].ServerAddr()}
+	first := cl.bootstrap()
+	var again acl.Token
+	err := cl.call(rpc.MethodACLBootstrap, &rpc.Write[rpc.ACLBootstrapRequest]{}, &again)
+	var rerr *rpc.Error
+	if !errors.As(err, &rerr) || !strings.Contains(rerr.Message, "reset index: ") {
+		t.Fatalf("second bootstrap = %v, want the reset index", err)
+	}
+	index := strings.TrimSuffix(rerr.Message[strings.Index(rerr.Message, "reset index: ")+len("reset index: "):], ")")
+	resetFile := filepath.Join(dataDir, "acl-bootstrap-reset")
+	if err := os.WriteFile(resetFile, []byte("not-a-number\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.call(rpc.MethodACLBootstrap, &rpc.Write[rpc.ACLBootstrapRequest]{}, &again); !errors.Is(err, rpc.ErrBadRequest) {
+		t.Errorf("bootstrap with a malformed reset file = %v, want a bad request", err)
+	}
+	if err := os.WriteFile(resetFile, []byte(index+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.call(rpc.MethodACLBootstrap, &rpc.Write[rpc.ACLBootstrapRequest]{}, &again); err != nil {
+		t.Fatalf("bootstrap with the reset index %s: %v", index, err)
+	}
+	if again.SecretID == first.SecretID {
+		t.Error("the reset bootstrap gave the old token")
+	}
+	if _, err := os.Stat(resetFile); !os.IsNotExist(err) {
+		t.Errorf("reset file still there after use: %v", err)
+	}
+	if err := cl.call(rpc.MethodACLBootstrap, &rpc.Write[rpc.ACLBootstrapRequest]{}, &again); !errors.Is(err, rpc.ErrPermissionDenied) {
+		t.Errorf("bootstrap after the reset was used = %v, want permission denied", err)
+	}
 }
