@@ -56,7 +56,8 @@ func callOnce(ctx context.Context, sess Session, method string, args, reply any)
 // first call) through a relay adding 25ms each way, with the ephemeral
 // certificates of before and with mutual TLS from the CA: mTLS costs no
 // extra round trip (the client's certificate rides its second flight, with
-// the first request), within the bound of one.
+// the first request), within the bound of one. The fastest of
+// several runs counts: a loaded machine only ever adds time.
 func TestWANHandshakeRoundTrips(t *testing.T) {
 	const oneWay = 25 * time.Millisecond
 	rtt := 2 * oneWay
@@ -82,8 +83,7 @@ func TestWANHandshakeRoundTrips(t *testing.T) {
 				t.Fatalf("first call: %v", err)
 			}
 		}
-		slices.Sort(runs)
-		return runs[len(runs)/2]
+		return slices.Min(runs)
 	}
 	eph := measure(fastQUIC(ephemeralTLS(t, "s")), fastQUIC(ephemeralTLS(t, "c")))
 	mtls := measure(fastQUIC(p.configurator(t, CertServer, "dc2").WANConfig("")), fastQUIC(p.configurator(t, CertServer, "dc1").WANConfig("dc2")))
