@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/meridian/meridian/acl"
 	"github.com/meridian/meridian/httpapi"
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/rpc"
@@ -24,23 +23,12 @@ type keyringPool interface {
 var _ httpapi.Keyring = (*Agent)(nil)
 
 // KeyringOp runs a keyring operation on the WAN pool (servers) and the
-// LAN pool, through serf's key manager, which asks every member of each;
-// the keyring files in data_dir/serf keep the result across restarts. With
-// ACLs on, token needs keyring:read to list and keyring:write to change.
+// LAN pool, through serf's key manager, which asks every member of each,
+// and, on a server, on the LAN pool of every other datacenter;
+// the keyring files in data_dir/serf keep the result across restarts. The
+// HTTP API's route guard has checked token; the servers of the other
+// datacenters check it again.
 func (a *Agent) KeyringOp(ctx context.Context, token, op, key string, localOnly bool) ([]httpapi.KeyringResponse, error) {
-	if a.cfg.ACL.Enabled {
-		auth, err := a.ResolveToken(ctx, token)
-		if err != nil {
-			return nil, err
-		}
-		want := acl.AccessWrite
-		if op == httpapi.KeyringList {
-			want = acl.AccessRead
-		}
-		if err := auth.Check(acl.ResKeyring, "", want); err != nil {
-			return nil, &rpc.Error{Code: rpc.ErrPermissionDenied.Code, Message: err.Error()}
-		}
-	}
 	if a.cfg.EncryptKey() == nil {
 		return nil, fmt.Errorf("%w: %w", rpc.ErrBadRequest, lan.ErrNoEncryption)
 	}
@@ -99,6 +87,30 @@ func (a *Agent) KeyringOp(ctx context.Context, token, op, key string, localOnly 
 		resp.Keys, resp.PrimaryKeys, resp.NumNodes, resp.Messages = r.Keys, r.PrimaryKeys, r.NumNodes, r.Messages
 		out = append(out, resp)
 		a.logger.Info("keyring operation", "op", op, "wan", p.wan, "nodes", r.NumNodes)
+	}
+	if a.server == nil || localOnly {
+		return out, nil
+	}
+	remote, err := a.keyringRemote(ctx, token, op, key)
+	return append(out, remote...), err
+}
+
+// keyringRemote runs the operation on the LAN pool of every other
+// datacenter, through one of its servers, so that a rotation reaches every
+// agent of the federation.
+func (a *Agent) keyringRemote(ctx context.Context, token, op, key string) ([]httpapi.KeyringResponse, error) {
+	var out []httpapi.KeyringResponse
+	for _, dc := range a.server.Datacenters() {
+		if dc == a.cfg.Datacenter {
+			continue
+		}
+		args := rpc.Write[rpc.KeyringRequest]{WriteOptions: rpc.WriteOptions{Datacenter: dc, Token: token}, Args: rpc.KeyringRequest{Op: op, Key: key}}
+		var r rpc.KeyringAnswer
+		if err := a.server.Call(ctx, rpc.MethodKeyringOperation, &args, &r); err != nil {
+			return out, fmt.Errorf("keyring %s on the lan pool of %s: %w%s", op, dc, err, refusals(lan.KeyringResponse{Messages: r.Messages}))
+		}
+		out = append(out, httpapi.KeyringResponse{Datacenter: dc, Keys: r.Keys, PrimaryKeys: r.PrimaryKeys, NumNodes: r.NumNodes, Messages: r.Messages})
+		a.logger.Info("keyring operation", "op", op, "datacenter", dc, "nodes", r.NumNodes)
 	}
 	return out, nil
 }

@@ -30,10 +30,11 @@ type KeyringResponse struct {
 // answers /v1/operator/keyring with 501.
 type Keyring interface {
 	// KeyringOp runs op (KeyringList, ...) with key (base64; empty for a
-	// list) on the agent's LAN pool and, on a server, the WAN pool, for a
-	// caller with token (keyring:read to list, keyring:write otherwise,
-	// when ACLs are on). localOnly lists this agent's own keyring instead
-	// of asking the pool.
+	// list) on the agent's LAN pool and, on a server, the WAN pool and the
+	// other datacenters' LAN pools, whose servers check token. localOnly
+	// lists this agent's own keyring instead of asking the pool. The route
+	// guard has checked token here (keyring:read to list, keyring:write
+	// otherwise).
 	KeyringOp(ctx context.Context, token, op, key string, localOnly bool) ([]KeyringResponse, error)
 }
 

@@ -37,22 +37,31 @@ func TestKeyRotation(t *testing.T) {
 		c.KeyringFile = filepath.Join(dir, c.NodeName+".keyring")
 	}, "a", "b", "c")
 
-	list, err := pools[0].ListKeys()
-	if err != nil || list.Keys[b64(k1)] != 3 || list.PrimaryKeys[b64(k1)] != 3 {
-		t.Fatalf("ListKeys() = %+v, %v; want k1 on and primary on 3 members", list, err)
+	// A keyring operation is a serf query answered within a few gossip
+	// intervals; on a loaded machine some answers come late, and the
+	// operations are safe to repeat.
+	retry := func(what string, op func() (lan.KeyringResponse, error)) lan.KeyringResponse {
+		t.Helper()
+		var r lan.KeyringResponse
+		wait.Eventually(t, 20*time.Second, func() error {
+			var err error
+			if r, err = op(); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		})
+		return r
 	}
-	if _, err := pools[0].InstallKey(b64(k2)); err != nil {
-		t.Fatalf("InstallKey(k2): %v", err)
+	list := retry("ListKeys", pools[0].ListKeys)
+	if list.Keys[b64(k1)] != 3 || list.PrimaryKeys[b64(k1)] != 3 {
+		t.Fatalf("ListKeys() = %+v; want k1 on and primary on 3 members", list)
 	}
-	if _, err := pools[1].UseKey(b64(k2)); err != nil {
-		t.Fatalf("UseKey(k2): %v", err)
-	}
-	if _, err := pools[2].RemoveKey(b64(k1)); err != nil {
-		t.Fatalf("RemoveKey(k1): %v", err)
-	}
-	list, err = pools[0].ListKeys()
-	if err != nil || len(list.Keys) != 1 || list.PrimaryKeys[b64(k2)] != 3 {
-		t.Fatalf("ListKeys() after the rotation = %+v, %v; want only k2, primary on 3 members", list, err)
+	retry("InstallKey(k2)", func() (lan.KeyringResponse, error) { return pools[0].InstallKey(b64(k2)) })
+	retry("UseKey(k2)", func() (lan.KeyringResponse, error) { return pools[1].UseKey(b64(k2)) })
+	retry("RemoveKey(k1)", func() (lan.KeyringResponse, error) { return pools[2].RemoveKey(b64(k1)) })
+	list = retry("ListKeys", pools[0].ListKeys)
+	if len(list.Keys) != 1 || list.PrimaryKeys[b64(k2)] != 3 {
+		t.Fatalf("ListKeys() after the rotation = %+v; want only k2, primary on 3 members", list)
 	}
 	if local, err := pools[1].LocalKeys(); err != nil || len(local) != 1 || local[0] != b64(k2) {
 		t.Fatalf("LocalKeys() = %v, %v; want [k2]", local, err)

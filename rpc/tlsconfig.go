@@ -268,13 +268,17 @@ func (c *TLSConfigurator) base() *tls.Config {
 
 // IncomingConfig is the configuration of a TLS listener (the server port's
 // TLS connections, HTTPS). With VerifyIncoming a client must present a
-// certificate that chains to the CA; without it, a certificate presented
-// is still checked.
+// certificate that chains to the CA. Without it a client is asked for
+// none (a browser would prompt for one), unless VerifyServerHostname needs
+// the certificates of servers dialing in; one presented is checked.
 func (c *TLSConfigurator) IncomingConfig() *tls.Config {
 	t := c.base()
 	// VerifyConnection, not ClientAuth, requires the certificate, so the
 	// refusal says why.
-	t.ClientAuth = tls.RequestClientCert
+	t.ClientAuth = tls.NoClientCert
+	if c.cfg.VerifyIncoming || c.cfg.VerifyServerHostname {
+		t.ClientAuth = tls.RequestClientCert
+	}
 	t.VerifyConnection = func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
 			if c.cfg.VerifyIncoming {

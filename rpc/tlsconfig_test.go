@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -99,5 +100,29 @@ func TestTLSConfiguratorReload(t *testing.T) {
 	}
 	if serial().Cmp(after) != 0 {
 		t.Fatal("a failed Reload replaced the certificate")
+	}
+}
+
+// TestIncomingClientAuth: a listener asks for client certificates only
+// when it checks them (verify_incoming, or servers' names).
+func TestIncomingClientAuth(t *testing.T) {
+	p := newPKI(t)
+	cf, kf := p.cert(t, CertServer, "dc1")
+	for _, tc := range []struct {
+		incoming, hostname bool
+		want               tls.ClientAuthType
+	}{
+		{false, false, tls.NoClientCert},
+		{true, false, tls.RequestClientCert},
+		{false, true, tls.RequestClientCert},
+	} {
+		c, err := NewTLSConfigurator(TLSConfig{CAFile: filepath.Join(p.dir, "ca.pem"), CertFile: cf, KeyFile: kf,
+			VerifyIncoming: tc.incoming, VerifyServerHostname: tc.hostname, Datacenter: "dc1", Domain: "consul"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.IncomingConfig().ClientAuth; got != tc.want {
+			t.Errorf("verify_incoming %v, verify_server_hostname %v: ClientAuth = %v, want %v", tc.incoming, tc.hostname, got, tc.want)
+		}
 	}
 }

@@ -36,7 +36,7 @@ type keyringResponse struct {
 // runKeyring lists and rotates the gossip keys of the cluster through the
 // agent's /v1/operator/keyring, as `consul keyring` does.
 func runKeyring(args []string, stdout, stderr io.Writer) int {
-	fs, client := clientFlags("keyring [options]", "Lists, installs, makes primary and removes gossip encryption keys on every member of the LAN pool and, through a server, the WAN pool.", stderr)
+	fs, client := clientFlags("keyring [options]", "Lists, installs, makes primary and removes gossip encryption keys on every member of the gossip pools: through a server, the WAN pool and every datacenter's LAN pool; through a client, its LAN pool.", stderr)
 	list := fs.Bool("list", false, "list the keys and how many members hold each")
 	install := fs.String("install", "", "install KEY (base64) on every member, without using it yet")
 	use := fs.String("use", "", "make KEY, installed everywhere, the key every member sends with")

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meridian/meridian/configs"
 	"github.com/meridian/meridian/internal/testcluster"
@@ -31,13 +33,18 @@ func TestKeygenAndKeyring(t *testing.T) {
 		{[]string{"keyring", addr, "-list"}, k2 + " [1/1] (primary on 1)"},
 		{[]string{"keyring", addr, "-list", "-local-only"}, "dc1 (LAN):\n  " + k2},
 	} {
-		code, out, errOut := meridian(s.args...)
-		if code != 0 || !strings.Contains(out, s.want) {
-			t.Fatalf("meridian %v = %d, %q, %q; want %q", s.args, code, out, errOut, s.want)
-		}
-		if strings.Contains(out, k1) && s.args[2] == "-list" {
-			t.Fatalf("meridian %v still lists the removed key: %q", s.args, out)
-		}
+		// A keyring step is a serf query, whose answers can come late on
+		// a loaded machine; every step is safe to repeat.
+		testcluster.Eventually(t, 20*time.Second, func() error {
+			code, out, errOut := meridian(s.args...)
+			if code != 0 || !strings.Contains(out, s.want) {
+				return fmt.Errorf("meridian %v = %d, %q, %q; want %q", s.args, code, out, errOut, s.want)
+			}
+			if strings.Contains(out, k1) && s.args[2] == "-list" {
+				return fmt.Errorf("meridian %v still lists the removed key: %q", s.args, out)
+			}
+			return nil
+		})
 	}
 	for _, s := range []struct {
 		args []string
