@@ -208,11 +208,17 @@ func TestPartitionLinearizable(t *testing.T) {
 	}
 	// Writers of keys of their own, each through a server, for the count
 	// of acknowledged writes lost.
+	// One client per server: a client per write would leave its idle
+	// connection behind, and the agent caps connections per client IP.
+	var kvs []*api.KV
+	for _, n := range c.Servers {
+		kvs = append(kvs, n.API().KV())
+	}
 	writers := testcluster.StartWriters(t, len(c.Servers), func(w, i int) (string, error) {
 		key := fmt.Sprintf("acked/%d/%d", w, i)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err := c.Servers[w].API().KV().Put(&api.KVPair{Key: key, Value: []byte(key)}, (&api.WriteOptions{}).WithContext(ctx))
+		_, err := kvs[w].Put(&api.KVPair{Key: key, Value: []byte(key)}, (&api.WriteOptions{}).WithContext(ctx))
 		return key, err
 	})
 

@@ -156,8 +156,9 @@ func TestPartitionLeaderIsolated(t *testing.T) {
 	}
 	// Every server now has the majority's value, not the minority's.
 	for _, n := range c.Servers {
+		kv := n.API().KV()
 		testcluster.Eventually(t, 10*time.Second, func() error {
-			pair, _, err := n.API().KV().Get("k", &api.QueryOptions{AllowStale: true})
+			pair, _, err := kv.Get("k", &api.QueryOptions{AllowStale: true})
 			if err != nil {
 				return err
 			}

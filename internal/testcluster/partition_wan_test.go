@@ -54,9 +54,10 @@ func TestPartitionDatacenterCutFromWAN(t *testing.T) {
 				t.Fatalf("register web in dc2: %v", err)
 			}
 			client := dc1.Clients[0]
+			clientHealth := client.API().Health()
 			health := func() (time.Duration, error) {
 				return timed(func(ctx context.Context) error {
-					entries, _, err := client.API().Health().Service("web", "", true, (&api.QueryOptions{Datacenter: "dc2"}).WithContext(ctx))
+					entries, _, err := clientHealth.Service("web", "", true, (&api.QueryOptions{Datacenter: "dc2"}).WithContext(ctx))
 					if err == nil && len(entries) != 1 {
 						err = fmt.Errorf("%d instances of web in dc2, want 1", len(entries))
 					}
