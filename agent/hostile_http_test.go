@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/meridian/meridian/agent"
 	"github.com/meridian/meridian/httpapi"
 	"github.com/meridian/meridian/internal/testcluster"
+	"github.com/meridian/meridian/rpc"
 )
 
 // shortHTTPTimeouts are HTTP timeouts short enough for a test to watch
@@ -364,5 +366,48 @@ func TestHTTPWritesRefuseCrossSiteRequests(t *testing.T) {
 	}
 	if svcs, err := client.Agent().Services(); err != nil || svcs["evil"] != nil {
 		t.Errorf("a refused request registered service evil: %v", err)
+	}
+}
+
+// TestHTTPSMaxConnsPerClient checks that the HTTPS listener shares the
+// per-client cap: past it a TLS connection is closed before any request is
+// served, and those within it keep working.
+func TestHTTPSMaxConnsPerClient(t *testing.T) {
+	pki := testcluster.NewPKI(t)
+	cfg := testcluster.AgentConfig(t, "server1")
+	cfg.Server, cfg.Bootstrap = true, true
+	pki.MTLS(cfg)
+	cfg.Ports.HTTP, cfg.Ports.HTTPS = -1, 0
+	cfg.Limits.HTTPMaxConnsPerClient = 3
+	a, err := testcluster.StartAgent(t, cfg)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	cliCert, cliKey := pki.Cert(rpc.CertCLI, "dc1")
+	tlsConf := &tls.Config{RootCAs: roots(t, pki.CAFile()), Certificates: []tls.Certificate{keyPair(t, cliCert, cliKey)}}
+	get := func(c net.Conn) (int, error) { return rawGet(c, "/v1/status/leader") }
+	var held []net.Conn
+	for len(held) < 3 {
+		c, err := tls.Dial("tcp", a.HTTPSAddr(), tlsConf)
+		if err != nil {
+			t.Fatalf("TLS connection %d within the limit: %v", len(held), err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if code, err := get(c); err != nil || code != 200 {
+			t.Fatalf("TLS connection %d within the limit: %d, %v", len(held), code, err)
+		}
+		held = append(held, c)
+	}
+	c, err := tls.Dial("tcp", a.HTTPSAddr(), tlsConf)
+	if err == nil {
+		defer c.Close()
+		if code, err := get(c); err == nil {
+			t.Errorf("a fourth TLS connection with a limit of 3 answered %d, want it closed", code)
+		}
+	}
+	for i, c := range held {
+		if code, err := get(c); err != nil || code != 200 {
+			t.Errorf("held TLS connection %d after the refusal: %d, %v", i, code, err)
+		}
 	}
 }

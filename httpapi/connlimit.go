@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -19,14 +21,14 @@ var tooManyConns = []byte("HTTP/1.1 429 Too Many Requests\r\n" +
 	"Content-Length: " + strconv.Itoa(len(tooManyConnsBody)) + "\r\n\r\n" + tooManyConnsBody)
 
 // refuseWriteTimeout bounds writing tooManyConns, so a refused client that
-// does not read cannot hold the goroutine that refuses it.
+// does not read cannot hold the server's accept loop.
 const refuseWriteTimeout = 100 * time.Millisecond
 
-// limitListener accepts at most max open connections per client IP; a
-// connection past that is answered 429 and closed at once. Connections
-// count until closed.
-type limitListener struct {
-	net.Listener
+// connLimit holds each client IP to max open connections, counted through
+// http.Server's ConnState hook so that it sees the connections of every
+// listener the server serves, TLS ones as the *tls.Conn net/http expects.
+// A connection past the limit is answered 429 and closed at once.
+type connLimit struct {
 	max  int
 	warn *ratelog.Logger
 
@@ -34,45 +36,46 @@ type limitListener struct {
 	conns map[string]int
 }
 
-func newLimitListener(ln net.Listener, max int, log *slog.Logger) *limitListener {
-	return &limitListener{Listener: ln, max: max, warn: ratelog.New(log, 10*time.Second), conns: make(map[string]int)}
+func newConnLimit(max int, log *slog.Logger) *connLimit {
+	return &connLimit{max: max, warn: ratelog.New(log, 10*time.Second), conns: make(map[string]int)}
 }
 
-// Accept returns the next connection within its client's limit.
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		ip := clientIP(c.RemoteAddr())
+// connState is the http.Server ConnState hook. Every connection counts
+// from StateNew until StateClosed or StateHijacked, refused ones too until
+// they are closed, which happens in the hook.
+func (l *connLimit) connState(c net.Conn, st http.ConnState) {
+	ip := clientIP(c.RemoteAddr())
+	switch st {
+	case http.StateNew:
 		l.mu.Lock()
-		n := l.conns[ip]
-		if n >= l.max {
-			l.mu.Unlock()
-			l.warn.Warn("too many HTTP connections from one client: refused", "client", ip, "limit", l.max)
-			go refuse(c)
-			continue
-		}
-		l.conns[ip] = n + 1
+		l.conns[ip]++
+		over := l.conns[ip] > l.max
 		l.mu.Unlock()
-		return &limitedConn{Conn: c, release: func() { l.release(ip) }}, nil
+		if over {
+			l.warn.Warn("too many HTTP connections from one client: refused", "client", ip, "limit", l.max)
+			refuse(c)
+		}
+	case http.StateClosed, http.StateHijacked:
+		l.mu.Lock()
+		if l.conns[ip] <= 1 {
+			delete(l.conns, ip)
+		} else {
+			l.conns[ip]--
+		}
+		l.mu.Unlock()
 	}
 }
 
-func (l *limitListener) release(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.conns[ip] <= 1 {
-		delete(l.conns, ip)
-		return
-	}
-	l.conns[ip]--
-}
-
+// refuse answers 429 on a plain connection and closes it, before the
+// server reads a request from it (the hook runs in the accept loop, and a
+// fresh socket takes the few bytes at once). A TLS connection is closed
+// without an answer: the handshake the answer needs is the client's to
+// drag out.
 func refuse(c net.Conn) {
-	_ = c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
-	_, _ = c.Write(tooManyConns)
+	if _, isTLS := c.(*tls.Conn); !isTLS {
+		_ = c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
+		_, _ = c.Write(tooManyConns)
+	}
 	_ = c.Close()
 }
 
@@ -85,17 +88,4 @@ func clientIP(a net.Addr) string {
 		return a.String()
 	}
 	return host
-}
-
-// limitedConn gives its slot back once, on the first Close.
-type limitedConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
 }

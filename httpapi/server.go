@@ -149,18 +149,19 @@ func New(cfg Config, agent Agent) *Server {
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
+	if cfg.MaxConnsPerClient > 0 {
+		s.http.ConnState = newConnLimit(cfg.MaxConnsPerClient, s.log).connState
+	}
 	return s
 }
 
 // ServeHTTP lets the API be mounted or tested without a listener.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Serve answers requests on ln until Shutdown; it returns nil then. Each
-// client IP may hold at most MaxConnsPerClient connections of ln.
+// Serve answers requests on ln until Shutdown; it returns nil then. It may
+// be called for several listeners (HTTP and HTTPS); each client IP may hold
+// at most MaxConnsPerClient connections of all of them together.
 func (s *Server) Serve(ln net.Listener) error {
-	if s.cfg.MaxConnsPerClient > 0 {
-		ln = newLimitListener(ln, s.cfg.MaxConnsPerClient, s.log)
-	}
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
