@@ -3,10 +3,13 @@ package federation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meridian/meridian/internal/wait"
 )
 
 // scriptedViews is a view set whose one view fetches what the test sends
@@ -85,6 +88,12 @@ func TestViewParksBlockingReads(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	answers <- &viewAnswer{index: 3, value: "three"}
+	wait.Eventually(t, 10*time.Second, func() error {
+		if a := v.ans.Load(); a == nil || a.index != 3 {
+			return fmt.Errorf("view holds %+v, want the answer at index 3", a)
+		}
+		return nil
+	})
 	if a := v.await(ctx, 3, time.Second); a != nil {
 		t.Errorf("await with a done context = %+v, want nil", a)
 	}
