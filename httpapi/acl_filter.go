@@ -29,6 +29,8 @@ func filterAnswer(auth *acl.Authorizer, v any) (any, bool, error) {
 		return keep(v, func(n *catalog.Node) bool { return auth.Allowed(acl.ResNode, n.Node, acl.AccessRead) })
 	case map[string][]string: // catalog/services
 		return keepMap(v, func(name string, _ []string) bool { return auth.Allowed(acl.ResService, name, acl.AccessRead) })
+	case []*catalog.ServiceSummary: // internal/ui/services
+		return keep(v, func(sum *catalog.ServiceSummary) bool { return auth.Allowed(acl.ResService, sum.Name, acl.AccessRead) })
 	case *catalog.NodeServices:
 		if v == nil {
 			return v, false, nil

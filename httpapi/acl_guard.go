@@ -112,6 +112,7 @@ var routeGuards = map[string]guardFunc{
 	"GET /v1/catalog/node-services/{node}":   needPathFiltered(acl.ResNode, "node"),
 	"GET /v1/catalog/services":               filtered,
 	"GET /v1/catalog/service/{service}":      needPath(acl.ResService, "service", acl.AccessRead),
+	"GET /v1/internal/ui/services":           filtered,
 	"PUT /v1/catalog/register":               catalogRegisterGuard,
 	"PUT /v1/catalog/deregister":             catalogDeregisterGuard,
 	"GET /v1/health/service/{service}":       needPath(acl.ResService, "service", acl.AccessRead),

@@ -46,6 +46,8 @@ func (a *aclAgent) RPC(_ context.Context, _ string, _, reply any) error {
 		*r = rpc.Answer[[]*catalog.Node]{QueryMeta: meta, Value: []*catalog.Node{{Node: "n2"}}}
 	case *rpc.Answer[map[string][]string]:
 		*r = rpc.Answer[map[string][]string]{QueryMeta: meta, Value: map[string][]string{"db": nil}}
+	case *rpc.Answer[[]*catalog.ServiceSummary]:
+		*r = rpc.Answer[[]*catalog.ServiceSummary]{QueryMeta: meta, Value: []*catalog.ServiceSummary{{Name: "db", Nodes: []string{"n2"}, InstanceCount: 1}}}
 	case *rpc.Answer[*catalog.NodeServices]:
 		*r = rpc.Answer[*catalog.NodeServices]{QueryMeta: meta, Value: &catalog.NodeServices{Node: &catalog.Node{Node: "x"}, Services: map[string]*catalog.Service{"db1": {ID: "db1", Service: "db"}}}}
 	case *rpc.Answer[[]*catalog.HealthCheck]:

@@ -169,6 +169,15 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) (any, e
 	return svcs, err
 }
 
+// uiServices is /v1/internal/ui/services: every service with its
+// instance count, nodes, tags and check counts, as Consul's web UI reads
+// them. ?filter applies to the summaries' fields (Name, Tags,
+// InstanceCount, ChecksCritical...).
+func (s *Server) uiServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	sums, err := query[struct{}, []*catalog.ServiceSummary](s, w, r, rpc.MethodUIServices, struct{}{})
+	return emptyIfNil(sums), err
+}
+
 // serviceRequest reads the parameters of the service endpoints.
 func serviceRequest(r *http.Request) (catalog.ServiceRequest, error) {
 	q := r.URL.Query()

@@ -204,6 +204,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/catalog/node-services/{node}", s.catalogNodeServiceList)
 	s.handle("GET /v1/catalog/services", s.catalogServices)
 	s.handle("GET /v1/catalog/service/{service}", s.catalogService)
+	s.handle("GET /v1/internal/ui/services", s.uiServices)
 	s.handle("PUT /v1/catalog/register", s.catalogRegister)
 	s.handle("PUT /v1/catalog/deregister", s.catalogDeregister)
 	s.handle("GET /v1/health/service/{service}", s.healthService)

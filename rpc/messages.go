@@ -22,6 +22,7 @@ const (
 	MethodInternalLeader = "Internal.LeaderAddr"
 	MethodCoordinateDCs  = "Coordinate.ListDatacenters"
 	MethodCoordinateLAN  = "Coordinate.ListNodes"
+	MethodUIServices     = "Internal.ServiceSummaries"
 )
 
 // MethodCoordinateUpdate takes one node's LAN coordinate

@@ -82,6 +82,7 @@ func (s *Server) registerEndpoints() {
 	register(s, rpc.MethodHealthNode, s.healthNodeChecks)
 	register(s, rpc.MethodHealthChecks, s.healthServiceChecks)
 	register(s, rpc.MethodHealthState, s.healthChecksInState)
+	register(s, rpc.MethodUIServices, s.serviceSummaries)
 	register(s, rpc.MethodCatalogDCs, s.catalogDatacenters)
 	register(s, rpc.MethodCoordinateDCs, s.coordinateDatacenters)
 	register(s, rpc.MethodCoordinateLAN, s.coordinateNodes)
@@ -340,6 +341,19 @@ func (s *Server) catalogServices(ctx context.Context, args *servicesQuery, reply
 	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
 		idx, svcs, err := catalog.Services(tx, ws, args.Args.NodeMeta)
 		reply.Value = svcs
+		return idx, err
+	})
+}
+
+// serviceSummaries answers the web UI's services list: every service with
+// its instance and check counts, read in one transaction.
+func (s *Server) serviceSummaries(ctx context.Context, args *rpc.Query[struct{}], reply *rpc.Answer[[]*catalog.ServiceSummary]) error {
+	if done, err := forwardRead(s, ctx, rpc.MethodUIServices, args, reply); done {
+		return err
+	}
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+		idx, sums, err := catalog.ServiceSummaries(tx, ws)
+		reply.Value = sums
 		return idx, err
 	})
 }
