@@ -9,37 +9,9 @@ export function render(main, ctx) {
   return list(main, ctx);
 }
 
-// summarize rolls /v1/health/state/any up per service: the instances seen
-// (node + service ID) and their checks, node checks counted for every
-// instance on the node, as the instance's health depends on them.
-function summarize(checks) {
-  const nodeChecks = new Map();
-  const byService = new Map();
-  for (const c of checks) {
-    if (!c.ServiceID) {
-      if (!nodeChecks.has(c.Node)) nodeChecks.set(c.Node, []);
-      nodeChecks.get(c.Node).push(c);
-      continue;
-    }
-    let s = byService.get(c.ServiceName);
-    if (!s) byService.set(c.ServiceName, s = { instances: new Map() });
-    const key = c.Node + '\u0000' + c.ServiceID;
-    if (!s.instances.has(key)) s.instances.set(key, { node: c.Node, checks: [] });
-    s.instances.get(key).checks.push(c);
-  }
-  const out = new Map();
-  for (const [name, s] of byService) {
-    const counts = { passing: 0, warning: 0, critical: 0, instances: s.instances.size };
-    for (const inst of s.instances.values()) {
-      for (const c of inst.checks.concat(nodeChecks.get(inst.node) || [])) {
-        if (c.Status in counts) counts[c.Status]++;
-      }
-    }
-    out.set(name, counts);
-  }
-  return out;
-}
-
+// list follows /v1/internal/ui/services, the agent's summary of every
+// service: its instances (each counted once, checks or not), tags and the
+// checks of its instances and their nodes by status.
 function list(main, ctx) {
   const filter = ctx.query.get('filter') || '';
   main.innerHTML = `<h1>Services</h1>
@@ -48,50 +20,32 @@ function list(main, ctx) {
     <span id="count" class="muted" aria-live="polite"></span></div>
     <div id="err"></div><div id="list"><p class="muted">Loading…</p></div>`;
   const input = main.querySelector('#filter');
-  let services = null; // name -> tags
-  let health = null; // name -> counts
-  let instanceCounts = new Map(); // services without checks: name -> count
+  let services = null; // the summaries
   let done = false;
 
-  // A service none of whose instances has a check does not show in
-  // health/state; its instances are counted from the catalog.
-  const uncounted = new Set();
-  async function countUnchecked() {
-    const names = Object.keys(services).filter((n) => !health.has(n) && !instanceCounts.has(n) && !uncounted.has(n));
-    for (const n of names) uncounted.add(n);
-    await Promise.all(names.map(async (n) => {
-      try {
-        const r = await get('/catalog/service/' + encodeURIComponent(n), { dc: ctx.dc });
-        instanceCounts.set(n, (r.data || []).length);
-      } catch (e) {
-        instanceCounts.set(n, NaN);
-      }
-    }));
-    if (names.length) draw();
-  }
-
   function draw() {
-    if (!services || !health) return;
+    if (!services) return;
     const f = input.value.trim().toLowerCase();
-    const rows = Object.keys(services).map((name) => {
-      const c = health.get(name) || { passing: 0, warning: 0, critical: 0, instances: instanceCounts.get(name) };
-      return { name, tags: services[name] || [], c };
-    }).filter((r) => !f || r.name.toLowerCase().includes(f) || r.tags.some((t) => t.toLowerCase().includes(f)));
+    const rows = services.map((s) => ({
+      name: s.Name,
+      tags: s.Tags || [],
+      c: { passing: s.ChecksPassing, warning: s.ChecksWarning, critical: s.ChecksCritical, instances: s.InstanceCount },
+    })).filter((r) => !f || r.name.toLowerCase().includes(f) || r.tags.some((t) => t.toLowerCase().includes(f)));
     rows.sort((a, b) => (b.c.critical - a.c.critical) || (b.c.warning - a.c.warning) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    main.querySelector('#count').textContent = `${rows.length} of ${Object.keys(services).length}`;
-    const body = rows.map((r) => `<tr data-service="${esc(r.name)}" class="${r.c.critical ? 'is-critical' : ''}"><td><a href="${esc(ctx.link('/services/' + encodeURIComponent(r.name)))}">${esc(r.name)}</a></td><td class="num">${r.c.instances === undefined || Number.isNaN(r.c.instances) ? '…' : r.c.instances}</td><td>${rollup(r.c)}</td><td>${tags(r.tags)}</td></tr>`).join('');
+    main.querySelector('#count').textContent = `${rows.length} of ${services.length}`;
+    const body = rows.map((r) => `<tr data-service="${esc(r.name)}" class="${r.c.critical ? 'is-critical' : ''}"><td><a href="${esc(ctx.link('/services/' + encodeURIComponent(r.name)))}">${esc(r.name)}</a></td><td class="num">${r.c.instances}</td><td>${rollup(r.c)}</td><td>${tags(r.tags)}</td></tr>`).join('');
     main.querySelector('#list').innerHTML = rows.length
       ? `<div class="tablewrap"><table><thead><tr><th>Service</th><th class="num">Instances</th><th>Health checks</th><th>Tags</th></tr></thead><tbody>${body}</tbody></table></div>`
       : `<p class="muted">${f ? 'No service matches the filter.' : 'No services are registered in this datacenter.'}</p>`;
     if (!done) { done = true; ctx.ready(); }
-    countUnchecked();
   }
 
   input.addEventListener('input', () => { ctx.setQuery('filter', input.value); draw(); });
   const err = main.querySelector('#err');
-  const fail = (what) => (e) => { err.innerHTML = errorBox(e, what); if (!done) { done = true; main.querySelector('#list').innerHTML = ''; ctx.ready(); } };
-  ctx.onStop(watch('/catalog/services', { dc: ctx.dc }, (r) => { err.innerHTML = ''; services = r.data || {}; instanceCounts = new Map(); uncounted.clear(); draw(); }, fail('services')));
-  ctx.onStop(watch('/health/state/any', { dc: ctx.dc }, (r) => { err.innerHTML = ''; health = summarize(r.data || []); draw(); }, fail('health')));
+  ctx.onStop(watch('/internal/ui/services', { dc: ctx.dc }, (r) => { err.innerHTML = ''; services = r.data || []; draw(); }, (e) => {
+    err.innerHTML = errorBox(e, 'services');
+    if (!done) { done = true; main.querySelector('#list').innerHTML = ''; ctx.ready(); }
+  }));
 }
 
 function detail(main, ctx, name) {
