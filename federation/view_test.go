@@ -50,9 +50,12 @@ func TestViewParksBlockingReads(t *testing.T) {
 		wg.Go(func() { got <- v.await(context.Background(), 1, 10*time.Second) })
 	}
 	// Every reader parked on the one query in flight.
-	for v.parked.Load() != readers {
-		time.Sleep(time.Millisecond) // not synchronisation: the count decides
-	}
+	wait.Eventually(t, 10*time.Second, func() error {
+		if n := v.parked.Load(); n != readers {
+			return fmt.Errorf("%d readers parked, want %d", n, readers)
+		}
+		return nil
+	})
 	answers <- &viewAnswer{index: 2, value: "two"}
 	wg.Wait()
 	close(got)
@@ -76,9 +79,12 @@ func TestViewParksBlockingReads(t *testing.T) {
 	// A view that fails wakes its readers with the error.
 	failed := make(chan *viewAnswer, 1)
 	go func() { failed <- v.await(context.Background(), 2, 10*time.Second) }()
-	for v.parked.Load() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	wait.Eventually(t, 10*time.Second, func() error {
+		if n := v.parked.Load(); n != 1 {
+			return fmt.Errorf("%d readers parked, want 1", n)
+		}
+		return nil
+	})
 	cut := errors.New("dc2 unreachable")
 	answers <- &viewAnswer{err: cut}
 	if a := <-failed; a == nil || !errors.Is(a.err, cut) {
