@@ -24,8 +24,9 @@ import (
 // the image has nothing but the binary). Unlike a network disconnect it
 // cuts only those paths, so the test still reaches c's HTTP API. It skips
 // t when the host cannot do it (no nsenter or iptables, or an engine on
-// another host), and undoes the cut at the end of the test.
-func (c *container) cutFrom(t testing.TB, ips ...string) (heal func()) {
+// another host). The cut lasts until heal is called or until owns ends
+// (owns is t, or the test of which t is a step).
+func (c *container) cutFrom(t, owns testing.TB, ips ...string) (heal func()) {
 	t.Helper()
 	for _, tool := range []string{"nsenter", "iptables"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -57,10 +58,10 @@ func (c *container) cutFrom(t testing.TB, ips ...string) (heal func()) {
 		}
 		healed = true
 		if err := rules("-D"); err != nil {
-			t.Errorf("heal %s: %v", c.name, err)
+			owns.Errorf("heal %s: %v", c.name, err)
 		}
 	}
-	t.Cleanup(heal)
+	owns.Cleanup(heal)
 	return heal
 }
 
@@ -94,7 +95,8 @@ func TestPartitionLeader(t *testing.T) {
 			writers.WaitAcked(t, 100, failoverTimeout)
 		}},
 		step{"cut the leader off", func(t *testing.T) {
-			heal = old.cutFrom(t, majority[0].ip, majority[1].ip)
+			// The cut outlives this step: the heal step undoes it (or the test's end).
+			heal = old.cutFrom(t, whole, majority[0].ip, majority[1].ip)
 			cutAt = time.Now()
 			t.Logf("cut %s off from %s and %s", old, majority[0], majority[1])
 			took := eventually(t, failoverTimeout, "a leader on the majority side", func() error {
