@@ -67,9 +67,11 @@ type Agent struct {
 
 	metrics  *prometheus.Registry
 	gatherer prometheus.Gatherer
-	logger   *slog.Logger
-	logs     *logCore // the ring and monitors behind logger (logs.go)
-	nodeID   string
+	// metricsJSON makes /v1/agent/metrics' JSON.
+	metricsJSON func() (any, error)
+	logger      *slog.Logger
+	logs        *logCore // the ring and monitors behind logger (logs.go)
+	nodeID      string
 	// advertise is the IP the node is registered with in the catalog.
 	advertise string
 	local     *localState
@@ -114,23 +116,24 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	reg, gatherer := newMetrics()
+	reg, gatherer, metricsJSON := newMetrics(cfg.Telemetry)
 	hub := newLogHub(opts.Logger.Handler())
 	a := &Agent{
-		cfg:       *cfg,
-		opts:      opts,
-		metrics:   reg,
-		gatherer:  gatherer,
-		logger:    slog.New(hub),
-		logs:      hub.core,
-		lanEvents: make(chan lan.Event, 256),
-		wanEvents: make(chan lan.Event, 256),
-		local:     newLocalState(),
-		ctx:       ctx,
-		cancel:    cancel,
-		done:      make(chan struct{}),
+		cfg:         *cfg,
+		opts:        opts,
+		metrics:     reg,
+		gatherer:    gatherer,
+		metricsJSON: metricsJSON,
+		logger:      slog.New(hub),
+		logs:        hub.core,
+		lanEvents:   make(chan lan.Event, 256),
+		wanEvents:   make(chan lan.Event, 256),
+		local:       newLocalState(),
+		ctx:         ctx,
+		cancel:      cancel,
+		done:        make(chan struct{}),
 	}
-	reg.MustRegister(dnsCollector{a})
+	reg.MustRegister(newDNSCollector(a, cfg.Telemetry.MetricsPrefix))
 	if err := a.initACLTokens(); err != nil {
 		return nil, err
 	}
@@ -229,7 +232,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		sc.TrailingLogs = uint64(a.cfg.RaftTrailingLogs)
 		sc.DefaultQueryWait, sc.MaxQueryWait = a.cfg.DefaultQueryTime, a.cfg.MaxQueryTime
 		sc.Logger = a.logger.With("component", "server")
-		sc.Metrics = a.metrics
+		sc.Metrics, sc.MetricsPrefix = a.metrics, a.cfg.Telemetry.MetricsPrefix
 		sc.ACL = serverACLConfig(&a.cfg)
 		sc.TLS = a.rpcTLS
 		if err := a.startWAN(tags, &sc); err != nil {
@@ -259,7 +262,8 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	}
 	hc := httpapi.DefaultConfig()
 	hc.Logger = a.logger.With("component", "http")
-	hc.Metrics, hc.Gatherer = a.metrics, a.gatherer
+	hc.Metrics, hc.Gatherer, hc.MetricsJSON = a.metrics, a.gatherer, a.metricsJSON
+	hc.MetricsPrefix = a.cfg.Telemetry.MetricsPrefix
 	hc.EnableDebug = a.cfg.EnableDebug
 	hc.ACL = a.cfg.ACL.Enabled
 	hc.UI = httpapi.UIConfig{Enabled: a.cfg.UIConfig.Enabled, ContentPath: a.cfg.UIConfig.ContentPath}

@@ -329,13 +329,16 @@ func TestMetricsForPrometheus(t *testing.T) {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
 		for _, want := range []string{
-			"meridian_catalog_nodes 1",
-			`meridian_rpc_request_duration_seconds_count{method="Catalog.ListNodes",result="ok"}`,
-			"meridian_raft_apply_duration_seconds_count",
-			`meridian_http_request_duration_seconds_count{code="2xx",endpoint="GET /v1/catalog/nodes"}`,
-			`meridian_catalog_checks{status="passing"} 1`,
+			"consul_state_nodes 1",
+			`consul_rpc_server_call_count{errored="false",method="Catalog.ListNodes"}`,
+			"consul_rpc_request ",
+			"consul_catalog_register_count",
+			`consul_api_http_count{method="GET",path="v1.catalog.nodes"}`,
+			`consul_catalog_checks{status="passing"} 1`,
 			"go_goroutines",
-			"meridian_dns_queries_total",
+			"consul_dns_queries ",
+			"consul_raft_apply ",
+			"consul_raft_commitTime",
 		} {
 			if !strings.Contains(string(body), want) {
 				return fmt.Errorf("metrics lack %q", want)

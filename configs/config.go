@@ -146,6 +146,8 @@ type Config struct {
 	Performance Performance `config:"performance"`
 	// Limits caps what clients of the agent may hold.
 	Limits Limits `config:"limits"`
+	// Telemetry names the agent's metrics.
+	Telemetry Telemetry `config:"telemetry"`
 	// MaxQueryTime caps the wait of a blocking query (?wait=); a longer
 	// wait is cut to it. DefaultQueryTime is the wait of a blocking query
 	// that gives none. Defaults 600s and 300s, as Consul; each waits up to
@@ -343,6 +345,7 @@ func Default() *Config {
 		EncryptVerifyOutgoing: true,
 		Performance:           Performance{RaftMultiplier: 1},
 		Limits:                defaultLimits(),
+		Telemetry:             defaultTelemetry(),
 		MaxQueryTime:          DefaultMaxQueryTime,
 		DefaultQueryTime:      DefaultDefaultQueryTime,
 		RaftSnapshotThreshold: 16384,

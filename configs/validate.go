@@ -79,6 +79,7 @@ func (c *Config) Validate() error {
 	v.failover()
 	v.acl()
 	v.limits()
+	v.telemetry()
 	if c.Encrypt != "" {
 		// Never echo the key: it is a secret.
 		key, err := base64.StdEncoding.DecodeString(c.Encrypt)

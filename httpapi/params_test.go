@@ -190,6 +190,7 @@ func TestAgentMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := DefaultConfig()
 	cfg.Metrics, cfg.Gatherer = reg, reg
+	cfg.MetricsJSON = func() (any, error) { return map[string]any{"Samples": []map[string]string{{"Name": "consul.api.http"}}}, nil }
 	srv := New(cfg, &stubAgent{})
 	get := func(path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
@@ -201,9 +202,9 @@ func TestAgentMetrics(t *testing.T) {
 	get("/v1/kv/a?index=bad")
 	prom := get("/v1/agent/metrics?format=prometheus")
 	for _, want := range []string{
-		`meridian_http_request_duration_seconds_count{code="2xx",endpoint="GET /v1/health/service/{service}"} 1`,
-		`meridian_http_request_duration_seconds_count{code="4xx",endpoint="GET /v1/health/service/{service}"} 1`,
-		`meridian_http_request_duration_seconds_count{code="4xx",endpoint="GET /v1/kv/{key...}"} 1`,
+		`consul_api_http_count{method="GET",path="v1.health.service._"} 2`,
+		`consul_api_http_count{method="GET",path="v1.kv._"} 1`,
+		`consul_api_http{method="GET",path="v1.kv._",quantile="0.99"}`,
 	} {
 		if !strings.Contains(prom.Body.String(), want) {
 			t.Errorf("prometheus metrics lack %q:\n%s", want, prom.Body.String())

@@ -72,10 +72,14 @@ type Config struct {
 	// MaxQueryTime caps the ?wait= of a blocking query (Consul's
 	// max_query_time); a longer wait is cut to it.
 	MaxQueryTime time.Duration
-	// Metrics, when set, receives the HTTP request metrics; Gatherer is what
-	// /v1/agent/metrics reports (nil answers 404).
-	Metrics  prometheus.Registerer
-	Gatherer prometheus.Gatherer
+	// Metrics, when set, receives the HTTP request metrics, named with
+	// MetricsPrefix (default consul). Gatherer is what /v1/agent/metrics?format=prometheus
+	// reports and MetricsJSON what it answers without the format, Consul's
+	// JSON summary (either nil answers 404).
+	Metrics       prometheus.Registerer
+	MetricsPrefix string
+	Gatherer      prometheus.Gatherer
+	MetricsJSON   func() (any, error)
 	// EnableDebug serves Go's profiler at /debug/pprof/.
 	EnableDebug bool
 	// CacheEntries bounds how many encoded read answers are kept for reuse
@@ -141,7 +145,7 @@ func New(cfg Config, agent Agent) *Server {
 		cfg.CacheEntries = def.CacheEntries
 	}
 	s := &Server{cfg: cfg, agent: agent, log: cfg.Logger, mux: http.NewServeMux(), cache: newBodyCache(cfg.CacheEntries)}
-	s.metrics = newHTTPMetrics(cfg.Metrics)
+	s.metrics = newHTTPMetrics(cfg.Metrics, cfg.MetricsPrefix)
 	s.routes()
 	s.http = &http.Server{
 		Handler:           s,
@@ -266,7 +270,7 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 				s.respondJSON(w, r, v)
 			}
 		}
-		observe(start, code)
+		observe(r.Method, start)
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
 			s.log.Debug("request finished", "method", r.Method, "url", redactedURL(r), "from", r.RemoteAddr, "status", code, "latency", time.Since(start))
 		}

@@ -21,8 +21,8 @@ var ErrShutdown = fmt.Errorf("server shutting down: %w", rpc.ErrNoLeader)
 // Raft and returns the index it was applied at and the FSM's answer (an
 // answer that is an error is returned as the error). It returns once the
 // write is applied, when ctx ends, or when the server shuts down
-// (ErrShutdown), whichever comes first, and records the time in
-// meridian_raft_apply_duration_seconds. A write abandoned by ctx or by the
+// (ErrShutdown), whichever comes first, and records the time in the
+// write's timer (consul_kvs_apply, consul_catalog_register, ...). A write abandoned by ctx or by the
 // shutdown may still be committed.
 func (s *Server) apply(ctx context.Context, t msgType, cmd any) (uint64, any, error) {
 	buf, err := encodeCommand(t, cmd)
@@ -32,7 +32,7 @@ func (s *Server) apply(ctx context.Context, t msgType, cmd any) (uint64, any, er
 	start := time.Now()
 	future := s.raft.Apply(buf, s.cfg.ApplyTimeout)
 	err = s.await(ctx, future)
-	s.metrics.apply.Observe(time.Since(start).Seconds())
+	s.metrics.applied(t, start)
 	if err != nil {
 		return 0, nil, fmt.Errorf("apply: %w", err)
 	}

@@ -88,56 +88,72 @@ func lastLogIndex(srv *server.Server) (uint64, error) {
 	return strconv.ParseUint(srv.Stats()["last_log_index"], 10, 64)
 }
 
-// applyCount scrapes how many writes the server's agent recorded in
-// meridian_raft_apply_duration_seconds.
-func applyCount(t *testing.T, n *testcluster.Node) uint64 {
+// applyTimers are the server's timers of writes, one per kind, as
+// Consul names them.
+var applyTimers = []string{"catalog_register", "catalog_deregister", "kvs_apply", "session_apply", "txn_apply", "kvs_reap", "coordinate_batch_update", "prepared_query_apply", "acl_apply"}
+
+// applyCounts scrapes how many writes of each kind the server's agent
+// recorded (consul_kvs_apply_count, ...).
+func applyCounts(t *testing.T, n *testcluster.Node) map[string]uint64 {
 	t.Helper()
 	resp, err := http.Get("http://" + n.HTTPAddr() + "/v1/agent/metrics?format=prometheus")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	counts := map[string]uint64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "meridian_raft_apply_duration_seconds_count "); ok {
-			got, err := strconv.ParseUint(v, 10, 64)
-			if err != nil {
-				t.Fatalf("apply count %q: %v", v, err)
+		for _, timer := range applyTimers {
+			if v, ok := strings.CutPrefix(sc.Text(), "consul_"+timer+"_count "); ok {
+				got, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					t.Fatalf("%s count %q: %v", timer, v, err)
+				}
+				counts[timer] = got
 			}
-			return got
 		}
 	}
-	t.Fatalf("no meridian_raft_apply_duration_seconds_count in the metrics (%v)", sc.Err())
-	return 0
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return counts
 }
 
-// TestEveryWriteRecordsApplyMetric: each kind of write counts once in the
+func total(counts map[string]uint64) (n uint64) {
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}
+
+// TestEveryWriteRecordsApplyMetric: every write path records one
 // apply metric per Raft entry it adds, whatever endpoint made it.
 func TestEveryWriteRecordsApplyMetric(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Servers: 1, InMemory: true})
 	n := c.WaitLeader(10 * time.Second)
 	srv, client := n.Agent().Server(), n.API()
 	writes := []struct {
-		name  string
-		write func() error
+		name, timer string
+		write       func() error
 	}{
-		{"catalog register", func() error {
+		{"catalog register", "catalog_register", func() error {
 			_, err := client.Catalog().Register(&api.CatalogRegistration{Node: "ext", Address: "10.0.0.1"}, nil)
 			return err
 		}},
-		{"kv put", func() error {
+		{"kv put", "kvs_apply", func() error {
 			_, err := client.KV().Put(&api.KVPair{Key: "k", Value: []byte("v")}, nil)
 			return err
 		}},
-		{"session create", func() error {
+		{"session create", "session_apply", func() error {
 			_, _, err := client.Session().Create(&api.SessionEntry{}, nil)
 			return err
 		}},
-		{"txn", func() error {
+		{"txn", "txn_apply", func() error {
 			_, _, _, err := client.Txn().Txn(api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVSet, Key: "t", Value: []byte("v")}}}, nil)
 			return err
 		}},
-		{"prepared query create", func() error {
+		{"prepared query create", "prepared_query_apply", func() error {
 			_, _, err := client.PreparedQuery().Create(&api.PreparedQueryDefinition{Service: api.ServiceQuery{Service: "web"}}, nil)
 			return err
 		}},
@@ -147,13 +163,17 @@ func TestEveryWriteRecordsApplyMetric(t *testing.T) {
 			// Other writes (the leader's reconcile) may land between the
 			// samples: retry until a round adds as many entries as counts.
 			testcluster.Eventually(t, 10*time.Second, func() error {
-				count, idx := applyCount(t, n), mustLastLogIndex(t, srv)
+				before, idx := applyCounts(t, n), mustLastLogIndex(t, srv)
 				if err := w.write(); err != nil {
 					t.Fatalf("%s: %v", w.name, err)
 				}
-				dCount, dIdx := applyCount(t, n)-count, mustLastLogIndex(t, srv)-idx
+				after := applyCounts(t, n)
+				dCount, dIdx := total(after)-total(before), mustLastLogIndex(t, srv)-idx
 				if dIdx == 0 || dCount != dIdx {
 					return fmt.Errorf("the write added %d raft entries and %d apply observations", dIdx, dCount)
+				}
+				if after[w.timer] != before[w.timer]+1 {
+					return fmt.Errorf("consul_%s_count went from %d to %d, want one more", w.timer, before[w.timer], after[w.timer])
 				}
 				return nil
 			})

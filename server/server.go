@@ -121,8 +121,10 @@ type Config struct {
 
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
-	// Metrics, when set, receives the server's Prometheus metrics.
-	Metrics prometheus.Registerer
+	// Metrics, when set, receives the server's Prometheus metrics, named
+	// with MetricsPrefix (default consul).
+	Metrics       prometheus.Registerer
+	MetricsPrefix string
 }
 
 // DefaultConfig returns production timings: Consul's at raft_multiplier 1,
@@ -289,7 +291,7 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 		started:     time.Now(),
 	}
 	s.ready.Store(&readiness{changed: make(chan struct{})})
-	s.metrics = newMetrics(cfg.Metrics, s)
+	s.metrics = newMetrics(cfg.Metrics, cfg.MetricsPrefix, s)
 	s.mux = rpc.NewMux(cfg.Listener, rpc.MuxConfig{Logger: cfg.Logger, TLS: cfg.TLS})
 	s.rpcServer = rpc.NewServer(rpc.ServerConfig{Logger: cfg.Logger})
 	s.pool = rpc.NewPool(rpc.PoolConfig{Logger: cfg.Logger, Dial: cfg.TLS.Dialer(cfg.Datacenter, rpc.ProtoMux, cfg.Dial)})

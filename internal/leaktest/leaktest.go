@@ -19,7 +19,9 @@ const Wait = 10 * time.Second
 // are not leaks of the package under test.
 var outliving = []goleak.Option{
 	// go-metrics, which raft and serf report to, starts one package-level
-	// sink goroutine per process that nothing stops.
+	// sink goroutine per process that nothing stops, and the agent's
+	// bridge one that samples the runtime (consul.runtime.*) each second.
+	goleak.IgnoreAnyFunction("github.com/hashicorp/go-metrics.(*Metrics).collectStats"),
 	goleak.IgnoreTopFunction("github.com/hashicorp/go-metrics.(*InmemSink).run"),
 	goleak.IgnoreTopFunction("github.com/armon/go-metrics.(*InmemSink).run"),
 	// raft never answers the future of an entry that was still queued
