@@ -184,7 +184,7 @@ func (a *Agent) syncFull(ctx context.Context) error {
 		}
 	}
 	for id := range remoteSvcs {
-		if _, ok := l.services[id]; !ok {
+		if _, ok := l.services[id]; !ok && id != catalog.ConsulServiceID {
 			l.deletedServices[id] = true
 		}
 	}

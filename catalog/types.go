@@ -28,6 +28,10 @@ const (
 	// membership. A node whose serfHealth is critical may lose its name to
 	// another node ID (see EnsureNode).
 	SerfCheckID = "serfHealth"
+	// ConsulServiceID is the service every server has on its node, as in
+	// Consul: consul.service.consul resolves to the servers. The leader
+	// keeps it from gossip; agents never sync it away.
+	ConsulServiceID = "consul"
 )
 
 // Node is a host in the catalog, encoded as Consul's api.Node.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -235,13 +236,17 @@ func (s *Server) reconcileMember(ctx context.Context, m lan.Member) error {
 	return nil
 }
 
-// ensureNode registers the member's node and serfHealth check unless the
-// catalog already says exactly that.
+// ensureNode registers the member's node and serfHealth check, and a
+// server's consul service, unless the catalog already says exactly that.
 func (s *Server) ensureNode(ctx context.Context, m lan.Member, status, output string) error {
 	addr := m.Addr.String()
+	consulSvc := consulService(m)
 	tx, _ := s.state.read()
 	_, node, err := catalog.GetNode(tx, nil, m.Name)
-	var current *catalog.HealthCheck
+	var (
+		current *catalog.HealthCheck
+		svc     *catalog.Service
+	)
 	if err == nil && node != nil {
 		var checks []*catalog.HealthCheck
 		_, checks, err = catalog.NodeChecks(tx, nil, m.Name)
@@ -250,12 +255,17 @@ func (s *Server) ensureNode(ctx context.Context, m lan.Member, status, output st
 				current = c
 			}
 		}
+		var ns *catalog.NodeServices
+		if _, ns, err = catalog.GetNodeServices(tx, nil, m.Name); err == nil && ns != nil {
+			svc = ns.Services[catalog.ConsulServiceID]
+		}
 	}
 	tx.Abort()
 	if err != nil {
 		return err
 	}
-	if node != nil && node.Address == addr && node.ID == m.Tags[TagID] && current != nil && current.Status == status {
+	svcSame := consulSvc == nil || (svc != nil && svc.Service == consulSvc.Service && svc.Port == consulSvc.Port)
+	if node != nil && node.Address == addr && node.ID == m.Tags[TagID] && current != nil && current.Status == status && svcSame {
 		return nil
 	}
 	req := &catalog.RegisterRequest{
@@ -278,8 +288,22 @@ func (s *Server) ensureNode(ctx context.Context, m lan.Member, status, output st
 		req.NodeMeta = node.Meta
 		req.TaggedAddresses = node.TaggedAddresses
 	}
+	if !svcSame {
+		req.Service = consulSvc
+	}
 	_, _, err = s.apply(ctx, msgRegister, req)
 	return err
+}
+
+// consulService is the consul service of a server member (nil for a
+// client): on the server port, with no tags, its health the node's
+// serfHealth, as Consul registers it.
+func consulService(m lan.Member) *catalog.Service {
+	if m.Tags[TagRole] != "consul" {
+		return nil
+	}
+	port, _ := strconv.Atoi(m.Tags[TagPort])
+	return &catalog.Service{ID: catalog.ConsulServiceID, Service: "consul", Port: port, Tags: []string{}, Meta: map[string]string{}, Weights: catalog.Weights{Passing: 1, Warning: 1}}
 }
 
 func (s *Server) deregisterNode(ctx context.Context, name string) error {
