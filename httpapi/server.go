@@ -224,6 +224,7 @@ func (s *Server) routes() {
 	}
 	s.kvRoutes()
 	s.agentLocalRoutes()
+	s.agentHealthRoutes()
 	s.queryRoutes()
 	s.aclRoutes()
 	s.uiRoutes()
