@@ -6,17 +6,20 @@ import (
 	"github.com/meridian/meridian/rpc"
 )
 
+// statusLeader and statusPeers take ?dc= as Consul's.
 func (s *Server) statusLeader(_ http.ResponseWriter, r *http.Request) (any, error) {
+	args := rpc.Query[struct{}]{QueryOptions: rpc.QueryOptions{Datacenter: r.URL.Query().Get("dc")}}
 	var leader string
-	if err := s.agent.RPC(r.Context(), rpc.MethodStatusLeader, &struct{}{}, &leader); err != nil {
+	if err := s.agent.RPC(r.Context(), rpc.MethodStatusLeader, &args, &leader); err != nil {
 		return nil, err
 	}
 	return leader, nil
 }
 
 func (s *Server) statusPeers(_ http.ResponseWriter, r *http.Request) (any, error) {
+	args := rpc.Query[struct{}]{QueryOptions: rpc.QueryOptions{Datacenter: r.URL.Query().Get("dc")}}
 	var peers []string
-	if err := s.agent.RPC(r.Context(), rpc.MethodStatusPeers, &struct{}{}, &peers); err != nil {
+	if err := s.agent.RPC(r.Context(), rpc.MethodStatusPeers, &args, &peers); err != nil {
 		return nil, err
 	}
 	if peers == nil {

@@ -233,12 +233,21 @@ func (s *Server) setQueryMeta(meta *rpc.QueryMeta) {
 	meta.LastContact = time.Since(last)
 }
 
-func (s *Server) statusLeader(_ context.Context, _ *struct{}, reply *string) error {
+// statusLeader answers the leader's address, of another datacenter with
+// ?dc= (an unknown one is an error, as Consul's). statusPeers answers the
+// voters likewise.
+func (s *Server) statusLeader(ctx context.Context, args *rpc.Query[struct{}], reply *string) error {
+	if s.remote(args.Datacenter) {
+		return s.forwardDC(ctx, args.Datacenter, rpc.MethodStatusLeader, args, reply)
+	}
 	*reply = s.Leader()
 	return nil
 }
 
-func (s *Server) statusPeers(_ context.Context, _ *struct{}, reply *[]string) error {
+func (s *Server) statusPeers(ctx context.Context, args *rpc.Query[struct{}], reply *[]string) error {
+	if s.remote(args.Datacenter) {
+		return s.forwardDC(ctx, args.Datacenter, rpc.MethodStatusPeers, args, reply)
+	}
 	future := s.raft.GetConfiguration()
 	if err := future.Error(); err != nil {
 		return err

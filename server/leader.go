@@ -120,7 +120,7 @@ func (s *Server) peersAlreadyClustered(addrs []string) bool {
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 		var peers []string
-		err := s.pool.Call(ctx, addr, rpc.MethodStatusPeers, &struct{}{}, &peers)
+		err := s.pool.Call(ctx, addr, rpc.MethodStatusPeers, &rpc.Query[struct{}]{}, &peers)
 		cancel()
 		if err == nil && len(peers) > 0 {
 			return true
