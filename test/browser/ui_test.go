@@ -124,7 +124,7 @@ func TestUI(t *testing.T) {
 	t.Run("services", func(t *testing.T) {
 		b.t = t
 		b.open("#/services")
-		b.waitJS(10*time.Second, "services listed", `document.querySelectorAll('tr[data-service]').length === 5`)
+		b.waitJS(10*time.Second, "services listed", `document.querySelectorAll('tr[data-service]').length === 6`) // five, and the server's consul service
 		b.screenshot(shots, "services")
 		// Every module came through the import map, named by its hash.
 		b.waitJS(time.Second, "modules by hash", `performance.getEntriesByType('resource').some((e) => /\/ui\/api\.js\?v=[0-9a-f]{16}$/.test(e.name))`)
@@ -154,7 +154,7 @@ func TestUI(t *testing.T) {
 	t.Run("keyboard", func(t *testing.T) {
 		b.t = t
 		b.open("#/services")
-		b.waitJS(10*time.Second, "services", `document.querySelectorAll('tr[data-service]').length === 5`)
+		b.waitJS(10*time.Second, "services", `document.querySelectorAll('tr[data-service]').length === 6`)
 		// A new page has focus on its content: Tab reaches the filter,
 		// typing filters, Tab reaches the service, Enter opens it.
 		b.waitJS(2*time.Second, "main focused", `document.activeElement.id === 'main'`)
@@ -349,7 +349,7 @@ func TestUI(t *testing.T) {
 	t.Run("lost connection", func(t *testing.T) {
 		b.t = t
 		b.open("#/services")
-		b.waitJS(10*time.Second, "services", `document.querySelectorAll('tr[data-service]').length === 5`)
+		b.waitJS(10*time.Second, "services", `document.querySelectorAll('tr[data-service]').length === 6`)
 		fp.set(true, nil)
 		// The blocking query waiting now is cut when it next reconnects;
 		// make the agent answer it by changing the catalog.
