@@ -42,7 +42,8 @@ type localState struct {
 	deletedChecks   map[string]bool
 	stopped         bool
 
-	kick   chan struct{} // a change waits to be pushed
+	kick   chan struct{}   // a change waits to be pushed
+	flush  chan chan error // a caller waits for the changes to be pushed
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -54,6 +55,36 @@ func newLocalState() *localState {
 		deletedServices: map[string]bool{},
 		deletedChecks:   map[string]bool{},
 		kick:            make(chan struct{}, 1),
+		flush:           make(chan chan error),
+	}
+}
+
+// syncWait bounds how long SyncLocal waits for a push.
+const syncWait = 5 * time.Second
+
+// SyncLocal pushes the local changes to the catalog now and returns once
+// they are there (or the push failed, or ctx ended, or syncWait passed),
+// so an HTTP call that changed a service answers after a catalog read
+// would see the change, as Consul's agent does. A failed push is retried
+// by the sync loop as any other; the change stays registered locally.
+func (a *Agent) SyncLocal(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, syncWait)
+	defer cancel()
+	done := make(chan error, 1)
+	select {
+	case a.local.flush <- done:
+	case <-ctx.Done():
+		return
+	case <-a.ctx.Done():
+		return
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			a.logger.Debug("push to the catalog failed, will retry", "error", err)
+		}
+	case <-ctx.Done():
+	case <-a.ctx.Done():
 	}
 }
 
@@ -143,6 +174,9 @@ func (a *Agent) syncLoop(ctx context.Context) {
 			return
 		case <-a.local.kick:
 			err = a.syncChanges(ctx)
+		case done := <-a.local.flush:
+			err = a.syncChanges(ctx)
+			done <- err
 		case <-retry:
 			retry = nil
 			err = a.syncChanges(ctx)

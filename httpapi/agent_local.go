@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -38,6 +39,9 @@ type LocalAgent interface {
 	LocalChecks() map[string]*catalog.HealthCheck
 	// Reload re-reads the service and check definitions from the config.
 	Reload() error
+	// SyncLocal pushes the local changes to the catalog and returns once
+	// they are there, or it gave up (the push is retried later).
+	SyncLocal(ctx context.Context)
 }
 
 // ServiceDefinition is a local service as registered through
@@ -315,19 +319,19 @@ func parseDurationJSON(raw json.RawMessage) (time.Duration, error) {
 // checks: /v1/agent/service..., /v1/agent/check..., /v1/agent/services,
 // /v1/agent/checks, /v1/agent/maintenance.
 func (s *Server) agentLocalRoutes() {
-	s.handle("PUT /v1/agent/service/register", s.agentServiceRegister)
-	s.handle("PUT /v1/agent/service/deregister/{id}", s.agentServiceDeregister)
-	s.handle("PUT /v1/agent/service/maintenance/{id}", s.agentServiceMaintenance)
+	s.handle("PUT /v1/agent/service/register", s.synced(s.agentServiceRegister))
+	s.handle("PUT /v1/agent/service/deregister/{id}", s.synced(s.agentServiceDeregister))
+	s.handle("PUT /v1/agent/service/maintenance/{id}", s.synced(s.agentServiceMaintenance))
 	s.handle("GET /v1/agent/services", s.agentServices)
 	s.handle("GET /v1/agent/service/{id}", s.agentService)
 	s.handle("GET /v1/agent/checks", s.agentChecks)
-	s.handle("PUT /v1/agent/check/register", s.agentCheckRegister)
-	s.handle("PUT /v1/agent/check/deregister/{id}", s.agentCheckDeregister)
-	s.handle("PUT /v1/agent/check/pass/{id}", s.agentCheckTTL(catalog.HealthPassing))
-	s.handle("PUT /v1/agent/check/warn/{id}", s.agentCheckTTL(catalog.HealthWarning))
-	s.handle("PUT /v1/agent/check/fail/{id}", s.agentCheckTTL(catalog.HealthCritical))
-	s.handle("PUT /v1/agent/check/update/{id}", s.agentCheckUpdate)
-	s.handle("PUT /v1/agent/maintenance", s.agentNodeMaintenance)
+	s.handle("PUT /v1/agent/check/register", s.synced(s.agentCheckRegister))
+	s.handle("PUT /v1/agent/check/deregister/{id}", s.synced(s.agentCheckDeregister))
+	s.handle("PUT /v1/agent/check/pass/{id}", s.synced(s.agentCheckTTL(catalog.HealthPassing)))
+	s.handle("PUT /v1/agent/check/warn/{id}", s.synced(s.agentCheckTTL(catalog.HealthWarning)))
+	s.handle("PUT /v1/agent/check/fail/{id}", s.synced(s.agentCheckTTL(catalog.HealthCritical)))
+	s.handle("PUT /v1/agent/check/update/{id}", s.synced(s.agentCheckUpdate))
+	s.handle("PUT /v1/agent/maintenance", s.synced(s.agentNodeMaintenance))
 	s.handle("PUT /v1/agent/reload", s.agentReload)
 }
 
@@ -375,6 +379,19 @@ func (s *Server) agentNodeMaintenance(_ http.ResponseWriter, r *http.Request) (a
 		return nil, err
 	}
 	return nil, s.agent.NodeMaintenance(enable, reason)
+}
+
+// synced answers a change of the local services and checks once the
+// catalog has it, as Consul's agent does, so a read right after the write
+// sees it.
+func (s *Server) synced(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		v, err := h(w, r)
+		if err == nil {
+			s.agent.SyncLocal(r.Context())
+		}
+		return v, err
+	}
 }
 
 func (s *Server) agentServices(_ http.ResponseWriter, _ *http.Request) (any, error) {
