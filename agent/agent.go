@@ -102,6 +102,7 @@ type Agent struct {
 	shutdownOnce sync.Once
 	leaveOnce    sync.Once
 	done         chan struct{}
+	left         chan struct{} // closed when Leave has left the pools
 }
 
 // New prepares an agent from a validated configuration; Start runs it.
@@ -132,6 +133,7 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 		ctx:         ctx,
 		cancel:      cancel,
 		done:        make(chan struct{}),
+		left:        make(chan struct{}),
 	}
 	reg.MustRegister(newDNSCollector(a, cfg.Telemetry.MetricsPrefix))
 	if err := a.initACLTokens(); err != nil {
@@ -359,10 +361,15 @@ func (a *Agent) Leave(ctx context.Context) error {
 			a.server.WaitRemoved(wctx)
 			cancel()
 		}
+		close(a.left)
 		a.Shutdown()
 	})
 	return err
 }
+
+// Left is closed once Leave has left the pools (and, on a server, Raft),
+// just before the agent shuts down.
+func (a *Agent) Left() <-chan struct{} { return a.left }
 
 // Shutdown stops the agent without leaving: to the cluster it looks like a
 // crash, and a server keeps its Raft membership. Safe to call twice.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/serf/serf"
 
 	"github.com/meridian/meridian/internal/testcluster"
 )
@@ -53,6 +54,27 @@ func TestAgentWritesAreInTheCatalogWhenAnswered(t *testing.T) {
 		}
 		if svcs, _, err := client.Catalog().Service("web", "", nil); err != nil || len(svcs) != 0 {
 			t.Fatalf("round %d: catalog web right after the deregister = %+v, %v; want none", i, svcs, err)
+		}
+	}
+}
+
+// TestAgentLeaveAnswersOnceLeft: PUT /v1/agent/leave on a client answers
+// once the leave has been gossiped: the server sees the client left when
+// the call returns.
+func TestAgentLeaveAnswersOnceLeft(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 1})
+	c.WaitLeader(10 * time.Second)
+	leaving := c.Clients[0]
+	if err := leaving.API().Agent().Leave(); err != nil {
+		t.Fatal(err)
+	}
+	members, err := c.Servers[0].API().Agent().Members(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		if m.Name == leaving.Name && m.Status != int(serf.StatusLeft) {
+			t.Errorf("the server sees %s with status %d right after its leave answered, want %d (left)", m.Name, m.Status, serf.StatusLeft)
 		}
 	}
 }

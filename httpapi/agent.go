@@ -80,8 +80,10 @@ func (s *Server) agentJoin(_ http.ResponseWriter, r *http.Request) (any, error) 
 }
 
 func (s *Server) agentLeave(_ http.ResponseWriter, r *http.Request) (any, error) {
-	// Answer first: leaving shuts this very HTTP server down, so the leave
-	// runs on past this request, bounded by its own timeout.
+	// Leaving shuts this very HTTP server down, so the leave runs on past
+	// this request, bounded by its own timeout; the answer waits until
+	// the pools have been told (as Consul's: the servers see the node
+	// left when the call returns), then the shutdown waits for it.
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
 		defer cancel()
@@ -89,6 +91,13 @@ func (s *Server) agentLeave(_ http.ResponseWriter, r *http.Request) (any, error)
 			s.log.Warn("leave failed", "error", err)
 		}
 	}()
+	t := time.NewTimer(leaveTimeout)
+	defer t.Stop()
+	select {
+	case <-s.agent.Left():
+	case <-t.C:
+	case <-r.Context().Done():
+	}
 	return nil, nil
 }
 

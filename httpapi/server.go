@@ -34,6 +34,9 @@ type Agent interface {
 	Join(ctx context.Context, addr string, wan bool) error
 	// Leave leaves the cluster gracefully and shuts the agent down.
 	Leave(ctx context.Context) error
+	// Left is closed once a Leave has told the pools (the shutdown
+	// follows).
+	Left() <-chan struct{}
 	// ForceLeave marks a failed member of the LAN pool (or the WAN pool
 	// when wan is set) as left (prune: forgets it at once).
 	ForceLeave(node string, prune, wan bool) error
