@@ -61,7 +61,7 @@ func (s *Server) agentMembers(_ http.ResponseWriter, r *http.Request) (any, erro
 	if members == nil {
 		members = []Member{}
 	}
-	return members, nil
+	return withFilter(r, members)
 }
 
 func (s *Server) agentJoin(_ http.ResponseWriter, r *http.Request) (any, error) {

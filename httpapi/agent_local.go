@@ -394,8 +394,10 @@ func (s *Server) synced(h handlerFunc) handlerFunc {
 	}
 }
 
-func (s *Server) agentServices(_ http.ResponseWriter, _ *http.Request) (any, error) {
-	return s.agent.LocalServices(), nil
+// agentServices and agentChecks answer the local state, with ?filter= as
+// Consul's (on the fields of each service or check).
+func (s *Server) agentServices(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return withFilter(r, s.agent.LocalServices())
 }
 
 func (s *Server) agentService(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -407,8 +409,8 @@ func (s *Server) agentService(_ http.ResponseWriter, r *http.Request) (any, erro
 	return svc, nil
 }
 
-func (s *Server) agentChecks(_ http.ResponseWriter, _ *http.Request) (any, error) {
-	return s.agent.LocalChecks(), nil
+func (s *Server) agentChecks(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return withFilter(r, s.agent.LocalChecks())
 }
 
 func (s *Server) agentCheckRegister(_ http.ResponseWriter, r *http.Request) (any, error) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 
 	"github.com/hashicorp/go-bexpr"
@@ -20,6 +21,16 @@ func parseFilter(q url.Values) (*bexpr.Filter, error) {
 		return nil, badf("filter: %v", err)
 	}
 	return f, nil
+}
+
+// withFilter applies the request's ?filter= to v, an answer computed
+// without one.
+func withFilter[V any](r *http.Request, v V) (V, error) {
+	f, err := parseFilter(r.URL.Query())
+	if err != nil || f == nil {
+		return v, err
+	}
+	return applyFilter(f, v)
 }
 
 // applyFilter keeps the elements of a list or map answer that match.
