@@ -48,12 +48,22 @@ type clientEntry struct {
 // each new one.
 const maxClientACLEntries = 4096
 
-// serverACLConfig is the server's part of the acl block.
-func serverACLConfig(c *configs.Config) server.ACLConfig {
+// serverACLConfig is the server's part of the acl block, with
+// primary_datacenter and the replication token as it is now.
+func (a *Agent) serverACLConfig() server.ACLConfig {
+	c := &a.cfg
 	return server.ACLConfig{
 		Enabled:           c.ACL.Enabled,
 		DefaultAllow:      c.ACL.DefaultAllow(),
 		InitialManagement: c.ACL.Tokens.InitialManagement,
+		PrimaryDatacenter: c.PrimaryDatacenter,
+		ReplicationToken: func() string {
+			a.tokens.mu.RLock()
+			defer a.tokens.mu.RUnlock()
+			return a.tokens.Replication
+		},
+		DownPolicy: c.ACL.DownPolicy,
+		TokenTTL:   c.ACL.TokenTTL,
 	}
 }
 

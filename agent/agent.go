@@ -230,7 +230,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		sc.DefaultQueryWait, sc.MaxQueryWait = a.cfg.DefaultQueryTime, a.cfg.MaxQueryTime
 		sc.Logger = a.logger.With("component", "server")
 		sc.Metrics = a.metrics
-		sc.ACL = serverACLConfig(&a.cfg)
+		sc.ACL = a.serverACLConfig()
 		sc.TLS = a.rpcTLS
 		if err := a.startWAN(tags, &sc); err != nil {
 			return err
