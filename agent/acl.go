@@ -166,7 +166,9 @@ func (a *Agent) resolveRemote(ctx context.Context, secret string) (*acl.Authoriz
 				return e.auth, nil
 			}
 		}
-		return nil, fmt.Errorf("resolve token: %w", err)
+		// Denied as Consul's down_policy denies, with the reason.
+		return nil, &rpc.Error{Code: rpc.ErrPermissionDenied.Code, Message: fmt.Sprintf(
+			"Permission denied: the servers cannot be reached to resolve the token (acl.down_policy %q): %v", a.cfg.ACL.DownPolicy, err)}
 	}
 	id := reply.Value
 	auth := acl.NewAuthorizer(id.AccessorID, a.cfg.ACL.DefaultAllow(), id.Rules...)
