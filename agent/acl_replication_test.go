@@ -159,3 +159,54 @@ func denied(err error) bool {
 	}
 	return err != nil && strings.Contains(err.Error(), "403")
 }
+
+// TestACLReplicationWithoutToken: a secondary without
+// acl.tokens.replication says so in /v1/acl/replication, and replicates
+// once the token is set at run time.
+func TestACLReplicationWithoutToken(t *testing.T) {
+	var cs []*testcluster.Cluster
+	for _, dc := range []string{"dc1", "dc2"} {
+		cs = append(cs, testcluster.New(t, testcluster.Options{Servers: 1, Datacenter: dc, Configure: func(cfg *configs.Config) {
+			cfg.PrimaryDatacenter = "dc1"
+			cfg.ACL.Enabled = true
+			cfg.ACL.DefaultPolicy = configs.ACLDeny
+			cfg.ACL.Tokens.InitialManagement = replicationSecret
+			cfg.ACL.Tokens.AgentRecovery = "1b2c3d4e-5f60-4718-8293-a4b5c6d7e8f9" // lets the test set dc2's tokens
+		}}))
+	}
+	testcluster.Federate(t, cs...)
+	dc2 := withToken(t, cs[1].Servers[0], replicationSecret)
+	testcluster.Eventually(t, 20*time.Second, func() error {
+		st, _, err := dc2.ACL().Replication(nil)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(st.LastErrorMessage, "acl.tokens.replication is not set") || st.LastError.IsZero() {
+			return fmt.Errorf("dc2 replication status %+v, want the missing token named", st)
+		}
+		return nil
+	})
+	// The initial management token is dc1's alone: dc2 made none.
+	recovery := withToken(t, cs[1].Servers[0], "1b2c3d4e-5f60-4718-8293-a4b5c6d7e8f9")
+	if _, err := recovery.Agent().UpdateReplicationACLToken(replicationSecret, nil); !denied(err) {
+		t.Fatalf("set dc2's replication token with the recovery token: %v, want 403 (it needs acl:write)", err)
+	}
+	testcluster.Eventually(t, 20*time.Second, func() error {
+		// Resolved against dc1, dc1's management token may set it.
+		_, err := dc2.Agent().UpdateReplicationACLToken(replicationSecret, nil)
+		return err
+	})
+	testcluster.Eventually(t, 20*time.Second, func() error {
+		if _, _, err := dc2.ACL().TokenReadSelf(nil); err != nil {
+			return err
+		}
+		st, _, err := dc2.ACL().Replication(nil)
+		if err != nil {
+			return err
+		}
+		if st.ReplicatedTokenIndex == 0 || st.LastSuccess.IsZero() {
+			return fmt.Errorf("dc2 replication status %+v, want tokens replicated", st)
+		}
+		return nil
+	})
+}
