@@ -558,6 +558,11 @@ func (s *Server) aclResolve(ctx context.Context, args *aclIDQuery, reply *rpc.An
 	if err != nil {
 		return err
 	}
+	if tok == nil && s.aclSecondary() && !s.remote(args.Datacenter) {
+		// Not replicated here (yet): the primary knows it, if anyone.
+		args.Datacenter = s.cfg.ACL.PrimaryDatacenter
+		return s.forwardDC(ctx, args.Datacenter, rpc.MethodACLResolve, args, reply)
+	}
 	if tok == nil || tok.Expired(time.Now()) {
 		return rpc.ErrACLNotFound
 	}
