@@ -13,16 +13,14 @@ build_meridian
 (cd "$BENCH_DIR/ref" && go build -o /tmp/bench-ref .) >"$WORKDIR/ref.log" 2>&1 || short "ref build failed"
 MGMT=8c5e2f1a-0b3d-4e6f-9a7b-1c2d3e4f5a6b
 mkdir -p "$WORKDIR/conf"
-cat >"$WORKDIR/conf/acl.hcl" <<HCL
-acl {
-  enabled = true
-  default_policy = "deny"
-  tokens {
-    initial_management = "$MGMT"
-    agent = "$MGMT"
-  }
-}
-HCL
+cat >"$WORKDIR/conf/acl.yaml" <<YAML
+acl:
+  enabled: true
+  default_policy: deny
+  tokens:
+    initial_management: $MGMT
+    agent: $MGMT
+YAML
 start dev "$BIN" agent -dev -node bar-perf -bind 127.0.0.83 -client 127.0.0.83 -config-dir "$WORKDIR/conf"
 wait_leader 127.0.0.83:8500 20 || short "dev agent had no leader within 20 s"
 H="X-Consul-Token: $MGMT"
