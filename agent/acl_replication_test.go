@@ -161,12 +161,13 @@ func denied(err error) bool {
 }
 
 // TestACLReplicationWithoutToken: a secondary without
-// acl.tokens.replication says so in /v1/acl/replication, and replicates
-// once the token is set at run time.
+// acl.tokens.replication says so in /v1/acl/replication; meanwhile its
+// servers and client agents resolve the primary's tokens against the
+// primary; it replicates once the token is set at run time.
 func TestACLReplicationWithoutToken(t *testing.T) {
 	var cs []*testcluster.Cluster
-	for _, dc := range []string{"dc1", "dc2"} {
-		cs = append(cs, testcluster.New(t, testcluster.Options{Servers: 1, Datacenter: dc, Configure: func(cfg *configs.Config) {
+	for i, dc := range []string{"dc1", "dc2"} {
+		cs = append(cs, testcluster.New(t, testcluster.Options{Servers: 1, Clients: i, Datacenter: dc, Configure: func(cfg *configs.Config) {
 			cfg.PrimaryDatacenter = "dc1"
 			cfg.ACL.Enabled = true
 			cfg.ACL.DefaultPolicy = configs.ACLDeny
@@ -186,6 +187,11 @@ func TestACLReplicationWithoutToken(t *testing.T) {
 		}
 		return nil
 	})
+	// Nothing replicated: dc2's client agent resolves dc1's token through
+	// dc2's server, which asks dc1.
+	if _, err := withToken(t, cs[1].Clients[0], replicationSecret).KV().Put(&api.KVPair{Key: "x", Value: []byte("1")}, nil); err != nil {
+		t.Fatalf("dc1's management token through dc2's client, nothing replicated: %v", err)
+	}
 	// The initial management token is dc1's alone: dc2 made none.
 	recovery := withToken(t, cs[1].Servers[0], "1b2c3d4e-5f60-4718-8293-a4b5c6d7e8f9")
 	if _, err := recovery.Agent().UpdateReplicationACLToken(replicationSecret, nil); !denied(err) {
