@@ -48,12 +48,22 @@ type clientEntry struct {
 // each new one.
 const maxClientACLEntries = 4096
 
-// serverACLConfig is the server's part of the acl block.
-func serverACLConfig(c *configs.Config) server.ACLConfig {
+// serverACLConfig is the server's part of the acl block, with
+// primary_datacenter and the replication token as it is now.
+func (a *Agent) serverACLConfig() server.ACLConfig {
+	c := &a.cfg
 	return server.ACLConfig{
 		Enabled:           c.ACL.Enabled,
 		DefaultAllow:      c.ACL.DefaultAllow(),
 		InitialManagement: c.ACL.Tokens.InitialManagement,
+		PrimaryDatacenter: c.PrimaryDatacenter,
+		ReplicationToken: func() string {
+			a.tokens.mu.RLock()
+			defer a.tokens.mu.RUnlock()
+			return a.tokens.Replication
+		},
+		DownPolicy: c.ACL.DownPolicy,
+		TokenTTL:   c.ACL.TokenTTL,
 	}
 }
 
@@ -156,7 +166,9 @@ func (a *Agent) resolveRemote(ctx context.Context, secret string) (*acl.Authoriz
 				return e.auth, nil
 			}
 		}
-		return nil, fmt.Errorf("resolve token: %w", err)
+		// Denied as Consul's down_policy denies, with the reason.
+		return nil, &rpc.Error{Code: rpc.ErrPermissionDenied.Code, Message: fmt.Sprintf(
+			"Permission denied: the servers cannot be reached to resolve the token (acl.down_policy %q): %v", a.cfg.ACL.DownPolicy, err)}
 	}
 	id := reply.Value
 	auth := acl.NewAuthorizer(id.AccessorID, a.cfg.ACL.DefaultAllow(), id.Rules...)

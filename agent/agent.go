@@ -235,7 +235,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		sc.DefaultQueryWait, sc.MaxQueryWait = a.cfg.DefaultQueryTime, a.cfg.MaxQueryTime
 		sc.Logger = a.logger.With("component", "server")
 		sc.Metrics, sc.MetricsPrefix = a.metrics, a.cfg.Telemetry.MetricsPrefix
-		sc.ACL = serverACLConfig(&a.cfg)
+		sc.ACL = a.serverACLConfig()
 		sc.TLS = a.rpcTLS
 		if err := a.startWAN(tags, &sc); err != nil {
 			return err

@@ -99,7 +99,14 @@ func clientPoolConfig(logger *slog.Logger, dial func(ctx context.Context, addr s
 
 // RPC calls a server endpoint: in-process on a server, otherwise on a server
 // of the datacenter, trying the next one when a server cannot be reached.
+// A request without a token gets the agent's default token, as in Consul.
 func (a *Agent) RPC(ctx context.Context, method string, args, reply any) error {
+	if d, ok := args.(interface{ DefaultToken(string) }); ok && a.cfg.ACL.Enabled {
+		a.tokens.mu.RLock()
+		def := a.tokens.Default
+		a.tokens.mu.RUnlock()
+		d.DefaultToken(def)
+	}
 	if a.server != nil {
 		return a.server.Call(ctx, method, args, reply)
 	}

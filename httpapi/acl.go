@@ -35,6 +35,22 @@ func (s *Server) aclRoutes() {
 	s.handle("DELETE /v1/acl/role/{id}", s.aclRoleDelete)
 	s.handle("GET /v1/acl/roles", s.aclRoleList)
 	s.handle("PUT /v1/agent/token/{kind}", s.agentToken)
+	s.handle("GET /v1/acl/replication", s.aclReplication)
+}
+
+// aclReplication reports how this datacenter replicates ACLs from the
+// primary (Consul's answer; Enabled false in the primary). As in Consul,
+// it needs no token.
+func (s *Server) aclReplication(w http.ResponseWriter, r *http.Request) (any, error) {
+	opts, err := parseQueryOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	v, err := call[struct{}, rpc.ACLReplicationStatus](s, w, r, rpc.MethodACLReplicationStatus, opts, struct{}{})
+	if err != nil {
+		return nil, err
+	}
+	return uncached{v}, nil
 }
 
 // requestToken is the secret a request carries: X-Consul-Token, else

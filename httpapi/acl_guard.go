@@ -175,6 +175,7 @@ var routeGuards = map[string]guardFunc{
 	"PUT /v1/acl/role/{id}":          self,
 	"DELETE /v1/acl/role/{id}":       self,
 	"GET /v1/acl/roles":              self,
+	"GET /v1/acl/replication":        self, // none needed, as in Consul
 }
 
 // undeclared is the guard of a route routeGuards does not know.

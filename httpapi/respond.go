@@ -26,6 +26,9 @@ func setMeta(w http.ResponseWriter, m *rpc.QueryMeta) {
 		h.Set("X-Consul-KnownLeader", "false")
 	}
 	h.Set("X-Consul-LastContact", strconv.FormatInt(m.LastContact.Milliseconds(), 10))
+	if m.ResultsFilteredByACLs {
+		h.Set("X-Consul-Results-Filtered-By-ACLs", "true")
+	}
 }
 
 func (s *Server) respondJSON(w http.ResponseWriter, r *http.Request, v any) {

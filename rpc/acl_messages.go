@@ -1,5 +1,7 @@
 package rpc
 
+import "time"
+
 // Method names of the ACL endpoints. Every one but ResolveToken needs a
 // token with acl:read (reads) or acl:write (writes) in the envelope's
 // Token, except Bootstrap, which needs none and works once.
@@ -79,3 +81,23 @@ var (
 	// ErrACLDisabled is an ACL endpoint called where ACLs are off.
 	ErrACLDisabled = &Error{Code: "acl_disabled", Message: "ACL support disabled"}
 )
+
+// MethodACLReplicationStatus answers how a secondary datacenter's leader
+// replicates ACLs from the primary (rpc.Query[struct{}]; a read that
+// needs no token, as Consul's /v1/acl/replication).
+const MethodACLReplicationStatus = "ACL.ReplicationStatus"
+
+// ACLReplicationStatus is Consul's /v1/acl/replication answer. The
+// indexes are the primary's, as last applied here.
+type ACLReplicationStatus struct {
+	Enabled              bool
+	Running              bool
+	SourceDatacenter     string
+	ReplicationType      string
+	ReplicatedIndex      uint64
+	ReplicatedRoleIndex  uint64
+	ReplicatedTokenIndex uint64
+	LastSuccess          time.Time
+	LastError            time.Time
+	LastErrorMessage     string
+}

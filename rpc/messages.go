@@ -54,6 +54,17 @@ type QueryOptions struct {
 	Token string
 }
 
+// ACLToken is the token the read is made with.
+func (o QueryOptions) ACLToken() string { return o.Token }
+
+// DefaultToken sets the token the read is made with when it has none: an
+// agent sends its default token for requests that carry none.
+func (o *QueryOptions) DefaultToken(token string) {
+	if o.Token == "" {
+		o.Token = token
+	}
+}
+
 // IsRead marks every query as a read: safe to send again when the connection
 // failed after sending it.
 func (QueryOptions) IsRead() bool { return true }
@@ -71,6 +82,9 @@ type QueryMeta struct {
 	Index       uint64
 	KnownLeader bool
 	LastContact time.Duration
+	// ResultsFilteredByACLs says the answer was cut down to what the
+	// token may read (the X-Consul-Results-Filtered-By-ACLs header).
+	ResultsFilteredByACLs bool `json:",omitempty"`
 }
 
 // WriteOptions are the parameters every write carries.
@@ -80,6 +94,16 @@ type WriteOptions struct {
 	// Token is the secret of the ACL token the write is made with; ""
 	// means the anonymous token. Never logged.
 	Token string
+}
+
+// ACLToken is the token the write is made with.
+func (o WriteOptions) ACLToken() string { return o.Token }
+
+// DefaultToken sets the token the write is made with when it has none.
+func (o *WriteOptions) DefaultToken(token string) {
+	if o.Token == "" {
+		o.Token = token
+	}
 }
 
 // Query is the envelope of a read: the common options and the endpoint's

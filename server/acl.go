@@ -24,6 +24,20 @@ type ACLConfig struct {
 	// InitialManagement, when set, is the SecretID of a management token
 	// the leader creates if no token has it (acl.tokens.initial_management).
 	InitialManagement string
+	// PrimaryDatacenter is the authority for policies, roles and global
+	// tokens (primary_datacenter); empty or this datacenter: this one is.
+	PrimaryDatacenter string
+	// ReplicationToken returns acl.tokens.replication as it is now (it can
+	// be set at run time), the token a secondary replicates with.
+	ReplicationToken func() string
+	// DownPolicy is what a secondary does with a token it holds no copy
+	// of while the primary is unreachable: "extend-cache" and
+	// "async-cache" keep a token resolved earlier (and deny others),
+	// "allow" allows everything, "deny" denies. Empty is "extend-cache".
+	DownPolicy string
+	// TokenTTL is how long a token resolved against the primary is kept
+	// before it is asked for again; 0 means 30 s.
+	TokenTTL time.Duration
 	// CacheEntries bounds how many compiled authorizers are kept; 0 means
 	// 4096.
 	CacheEntries int
@@ -33,6 +47,9 @@ type ACLConfig struct {
 // index it is checked against.
 type aclState struct {
 	resolver *acl.Resolver
+
+	repl   aclReplication
+	remote remoteTokens // a secondary's tokens resolved against the primary
 
 	cur atomic.Pointer[aclIndexSnap]
 	mu  sync.Mutex // serialises refreshes of cur
@@ -107,6 +124,10 @@ func (s *Server) ResolveToken(secret string) (*acl.Authorizer, error) {
 		secret = acl.AnonymousSecretID
 	}
 	auth, err := s.acl.resolver.Resolve(secret, s.aclIndex(), time.Now, s.loadToken)
+	if errors.Is(err, acl.ErrTokenNotFound) && s.aclSecondary() {
+		// Not replicated here (yet), or local to the primary.
+		return s.resolveInPrimary(secret)
+	}
 	if err != nil {
 		return nil, aclError(err)
 	}

@@ -50,6 +50,7 @@ func (s *Server) registerACLEndpoints() {
 	register(s, rpc.MethodACLRoleDelete, s.aclRoleDelete)
 	register(s, rpc.MethodACLRoleList, s.aclRoleList)
 	register(s, rpc.MethodACLResolve, s.aclResolve)
+	register(s, rpc.MethodACLReplicationStatus, s.aclReplicationStatus)
 }
 
 // establishACL is the new leader's ACL duty: the built-in policy and
@@ -72,7 +73,8 @@ func (s *Server) establishACL(ctx context.Context) {
 			return
 		}
 	}
-	if s.cfg.ACL.InitialManagement == "" || initial != nil {
+	if s.cfg.ACL.InitialManagement == "" || initial != nil || s.aclSecondary() {
+		// A secondary gets its management tokens from the primary.
 		return
 	}
 	id, err := acl.NewID()
@@ -99,6 +101,9 @@ func (s *Server) aclApply(ctx context.Context, cmd *aclCommand) (uint64, error) 
 // aclBootstrap creates the first management token, once; a second call is
 // refused with the reset index (rpc.ErrPermissionDenied).
 func (s *Server) aclBootstrap(ctx context.Context, args *aclBootstrapWrite, reply *acl.Token) error {
+	if done, err := forwardACLPrimary(s, ctx, rpc.MethodACLBootstrap, args, reply); done {
+		return err
+	}
 	if done, err := forwardToLeaderAny(s, ctx, rpc.MethodACLBootstrap, args, reply); done {
 		return err
 	}
@@ -159,6 +164,12 @@ func (s *Server) readToken(accessor string, reply *acl.Token) error {
 // leader's clock; an update must name an existing token and keeps its
 // secret and expiry.
 func (s *Server) aclTokenSet(ctx context.Context, args *aclTokenWrite, reply *acl.Token) error {
+	// A local token is this datacenter's own; the others, the primary's.
+	if local := args.Args.Object.Local && args.Args.Create || !args.Args.Create && s.localToken(args.Args.Object.AccessorID); !local {
+		if done, err := forwardACLPrimary(s, ctx, rpc.MethodACLTokenSet, args, reply); done {
+			return err
+		}
+	}
 	if done, err := forwardToLeaderAny(s, ctx, rpc.MethodACLTokenSet, args, reply); done {
 		return err
 	}
@@ -264,6 +275,11 @@ func redact(auth *acl.Authorizer, tok *acl.Token) *acl.Token {
 }
 
 func (s *Server) aclTokenDelete(ctx context.Context, args *aclIDWrite, reply *rpc.WriteResult) error {
+	if !s.localToken(args.Args.ID) {
+		if done, err := forwardACLPrimary(s, ctx, rpc.MethodACLTokenDelete, args, reply); done {
+			return err
+		}
+	}
 	if done, err := forwardWrite(s, ctx, rpc.MethodACLTokenDelete, args, reply); done {
 		return err
 	}
@@ -278,6 +294,11 @@ func (s *Server) aclTokenDelete(ctx context.Context, args *aclIDWrite, reply *rp
 // aclTokenClone copies a token's links, identities, locality and expiry
 // under a new AccessorID and SecretID.
 func (s *Server) aclTokenClone(ctx context.Context, args *aclIDWrite, reply *acl.Token) error {
+	if !s.localToken(args.Args.ID) {
+		if done, err := forwardACLPrimary(s, ctx, rpc.MethodACLTokenClone, args, reply); done {
+			return err
+		}
+	}
 	if done, err := forwardToLeaderAny(s, ctx, rpc.MethodACLTokenClone, args, reply); done {
 		return err
 	}
@@ -328,6 +349,9 @@ func (s *Server) aclTokenList(ctx context.Context, args *aclListQuery, reply *rp
 
 // aclPolicySet creates (a new ID when none is given) or updates a policy.
 func (s *Server) aclPolicySet(ctx context.Context, args *aclPolicyWrite, reply *acl.Policy) error {
+	if done, err := forwardACLPrimary(s, ctx, rpc.MethodACLPolicySet, args, reply); done {
+		return err
+	}
 	if done, err := forwardToLeaderAny(s, ctx, rpc.MethodACLPolicySet, args, reply); done {
 		return err
 	}
@@ -403,6 +427,9 @@ func (s *Server) aclPolicyRead(ctx context.Context, args *aclIDQuery, reply *rpc
 }
 
 func (s *Server) aclPolicyDelete(ctx context.Context, args *aclIDWrite, reply *rpc.WriteResult) error {
+	if done, err := forwardACLPrimary(s, ctx, rpc.MethodACLPolicyDelete, args, reply); done {
+		return err
+	}
 	if done, err := forwardWrite(s, ctx, rpc.MethodACLPolicyDelete, args, reply); done {
 		return err
 	}
@@ -430,6 +457,9 @@ func (s *Server) aclPolicyList(ctx context.Context, args *aclListQuery, reply *r
 
 // aclRoleSet creates (a new ID when none is given) or updates a role.
 func (s *Server) aclRoleSet(ctx context.Context, args *aclRoleWrite, reply *acl.Role) error {
+	if done, err := forwardACLPrimary(s, ctx, rpc.MethodACLRoleSet, args, reply); done {
+		return err
+	}
 	if done, err := forwardToLeaderAny(s, ctx, rpc.MethodACLRoleSet, args, reply); done {
 		return err
 	}
@@ -480,6 +510,9 @@ func (s *Server) aclRoleRead(ctx context.Context, args *aclIDQuery, reply *rpc.A
 }
 
 func (s *Server) aclRoleDelete(ctx context.Context, args *aclIDWrite, reply *rpc.WriteResult) error {
+	if done, err := forwardACLPrimary(s, ctx, rpc.MethodACLRoleDelete, args, reply); done {
+		return err
+	}
 	if done, err := forwardWrite(s, ctx, rpc.MethodACLRoleDelete, args, reply); done {
 		return err
 	}
@@ -524,6 +557,11 @@ func (s *Server) aclResolve(ctx context.Context, args *aclIDQuery, reply *rpc.An
 	tok, idx, err := acl.TokenBySecret(tx, nil, secret)
 	if err != nil {
 		return err
+	}
+	if tok == nil && s.aclSecondary() && !s.remote(args.Datacenter) {
+		// Not replicated here (yet): the primary knows it, if anyone.
+		args.Datacenter = s.cfg.ACL.PrimaryDatacenter
+		return s.forwardDC(ctx, args.Datacenter, rpc.MethodACLResolve, args, reply)
 	}
 	if tok == nil || tok.Expired(time.Now()) {
 		return rpc.ErrACLNotFound

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,6 +28,10 @@ const (
 	aclOpPolicyDelete aclOp = "policy-delete"
 	aclOpRoleSet      aclOp = "role-set"
 	aclOpRoleDelete   aclOp = "role-delete"
+	// aclOpReplicate applies one round of replication from the primary:
+	// Delete (IDs of Kind) goes, then Policies, Roles or Tokens are
+	// stored, all in one transaction.
+	aclOpReplicate aclOp = "replicate"
 )
 
 // aclCommand is one ACL write. Now is the leader's clock when it made the
@@ -39,6 +44,13 @@ type aclCommand struct {
 	ID         string      `json:",omitempty"`
 	ResetIndex uint64      `json:",omitempty"`
 	Now        int64
+	// Kind, Delete, Policies, Roles and Tokens are a replication round's
+	// (aclOpReplicate).
+	Kind     replicationKind `json:",omitempty"`
+	Delete   []string        `json:",omitempty"`
+	Policies []*acl.Policy   `json:",omitempty"`
+	Roles    []*acl.Role     `json:",omitempty"`
+	Tokens   []*acl.Token    `json:",omitempty"`
 }
 
 // applyACL is the FSM's side of msgACL.
@@ -66,7 +78,41 @@ func (f *fsm) applyACL(idx uint64, body []byte) any {
 			return acl.RoleSet(tx, idx, cmd.Role)
 		case cmd.Op == aclOpRoleDelete:
 			return acl.RoleDelete(tx, idx, cmd.ID)
+		case cmd.Op == aclOpReplicate:
+			return applyReplication(tx, idx, &cmd)
 		}
 		return fmt.Errorf("acl write at index %d: operation %q without its object: %w", idx, cmd.Op, acl.ErrInvalid)
 	})
+}
+
+// applyReplication stores one replication round: the deletes first (so
+// that a name freed in the primary can be taken again), then the objects.
+func applyReplication(tx *memdb.Txn, idx uint64, cmd *aclCommand) error {
+	del := map[replicationKind]func(*memdb.Txn, uint64, string) error{
+		replicatePolicies: acl.PolicyDelete, replicateRoles: acl.RoleDelete, replicateTokens: acl.TokenDelete,
+	}[cmd.Kind]
+	if del == nil {
+		return fmt.Errorf("acl replication at index %d: unknown kind %q: %w", idx, cmd.Kind, acl.ErrInvalid)
+	}
+	for _, id := range cmd.Delete {
+		if err := del(tx, idx, id); err != nil && !errors.Is(err, acl.ErrNotFound) {
+			return err
+		}
+	}
+	for _, p := range cmd.Policies {
+		if err := acl.PolicySet(tx, idx, p); err != nil {
+			return err
+		}
+	}
+	for _, r := range cmd.Roles {
+		if err := acl.RoleSet(tx, idx, r); err != nil {
+			return err
+		}
+	}
+	for _, t := range cmd.Tokens {
+		if err := acl.TokenSet(tx, idx, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }

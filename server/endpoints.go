@@ -32,7 +32,33 @@ func register[A, R any](s *Server, method string, fn func(ctx context.Context, a
 		observe(start, err)
 		return err
 	}
-	rpc.Register(s.rpcServer, method, fn)
+	if _, ok := callGuards[method]; !ok {
+		panic("server: endpoint " + method + " has no entry in callGuards (acl_calls.go)")
+	}
+	rpc.Register(s.rpcServer, method, func(ctx context.Context, args *A, reply *R) error {
+		// From the network: the caller's checks are not ours to trust.
+		auth, err := s.authorizeCall(method, args)
+		if err != nil {
+			observe(time.Now(), err)
+			return err
+		}
+		if err := fn(ctx, args, reply); err != nil {
+			return err
+		}
+		if b, ok := any(args).(interface{ Blocking() (time.Duration, bool) }); ok {
+			if _, blocking := b.Blocking(); blocking {
+				// The wait may have been long: the token may have lost
+				// its rights, or its life, meanwhile.
+				if auth, err = s.authorizeCall(method, args); err != nil {
+					return err
+				}
+			}
+		}
+		if auth == nil {
+			return nil
+		}
+		return filterReply(auth, reply)
+	})
 	s.local[method] = func(ctx context.Context, args, reply any) error {
 		a, ok := args.(*A)
 		if !ok {

@@ -176,6 +176,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer s.startKVLeader(ctx)()
 	defer s.startCoordinateLeader(ctx)()
 	s.establishACL(ctx)
+	defer s.startACLReplication(ctx)()
 	interval := time.NewTicker(s.cfg.ReconcileInterval)
 	defer interval.Stop()
 	for {

@@ -255,7 +255,7 @@ func (s *Server) queryExecute(ctx context.Context, args *queryExecQuery, reply *
 	for _, dc := range f.Order(s.Datacenters(), s.cfg.Datacenter) {
 		reply.Value.Failovers++
 		remote := queryRemoteQuery{
-			QueryOptions: rpc.QueryOptions{Datacenter: dc, AllowStale: args.AllowStale, RequireConsistent: args.RequireConsistent},
+			QueryOptions: rpc.QueryOptions{Datacenter: dc, AllowStale: args.AllowStale, RequireConsistent: args.RequireConsistent, Token: args.Token},
 			Args:         catalog.QueryExecuteRemoteRequest{Query: *q, Limit: args.Args.Limit},
 		}
 		var rr queryExecAnswer
