@@ -17,7 +17,8 @@ type sessionCreated struct {
 
 // decodeSession reads a session create body with Consul's defaults: the
 // agent's node, LockDelay 15s, Behavior release, and NodeChecks
-// [serfHealth] unless the body names checks of its own.
+// [serfHealth] unless the body names node checks of its own
+// (ServiceChecks alone keep it, as in Consul).
 func decodeSession(r *http.Request, node string) (kvstore.Session, error) {
 	sess := kvstore.Session{
 		Node:      node,
@@ -40,7 +41,7 @@ func decodeSession(r *http.Request, node string) (kvstore.Session, error) {
 	named := false
 	for k := range fields {
 		switch strings.ToLower(k) {
-		case "checks", "nodechecks", "node_checks", "servicechecks", "service_checks":
+		case "checks", "nodechecks", "node_checks": // ServiceChecks keep the default, as Consul's
 			named = true
 		}
 	}
