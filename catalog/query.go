@@ -150,10 +150,9 @@ func (q *PreparedQuery) Validate() error {
 	default:
 		return bad("template type %q: want %q", q.Template.Type, QueryTemplateNamePrefix)
 	}
-	if !q.IsTemplate() && (q.Template.Regexp != "" || q.Template.RemoveEmptyTags) {
-		return bad("template options given without a template type")
-	}
-	if q.Template.Regexp != "" {
+	// Template options without a type are not a template: Consul takes
+	// them and ignores them, and so does this.
+	if q.IsTemplate() && q.Template.Regexp != "" {
 		if _, err := regexp.Compile(q.Template.Regexp); err != nil {
 			return bad("template regexp %q does not compile: %v", q.Template.Regexp, oneLine(err.Error()))
 		}
