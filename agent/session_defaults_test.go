@@ -60,3 +60,28 @@ func mustRequest(t *testing.T, method, url, body string) *http.Request {
 	req.Header.Set("Content-Type", "application/json")
 	return req
 }
+
+// TestRegisterSkipNodeUpdateWithoutAddress: /v1/catalog/register with
+// SkipNodeUpdate needs no Address, as Consul's: a missing node is created
+// (with none), an existing one keeps its own; without SkipNodeUpdate an
+// Address is required.
+func TestRegisterSkipNodeUpdateWithoutAddress(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1, InMemory: true})
+	cat := c.WaitLeader(10 * time.Second).API().Catalog()
+	if _, err := cat.Register(&api.CatalogRegistration{Node: "ext", Address: "10.0.0.9"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Register(&api.CatalogRegistration{Node: "ext", SkipNodeUpdate: true,
+		Service: &api.AgentService{ID: "web", Service: "web", Port: 80}}, nil); err != nil {
+		t.Fatalf("SkipNodeUpdate on an existing node without an address: %v", err)
+	}
+	if n, _, err := cat.Node("ext", nil); err != nil || n == nil || n.Node.Address != "10.0.0.9" || n.Services["web"] == nil {
+		t.Errorf("ext = %+v, %v; want its address kept and web on it", n, err)
+	}
+	if _, err := cat.Register(&api.CatalogRegistration{Node: "new", SkipNodeUpdate: true}, nil); err != nil {
+		t.Errorf("SkipNodeUpdate on a missing node without an address: %v, want it accepted", err)
+	}
+	if _, err := cat.Register(&api.CatalogRegistration{Node: "bare"}, nil); err == nil || !strings.Contains(err.Error(), "address") {
+		t.Errorf("register without an address or SkipNodeUpdate = %v, want an error naming the address", err)
+	}
+}

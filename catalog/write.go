@@ -39,10 +39,13 @@ func Register(tx *memdb.Txn, idx uint64, req *RegisterRequest) error {
 	if err != nil {
 		return fmt.Errorf("register node %q: %w", req.Node, err)
 	}
+	// As Consul's: an Address is required unless SkipNodeUpdate is set,
+	// and a missing node is created even then (with the address given,
+	// which may be none).
+	if req.Address == "" && !req.SkipNodeUpdate {
+		return fmt.Errorf("register node %q: address missing (give Address, or SkipNodeUpdate for an existing node): %w", req.Node, ErrInvalidRequest)
+	}
 	if !req.SkipNodeUpdate || existing == nil {
-		if req.Address == "" {
-			return fmt.Errorf("register node %q: address missing: %w", req.Node, ErrInvalidRequest)
-		}
 		n := &Node{
 			ID:              req.ID,
 			Node:            req.Node,
