@@ -90,3 +90,29 @@ func fromCode(code int) string {
 	}
 	return api.HealthCritical
 }
+
+// TestAgentSelfDebugConfigAndCoord: /v1/agent/self has Consul's
+// DebugConfig address fields and the agent's Coord, as tools read them
+// through consul/api's Agent().Self().
+func TestAgentSelfDebugConfigAndCoord(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1, InMemory: true})
+	n := c.WaitLeader(10 * time.Second)
+	self, err := n.API().Agent().Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbg, coord := self["DebugConfig"], self["Coord"]
+	lan, _ := dbg["SerfAdvertiseAddrLAN"].(string)
+	if want := "tcp://" + n.LANAddr(); lan != want {
+		t.Errorf("DebugConfig.SerfAdvertiseAddrLAN = %q, want %q", lan, want)
+	}
+	if dbg["AdvertiseAddrLAN"] != "127.0.0.1" || dbg["ServerMode"] != true || dbg["Datacenter"] != "dc1" {
+		t.Errorf("DebugConfig = %v, want AdvertiseAddrLAN 127.0.0.1, ServerMode, dc1", dbg)
+	}
+	if vec, ok := coord["Vec"].([]any); !ok || len(vec) == 0 {
+		t.Errorf("Coord = %v, want a vector", coord)
+	}
+	if self["Config"]["PrimaryDatacenter"] != "dc1" {
+		t.Errorf("Config.PrimaryDatacenter = %v, want dc1", self["Config"]["PrimaryDatacenter"])
+	}
+}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/meridian/meridian/catalog"
 	"net/http"
 	"time"
 )
@@ -11,10 +12,43 @@ const leaveTimeout = 15 * time.Second
 
 // Self is /v1/agent/self in Consul's shape.
 type Self struct {
-	Config SelfConfig
+	Config      SelfConfig
+	DebugConfig SelfDebugConfig
+	// Coord is the agent's LAN network coordinate (nil until gossip has
+	// one).
+	Coord  *catalog.Coord
 	Member Member
 	Stats  map[string]map[string]string
 	Meta   map[string]string
+}
+
+// SelfDebugConfig is the part of Consul's DebugConfig that tools read:
+// where the agent listens and what it advertises, addresses as Consul
+// spells them (tcp://IP:port for the gossip and HTTP ones).
+type SelfDebugConfig struct {
+	Datacenter           string
+	PrimaryDatacenter    string
+	NodeName             string
+	NodeID               string
+	ServerMode           bool
+	BindAddr             string
+	AdvertiseAddrLAN     string
+	AdvertiseAddrWAN     string
+	SerfAdvertiseAddrLAN string
+	SerfAdvertiseAddrWAN string
+	SerfBindAddrLAN      string
+	SerfBindAddrWAN      string
+	ClientAddrs          []string
+	HTTPAddrs            []string
+	DNSAddrs             []string
+	HTTPPort             int
+	HTTPSPort            int
+	DNSPort              int
+	ServerPort           int
+	SerfPortLAN          int
+	SerfPortWAN          int
+	GRPCPort             int
+	Version              string
 }
 
 // SelfConfig is the Config part of /v1/agent/self: the fields tools read

@@ -190,7 +190,9 @@ func TestAgentMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := DefaultConfig()
 	cfg.Metrics, cfg.Gatherer = reg, reg
-	cfg.MetricsJSON = func() (any, error) { return map[string]any{"Samples": []map[string]string{{"Name": "consul.api.http"}}}, nil }
+	cfg.MetricsJSON = func() (any, error) {
+		return map[string]any{"Samples": []map[string]string{{"Name": "consul.api.http"}}}, nil
+	}
 	srv := New(cfg, &stubAgent{})
 	get := func(path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
