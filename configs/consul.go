@@ -44,7 +44,7 @@ var consulOnlyKeys = map[reflect.Type][]string{
 		"msp_disable_bootstrap",
 	},
 	reflect.TypeFor[ACLTokens](): {"master", "agent_master", "config_file_service_registration", "dns"},
-	reflect.TypeFor[TLS](): {"grpc"},
+	reflect.TypeFor[TLS]():       {"grpc"},
 	reflect.TypeFor[TLSStanza](): {"use_auto_cert"},
 	reflect.TypeFor[Telemetry](): {
 		"circonus_api_token", "circonus_api_app", "circonus_api_url", "circonus_submission_interval",

@@ -71,7 +71,7 @@ type loader struct {
 	// at, while a file is merged, names the file and line a key is on.
 	at    func(key string) string
 	notes []string
-	errs      []error
+	errs  []error
 }
 
 func newLoader() *loader {
