@@ -112,10 +112,10 @@ func (d *hclDoc) objectList(path string, t reflect.Type, list *ast.ObjectList) m
 		}
 		// Repeated blocks of one mapping merge; a repeated value is a mistake.
 		merged := make(map[string]any)
-		for _, item := range items {
+		for i, item := range items {
 			m, ok := d.itemValue(p, sub, item).(map[string]any)
 			if !ok {
-				d.errs = append(d.errs, fmt.Errorf("line %d: %s: set twice (first on line %d)", item.Pos().Line, p, items[0].Pos().Line))
+				d.errs = append(d.errs, fmt.Errorf("line %d: %s: set twice (first on line %d)", items[max(i, 1)].Pos().Line, p, items[0].Pos().Line))
 				break
 			}
 			for mk, mv := range m {
