@@ -77,8 +77,9 @@ type Agent struct {
 	advertise string
 	local     *localState
 	// nodeSynced: the catalog's node carries this agent's tagged addresses
-	// and meta (sync.go).
+	// and meta (sync.go). nodeMeta is node_meta, which reload replaces.
 	nodeSynced atomic.Bool
+	nodeMeta   atomic.Pointer[map[string]string]
 
 	lan       *lan.Pool
 	lanEvents chan lan.Event

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/meridian/meridian/agent"
 	"github.com/meridian/meridian/configs"
 	"github.com/meridian/meridian/internal/testcluster"
@@ -41,18 +43,43 @@ service {
 			t.Fatal(err)
 		}
 	}
-	loaded, err := configs.Load([]string{"-dev", "-config-dir", dir, "-node-meta", "team:core"}, nil, nil)
+	args := []string{"-dev", "-config-dir", dir, "-node-meta", "team:core"}
+	loaded, err := configs.Load(args, nil, nil)
 	if err != nil {
 		t.Fatalf("configs.Load: %v", err)
 	}
 	cfg := testcluster.AgentConfig(t, "node1")
 	cfg.Services, cfg.Checks, cfg.NodeMeta = loaded.Services, loaded.Checks, loaded.NodeMeta
-	_, c := localAgent(t, cfg, agent.Options{})
+	a, c := localAgent(t, cfg, agent.Options{ConfigArgs: args, ConfigEnv: []string{}})
 
 	want := map[string]string{
 		"rack": "r1", "Zone": "eu-1", "env": "prod", "team": "core",
 		"consul-network-segment": "", "consul-version": agent.Version,
 	}
+	waitNode(t, c, want)
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		svcs, _, err := c.Catalog().Service("api", "", nil)
+		if err != nil || len(svcs) != 1 || svcs[0].ServicePort != 9000 {
+			return fmt.Errorf("Catalog().Service(api) = %v, %v; want the one from extra.json on port 9000", svcs, err)
+		}
+		return nil
+	})
+
+	// node_meta is reloadable, as in Consul.
+	if err := os.WriteFile(filepath.Join(dir, "extra.json"), []byte(`{"node_meta": {"env": "staging"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	want["env"] = "staging"
+	waitNode(t, c, want)
+}
+
+// waitNode waits for node1 in the catalog to carry meta want, Consul's tagged
+// addresses, and the service web.
+func waitNode(t *testing.T, c *api.Client, want map[string]string) {
+	t.Helper()
 	testcluster.Eventually(t, 10*time.Second, func() error {
 		n, _, err := c.Catalog().Node("node1", nil)
 		if err != nil {
@@ -71,10 +98,7 @@ service {
 			}
 		}
 		if _, ok := n.Services["web"]; !ok {
-			return fmt.Errorf("services = %v, want web and api", n.Services)
-		}
-		if _, ok := n.Services["api"]; !ok {
-			return fmt.Errorf("services = %v, want web and api", n.Services)
+			return fmt.Errorf("services = %v, want web", n.Services)
 		}
 		return nil
 	})

@@ -341,7 +341,11 @@ func (a *Agent) nodeInfo() (tagged, meta map[string]string) {
 			tagged[name+"_ipv4"] = ip
 		}
 	}
-	meta = maps.Clone(a.cfg.NodeMeta)
+	if m := a.nodeMeta.Load(); m != nil {
+		meta = maps.Clone(*m)
+	} else {
+		meta = maps.Clone(a.cfg.NodeMeta)
+	}
 	if meta == nil {
 		meta = make(map[string]string, 2)
 	}
