@@ -24,9 +24,10 @@
 //     variable counts as unset; lists (MERIDIAN_RETRY_JOIN) are comma-separated;
 //  3. files: each -config-file, and every *.hcl, *.json, *.yaml and *.yml
 //     file of each -config-dir in lexical order, in the order the flags were
-//     given, then each -hcl fragment; a later file overrides the keys an
-//     earlier one set. Another file in a config dir is skipped with a warning
-//     unless -config-format names the format every file is read in;
+//     given; a later file overrides the keys an earlier one set. Another
+//     file in a config dir is skipped with a warning unless -config-format
+//     names the format every file is read in. -hcl fragments are read after
+//     the environment and before the other flags;
 //  4. defaults (Default), some of which depend on other keys: in dev mode the
 //     agent is a bootstrapping server with the UI on, bound to 127.0.0.1; a
 //     server does not leave on SIGTERM and does leave on SIGINT, a client the
