@@ -45,10 +45,10 @@ func flagSpecs() []flagSpec {
 		{name: "node-meta", key: "node_meta", arg: "key:value", group: ident, usage: "node meta pair; repeatable"},
 		{name: "pid-file", key: "pid_file", arg: "path", group: ident, usage: "file to write the agent's process ID to"},
 
-		{name: "config-file", arg: "path", group: files, usage: "YAML or JSON file to load; repeatable"},
+		{name: "config-file", arg: "path", group: files, usage: "HCL, JSON or YAML file to load; repeatable"},
 		{name: "config-dir", arg: "path", group: files, usage: "load every *.hcl, *.json, *.yaml, *.yml in it, in lexical order; repeatable"},
 		{name: "config-format", arg: "hcl|json|yaml", group: files, usage: "read every config file in this format, whatever its name"},
-		{name: "hcl", arg: "text", group: files, usage: "HCL configuration fragment, read after the files; repeatable"},
+		{name: "hcl", arg: "text", group: files, usage: "HCL configuration fragment, over the files and environment; repeatable"},
 
 		{name: "bind", key: "bind_addr", arg: "ip", group: network, usage: "IP for server RPC and gossip", def: "0.0.0.0, or 127.0.0.1 with -dev"},
 		{name: "advertise", key: "advertise_addr", arg: "ip", group: network, usage: "IP other agents reach this one at", def: "bind IP, or a private IP"},
@@ -265,8 +265,8 @@ func (a *agentFlags) writeUsage(w io.Writer) {
 	}
 	var b strings.Builder
 	b.WriteString("Usage: meridian agent [flags]\n\n")
-	b.WriteString("Runs a Meridian agent. Flags override MERIDIAN_* environment variables,\n")
-	b.WriteString("which override -config-file and -config-dir files, which override defaults.\n")
+	b.WriteString("Runs a Meridian agent. Flags override -hcl fragments, which override MERIDIAN_*\n")
+	b.WriteString("environment variables, which override -config-file and -config-dir files,\nwhich override defaults.\n")
 	group := ""
 	for i, s := range a.specs {
 		if s.group != group {
