@@ -35,6 +35,10 @@ func decodeHCL(data []byte) (doc *hclDoc, err error) {
 			doc, err = nil, fmt.Errorf("cannot parse HCL: %v", r)
 		}
 	}()
+	if n, ok := danglingAssign(data); ok {
+		// hcl v1 drops a last `key =` with no value without a word.
+		return nil, fmt.Errorf("line %d: invalid HCL: no value after '='", n)
+	}
 	f, err := hclparser.Parse(data)
 	if err != nil {
 		var pe *hclparser.PosError
@@ -196,4 +200,18 @@ func keyText(k *ast.ObjectKey) string {
 		return s
 	}
 	return strings.Trim(k.Token.Text, `"`)
+}
+
+// danglingAssign reports whether data ends in `=` outside a comment, and
+// on which line.
+func danglingAssign(data []byte) (int, bool) {
+	text := strings.TrimRight(string(data), " \t\r\n")
+	if !strings.HasSuffix(text, "=") {
+		return 0, false
+	}
+	last := strings.TrimSpace(text[strings.LastIndex(text, "\n")+1:])
+	if strings.HasPrefix(last, "#") || strings.HasPrefix(last, "//") {
+		return 0, false
+	}
+	return 1 + strings.Count(text, "\n"), true
 }

@@ -258,6 +258,7 @@ func TestLoadBadHCLAndNodeMeta(t *testing.T) {
 		want []string // each must appear in the one-line error
 	}{
 		{"syntax error", "dev = true\nports {\n  http = \n}\n", []string{"a.hcl: line 5: invalid HCL: object expected closing RBRACE got: EOF"}},
+		{"value missing at the end", "dev = true\ndatacenter = \n", []string{"a.hcl: line 2: invalid HCL: no value after '='"}},
 		{"unclosed block", "dev = true\nservice {\n  name = \"web\"\n", []string{"a.hcl: line", "invalid HCL"}},
 		{"unknown top-level key", "dev = true\n\nbootstrap_expct = 3\n", []string{`a.hcl:3: bootstrap_expct: unknown key, did you mean "bootstrap_expect"?`}},
 		{"key in the wrong block", "dev = true\nports {\n  http = 1\n  datacenter = \"x\"\n}\n", []string{"a.hcl:4: ports.datacenter: unknown key"}},
