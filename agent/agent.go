@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,6 +76,10 @@ type Agent struct {
 	// advertise is the IP the node is registered with in the catalog.
 	advertise string
 	local     *localState
+	// nodeSynced: the catalog's node carries this agent's tagged addresses
+	// and meta (sync.go). nodeMeta is node_meta, which reload replaces.
+	nodeSynced atomic.Bool
+	nodeMeta   atomic.Pointer[map[string]string]
 
 	lan       *lan.Pool
 	lanEvents chan lan.Event
@@ -257,7 +262,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if a.cfg.Ports.HTTP >= 0 {
-		httpAddr := net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.HTTP))
+		httpAddr := net.JoinHostPort(a.cfg.BindHTTP(), strconv.Itoa(a.cfg.Ports.HTTP))
 		if a.httpLn, err = net.Listen("tcp", httpAddr); err != nil {
 			return fmt.Errorf("http api: %w", err)
 		}

@@ -42,7 +42,7 @@ func (a *Agent) startDNS() error {
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)
 	}
-	addr, err := srv.Listen(net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.DNS)))
+	addr, err := srv.Listen(net.JoinHostPort(a.cfg.BindDNS(), strconv.Itoa(a.cfg.Ports.DNS)))
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)
 	}

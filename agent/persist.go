@@ -126,7 +126,8 @@ func (a *Agent) loadDefinitions(svcs []configs.ServiceDefinition, chks []configs
 // definitions from the config files (Options.ConfigArgs, as first given):
 // services and checks added to the files are registered, changed ones
 // updated, removed ones deregistered. Those registered over the HTTP API
-// are kept. log_level applies too, when the agent was given its LogLevel.
+// are kept. node_meta is registered anew, as Consul reloads it. log_level
+// applies too, when the agent was given its LogLevel.
 func (a *Agent) Reload() error {
 	a.reloadTLS()
 	if a.opts.ConfigArgs == nil {
@@ -177,6 +178,10 @@ func (a *Agent) Reload() error {
 		_ = a.DeregisterCheck(id)
 	}
 	a.loadDefinitions(cfg.Services, cfg.Checks)
+	meta := cfg.NodeMeta
+	a.nodeMeta.Store(&meta)
+	a.nodeSynced.Store(false)
+	a.local.changed()
 	if a.opts.LogLevel != nil {
 		a.opts.LogLevel.Set(LogLevel(cfg.LogLevel))
 	}

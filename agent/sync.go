@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -210,6 +211,11 @@ func (a *Agent) syncFull(ctx context.Context) error {
 	if ns.Value != nil {
 		remoteSvcs = ns.Value.Services
 	}
+	tagged, meta := a.nodeInfo()
+	if ns.Value == nil || ns.Value.Node == nil || !maps.Equal(ns.Value.Node.Meta, meta) ||
+		!maps.Equal(ns.Value.Node.TaggedAddresses, tagged) {
+		a.nodeSynced.Store(false)
+	}
 	l := a.local
 	l.mu.Lock()
 	for id, s := range l.services {
@@ -302,6 +308,11 @@ func (a *Agent) syncChanges(ctx context.Context) error {
 	l.mu.Unlock()
 
 	var errs []error
+	if !a.nodeSynced.Load() {
+		if err := a.syncNode(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, id := range deadSvcs {
 		if err := a.catalogDeregister(ctx, id, ""); err != nil {
 			errs = append(errs, err)
@@ -345,6 +356,51 @@ func (a *Agent) syncChanges(ctx context.Context) error {
 		l.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// nodeInfo is what this agent registers about its node, as Consul's agent
+// does: tagged addresses lan, lan_ipv4 (or lan_ipv6), wan, wan_ipv4 (or
+// wan_ipv6), and meta node_meta plus consul-network-segment and
+// consul-version.
+func (a *Agent) nodeInfo() (tagged, meta map[string]string) {
+	lanIP, wanIP := a.advertise, a.cfg.AdvertiseWAN()
+	if wanIP == "" {
+		wanIP = lanIP
+	}
+	tagged = map[string]string{"lan": lanIP, "wan": wanIP}
+	for name, ip := range map[string]string{"lan": lanIP, "wan": wanIP} {
+		if addr, err := netip.ParseAddr(ip); err == nil && addr.Unmap().Is6() {
+			tagged[name+"_ipv6"] = ip
+		} else {
+			tagged[name+"_ipv4"] = ip
+		}
+	}
+	if m := a.nodeMeta.Load(); m != nil {
+		meta = maps.Clone(*m)
+	} else {
+		meta = maps.Clone(a.cfg.NodeMeta)
+	}
+	if meta == nil {
+		meta = make(map[string]string, 2)
+	}
+	meta["consul-network-segment"] = ""
+	meta["consul-version"] = Version
+	return tagged, meta
+}
+
+// syncNode registers this node with its tagged addresses and meta.
+func (a *Agent) syncNode(ctx context.Context) error {
+	tagged, meta := a.nodeInfo()
+	req := catalog.RegisterRequest{
+		ID: a.nodeID, Node: a.cfg.NodeName, Address: a.advertise, Datacenter: a.cfg.Datacenter,
+		TaggedAddresses: tagged, NodeMeta: meta,
+	}
+	var reply rpc.WriteResult
+	if err := a.RPC(ctx, rpc.MethodCatalogReg, &rpc.Write[catalog.RegisterRequest]{WriteOptions: rpc.WriteOptions{Token: a.agentToken()}, Args: req}, &reply); err != nil {
+		return err
+	}
+	a.nodeSynced.Store(true)
+	return nil
 }
 
 // registerRequest is the registration of svc (nil for a node check) on

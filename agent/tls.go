@@ -73,7 +73,7 @@ func (a *Agent) listenHTTPS() error {
 	if a.httpsTLS == nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(a.cfg.ClientAddr, strconv.Itoa(a.cfg.Ports.HTTPS)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(a.cfg.BindHTTPS(), strconv.Itoa(a.cfg.Ports.HTTPS)))
 	if err != nil {
 		return fmt.Errorf("https api: %w", err)
 	}

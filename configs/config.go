@@ -27,6 +27,20 @@ type Config struct {
 	LogLevel string `config:"log_level"`
 	// LogJSON writes logs as JSON lines instead of text.
 	LogJSON bool `config:"log_json"`
+	// LogFile also writes the logs to this file (a directory: a file named
+	// meridian-<timestamp>.log in it). It is rotated when it reaches
+	// LogRotateBytes (0: no size limit) or is LogRotateDuration old
+	// (default 24h); LogRotateMaxFiles old files are kept (0: all, -1: none).
+	LogFile           string        `config:"log_file"`
+	LogRotateBytes    int           `config:"log_rotate_bytes"`
+	LogRotateDuration time.Duration `config:"log_rotate_duration"`
+	LogRotateMaxFiles int           `config:"log_rotate_max_files"`
+	// EnableSyslog is Consul's syslog output; Meridian does not write to
+	// syslog, and says so at start.
+	EnableSyslog bool `config:"enable_syslog"`
+	// PidFile is a file the agent writes its process ID to at start and
+	// removes at exit.
+	PidFile string `config:"pid_file"`
 
 	// Server runs this agent as a Raft server rather than a client.
 	Server bool `config:"server"`
@@ -57,6 +71,14 @@ type Config struct {
 	UIConfig UIConfig `config:"ui_config"`
 	// Ports are the ports this agent listens on.
 	Ports Ports `config:"ports"`
+	// Addresses override ClientAddr for one interface, as Consul's
+	// addresses block.
+	Addresses Addresses `config:"addresses"`
+	// NodeMeta is free-form key/value metadata of this node in the catalog
+	// (keys keep their case): at most 64 pairs, keys of letters, digits, '-'
+	// and '_' up to 128 characters not starting "consul-", values up to 512.
+	// Maps from several files merge; -node-meta key:value adds pairs.
+	NodeMeta map[string]string `config:"node_meta,collect"`
 
 	// StartJoin are agents (host or host:port, serf LAN port by default) to
 	// join at start; failing to join any of them fails the start.
@@ -213,6 +235,34 @@ type Ports struct {
 	// SerfWAN is the WAN gossip port (TCP and UDP) on BindAddr, servers
 	// only. Default 8302.
 	SerfWAN int `config:"serf_wan"`
+	// GRPC and GRPCTLS are Consul's gRPC ports (xDS for Connect). Meridian
+	// has no gRPC interface: they are accepted, with a warning, and no port
+	// is opened.
+	GRPC    *int `config:"grpc"`
+	GRPCTLS *int `config:"grpc_tls"`
+}
+
+// Addresses are the IPs one interface binds to instead of ClientAddr.
+type Addresses struct {
+	// HTTP is the IP of the HTTP API; empty: ClientAddr.
+	HTTP string `config:"http"`
+	// HTTPS is the IP of the HTTPS API; empty: ClientAddr.
+	HTTPS string `config:"https"`
+	// DNS is the IP of the DNS interface; empty: ClientAddr.
+	DNS string `config:"dns"`
+}
+
+// BindHTTP, BindHTTPS and BindDNS are the IPs the HTTP API, HTTPS API and
+// DNS listen on: Addresses, else ClientAddr.
+func (c *Config) BindHTTP() string  { return orDefault(c.Addresses.HTTP, c.ClientAddr) }
+func (c *Config) BindHTTPS() string { return orDefault(c.Addresses.HTTPS, c.ClientAddr) }
+func (c *Config) BindDNS() string   { return orDefault(c.Addresses.DNS, c.ClientAddr) }
+
+func orDefault(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
 }
 
 // Performance tunes an agent's timings.
@@ -336,6 +386,7 @@ func Default() *Config {
 			SerfWAN: 8302,
 		},
 		RetryInterval:         30 * time.Second,
+		LogRotateDuration:     24 * time.Hour,
 		LeaveOnTerminate:      true, // a client leaves on SIGTERM; Load flips it for servers
 		RetryIntervalWAN:      30 * time.Second,
 		WANTransport:          WANTransportQUIC,

@@ -4,7 +4,8 @@
 // Where it sits (DESIGN.md, "Configuration"): under cmd/meridian, which calls
 // Load with the arguments after `meridian agent`; the agent package turns the
 // Config into the configs of the packages below it. configs imports nothing of
-// Meridian and is the only package that imports viper.
+// Meridian and is the only package that imports viper (with acl, it reads
+// HCL too).
 //
 // The simplest use is what `meridian agent` does:
 //
@@ -21,19 +22,32 @@
 //  2. the environment: MERIDIAN_ and the key in upper case with '.' as '_'
 //     (MERIDIAN_DATACENTER, MERIDIAN_NODE_NAME, MERIDIAN_PORTS_HTTP); an empty
 //     variable counts as unset; lists (MERIDIAN_RETRY_JOIN) are comma-separated;
-//  3. files: each -config-file, and every *.yaml, *.yml and *.json file of each
-//     -config-dir in lexical order, in the order the flags were given; a later
-//     file overrides the keys an earlier one set;
+//  3. files: each -config-file, and every *.hcl, *.json, *.yaml and *.yml
+//     file of each -config-dir in lexical order, in the order the flags were
+//     given; a later file overrides the keys an earlier one set. Another
+//     file in a config dir is skipped with a warning unless -config-format
+//     names the format every file is read in. -hcl fragments are read after
+//     the environment and before the other flags;
 //  4. defaults (Default), some of which depend on other keys: in dev mode the
 //     agent is a bootstrapping server with the UI on, bound to 127.0.0.1; a
 //     server does not leave on SIGTERM and does leave on SIGINT, a client the
 //     reverse (as Consul).
 //
+// HCL is Consul's primary format, read with hashicorp/hcl v1 as Consul
+// reads it (hcl.go): a repeated block (`service { }` twice) is a list where
+// the schema has a list and merges where it has one mapping (`ports { }`);
+// errors in HCL name the file and line ("a.hcl:7: service[1].prot: unknown
+// key"). Keys of Consul's agent configuration that Meridian does not
+// implement (connect, peering, ports.grpc's siblings, audit, ...; the table
+// is consulOnlyKeys in consul.go) load with one warning each saying they have
+// no effect, so an existing Consul config dir works unchanged; a key nobody
+// knows is an error. An empty file, in any format, is valid.
+//
 // Keys are Consul's snake_case names; CamelCase spellings (ServiceID,
 // TLSSkipVerify) are accepted too. Lists of definitions are collected rather
 // than replaced: services and checks from every file are appended in file
 // order, and so are start_join, retry_join, start_join_wan and
-// retry_join_wan; a -join, -retry-join, -join-wan or -retry-join-wan flag (or
+// retry_join_wan; node_meta maps from every file, variable and flag merge; a -join, -retry-join, -join-wan or -retry-join-wan flag (or
 // its MERIDIAN_ variable) replaces what the files listed. A file may hold one
 // `service:` or a list of `services:` (and `check:` or `checks:`).
 //

@@ -42,18 +42,29 @@ func flagSpecs() []flagSpec {
 		{name: "node", key: "node_name", arg: "name", group: ident, usage: "node name, unique in the datacenter", def: "hostname"},
 		{name: "node-id", key: "node_id", arg: "uuid", group: ident, usage: "node ID (default: made once, kept in data-dir)", def: "-"},
 		{name: "data-dir", key: "data_dir", arg: "path", group: ident, usage: "directory for state; required unless -dev"},
+		{name: "node-meta", key: "node_meta", arg: "key:value", group: ident, usage: "node meta pair; repeatable"},
+		{name: "pid-file", key: "pid_file", arg: "path", group: ident, usage: "file to write the agent's process ID to"},
 
-		{name: "config-file", arg: "path", group: files, usage: "YAML or JSON file to load; repeatable"},
-		{name: "config-dir", arg: "path", group: files, usage: "load every *.yaml, *.yml, *.json in it, in lexical order; repeatable"},
+		{name: "config-file", arg: "path", group: files, usage: "HCL, JSON or YAML file to load; repeatable"},
+		{name: "config-dir", arg: "path", group: files, usage: "load every *.hcl, *.json, *.yaml, *.yml in it, in lexical order; repeatable"},
+		{name: "config-format", arg: "hcl|json|yaml", group: files, usage: "read every config file in this format, whatever its name"},
+		{name: "hcl", arg: "text", group: files, usage: "HCL configuration fragment, over the files and environment; repeatable"},
 
 		{name: "bind", key: "bind_addr", arg: "ip", group: network, usage: "IP for server RPC and gossip", def: "0.0.0.0, or 127.0.0.1 with -dev"},
 		{name: "advertise", key: "advertise_addr", arg: "ip", group: network, usage: "IP other agents reach this one at", def: "bind IP, or a private IP"},
 		{name: "client", key: "client_addr", arg: "ip", group: network, usage: "IP for the HTTP API and DNS"},
 		{name: "http-port", key: "ports.http", arg: "port", group: network, usage: "HTTP API port"},
+		{name: "https-port", key: "ports.https", arg: "port", group: network, usage: "HTTPS API port; -1 is off"},
+		{name: "grpc-port", key: "ports.grpc", arg: "port", group: network, usage: "Consul's gRPC port: accepted, unused (Meridian has no gRPC interface)"},
 		{name: "dns-port", key: "ports.dns", arg: "port", group: network, usage: "DNS port"},
 		{name: "server-port", key: "ports.server", arg: "port", group: network, usage: "server RPC and Raft port"},
 		{name: "serf-lan-port", key: "ports.serf_lan", arg: "port", group: network, usage: "LAN gossip port"},
 		{name: "serf-wan-port", key: "ports.serf_wan", arg: "port", group: network, usage: "WAN gossip port"},
+		{name: "domain", key: "domain", arg: "domain", group: network, usage: "DNS domain answered for"},
+		{name: "alt-domain", key: "alt_domain", arg: "domain", group: network, usage: "second DNS domain answered the same way"},
+		{name: "recursor", key: "recursors", arg: "addr", group: network, usage: "DNS server for names outside the domain; repeatable"},
+		{name: "default-query-time", key: "default_query_time", arg: "duration", group: network, usage: "wait of a blocking query that gives none"},
+		{name: "max-query-time", key: "max_query_time", arg: "duration", group: network, usage: "longest wait of a blocking query"},
 
 		{name: "join", key: "start_join", arg: "addr", group: join, usage: "agent to join at start; repeatable"},
 		{name: "retry-join", key: "retry_join", arg: "addr", group: join, usage: "agent to join, retried until it answers; repeatable"},
@@ -75,6 +86,11 @@ func flagSpecs() []flagSpec {
 
 		{name: "log-level", key: "log_level", arg: "level", group: logging, usage: "trace, debug, info, warn or error"},
 		{name: "log-json", key: "log_json", group: logging, usage: "log JSON lines"},
+		{name: "log-file", key: "log_file", arg: "path", group: logging, usage: "also write logs to this file (or directory)"},
+		{name: "log-rotate-bytes", key: "log_rotate_bytes", arg: "n", group: logging, usage: "rotate the log file at this size; 0 is no limit"},
+		{name: "log-rotate-duration", key: "log_rotate_duration", arg: "duration", group: logging, usage: "rotate the log file this often"},
+		{name: "log-rotate-max-files", key: "log_rotate_max_files", arg: "n", group: logging, usage: "old log files to keep; 0 keeps all, -1 none"},
+		{name: "syslog", key: "enable_syslog", group: logging, usage: "Consul's syslog output: accepted, not supported (logs go to stderr)"},
 	}
 }
 
@@ -92,6 +108,19 @@ func (f *keyFlag) String() string {
 }
 
 func (f *keyFlag) Set(s string) error {
+	if f.typ.Kind() == reflect.Map {
+		k, v, _ := strings.Cut(s, ":")
+		if k == "" {
+			return fmt.Errorf("want key:value, got %q", s)
+		}
+		prev, _ := f.val.(map[string]string)
+		if prev == nil {
+			prev = make(map[string]string)
+		}
+		prev[k] = v
+		f.val = prev
+		return nil
+	}
 	if f.typ.Kind() == reflect.Slice {
 		prev, _ := f.val.([]string)
 		f.val = append(prev, s)
@@ -131,6 +160,30 @@ type agentFlags struct {
 	specs   []flagSpec
 	keys    map[string]*keyFlag // by flag name
 	sources []source
+	format  string   // -config-format
+	hcl     []string // -hcl fragments, in order
+}
+
+type formatFlag struct{ format *string }
+
+func (f *formatFlag) String() string { return "" }
+
+func (f *formatFlag) Set(s string) error {
+	switch s = strings.ToLower(s); s {
+	case "hcl", "json", "yaml":
+		*f.format = s
+		return nil
+	}
+	return fmt.Errorf("must be hcl, json or yaml, got %q", s)
+}
+
+type hclFlag struct{ list *[]string }
+
+func (f *hclFlag) String() string { return "" }
+
+func (f *hclFlag) Set(s string) error {
+	*f.list = append(*f.list, s)
+	return nil
 }
 
 // newAgentFlags builds the flag set. It never prints: Load writes usage for
@@ -145,6 +198,14 @@ func newAgentFlags() (*agentFlags, error) {
 	a.fs.Usage = func() {}
 	root := reflect.TypeFor[Config]()
 	for _, s := range a.specs {
+		switch s.name {
+		case "config-format":
+			a.fs.Var(&formatFlag{format: &a.format}, s.name, s.usage)
+			continue
+		case "hcl":
+			a.fs.Var(&hclFlag{list: &a.hcl}, s.name, s.usage)
+			continue
+		}
 		if s.key == "" {
 			a.fs.Var(&sourceFlag{dir: s.name == "config-dir", list: &a.sources}, s.name, s.usage)
 			continue
@@ -204,8 +265,8 @@ func (a *agentFlags) writeUsage(w io.Writer) {
 	}
 	var b strings.Builder
 	b.WriteString("Usage: meridian agent [flags]\n\n")
-	b.WriteString("Runs a Meridian agent. Flags override MERIDIAN_* environment variables,\n")
-	b.WriteString("which override -config-file and -config-dir files, which override defaults.\n")
+	b.WriteString("Runs a Meridian agent. Flags override -hcl fragments, which override MERIDIAN_*\n")
+	b.WriteString("environment variables, which override -config-file and -config-dir files,\nwhich override defaults.\n")
 	group := ""
 	for i, s := range a.specs {
 		if s.group != group {

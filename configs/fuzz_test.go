@@ -6,7 +6,8 @@ import "testing"
 // validation. It must never panic; a config it accepts must validate.
 func fuzzLoad(t *testing.T, name string, data []byte) {
 	l := newLoader()
-	l.loadData(name, data)
+	format, _ := formatOf(name)
+	l.loadData(name, format, data)
 	if len(l.errs) > 0 {
 		return
 	}
@@ -55,5 +56,24 @@ func FuzzLoadJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzLoad(t, "fuzz.json", data)
+	})
+}
+
+func FuzzLoadHCL(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"data_dir = \"/d\"\n",
+		"dev = true\nservice {\n  name = \"web\"\n  check { http = \"http://a:1/\"\n interval = \"1s\" }\n}\nservice { name = \"b\" }\n",
+		"dev = true\nservices = [{ name = \"a\", meta { K = \"v\" } }]\nnode_meta { a = \"b\" }\n",
+		"ports { http = 1 }\nports { dns = 2 }\nacl { tokens { agent = \"x\" } }\n",
+		"a b c { d = 1 }",
+		"x = [1, [2, {}]]",
+		"{",
+		"connect { enabled = true }\ndev = true\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzLoad(t, "fuzz.hcl", data)
 	})
 }

@@ -36,14 +36,22 @@ func Load(args []string, env []string, stderr io.Writer) (*Config, error) {
 		return nil, err
 	}
 	l := newLoader()
-	files, err := configFiles(fl.sources)
+	files, skipped, err := configFiles(fl.sources, fl.format)
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range files {
-		l.loadFile(name)
+	l.notes = append(l.notes, skipped...)
+	for _, f := range files {
+		l.loadFile(f.name, f.format)
 	}
 	l.loadEnv(env)
+	for i, frag := range fl.hcl {
+		name := "flag -hcl"
+		if len(fl.hcl) > 1 {
+			name = fmt.Sprintf("flag -hcl #%d", i+1)
+		}
+		l.loadData(name, "hcl", []byte(frag))
+	}
 	fl.set(func(name, key string, val any) {
 		l.setKey("flag -"+name, key, val)
 	})
@@ -60,8 +68,10 @@ type loader struct {
 	codecs    *viper.DefaultCodecRegistry
 	collected map[string]any // canonical key -> []string or []any
 	origins   map[string]origin
-	notes     []string
-	errs      []error
+	// at, while a file is merged, names the file and line a key is on.
+	at    func(key string) string
+	notes []string
+	errs  []error
 }
 
 func newLoader() *loader {
@@ -73,27 +83,36 @@ func newLoader() *loader {
 	}
 }
 
+// configFile is one file to read and the format to read it in.
+type configFile struct {
+	name   string
+	format string
+}
+
 // configFiles expands the -config-file and -config-dir sources, in order,
-// into file names.
-func configFiles(sources []source) ([]string, error) {
-	var files []string
+// into files. format, when set (-config-format), is the format of every
+// file, whatever its name, and a directory's files are all read; otherwise
+// a directory's files whose names end in no known format are skipped, each
+// with a note.
+func configFiles(sources []source, format string) (files []configFile, skipped []string, err error) {
 	for _, s := range sources {
 		if !s.dir {
-			if _, ok := formatOf(s.path); !ok {
-				return nil, fmt.Errorf("config file %s: name must end in .yaml, .yml or .json", s.path)
+			f, ok := formatOf(s.path)
+			if format != "" {
+				f, ok = format, true
 			}
-			files = append(files, s.path)
+			if !ok {
+				return nil, nil, fmt.Errorf("config file %s: name must end in .hcl, .json, .yaml or .yml (or set -config-format)", s.path)
+			}
+			files = append(files, configFile{name: s.path, format: f})
 			continue
 		}
 		entries, err := os.ReadDir(s.path)
 		if err != nil {
-			return nil, fmt.Errorf("config dir: %w", err)
+			return nil, nil, fmt.Errorf("config dir: %w", err)
 		}
 		// os.ReadDir sorts by name: that is the lexical order files merge in.
 		for _, e := range entries {
-			if _, ok := formatOf(e.Name()); !ok {
-				continue
-			}
 			name := filepath.Join(s.path, e.Name())
 			if e.IsDir() {
 				continue
@@ -103,54 +122,87 @@ func configFiles(sources []source) ([]string, error) {
 					continue
 				}
 			}
-			files = append(files, name)
+			f, ok := formatOf(e.Name())
+			if format != "" {
+				f, ok = format, true
+			}
+			if !ok {
+				skipped = append(skipped, fmt.Sprintf("config dir %s: skipped %s: not .hcl, .json, .yaml or .yml (set -config-format to read it)", s.path, e.Name()))
+				continue
+			}
+			files = append(files, configFile{name: name, format: f})
 		}
 	}
-	return files, nil
+	return files, skipped, nil
 }
 
-// formatOf returns the viper codec for a file name.
+// formatOf returns the format of a file name.
 func formatOf(name string) (string, bool) {
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".yaml", ".yml":
 		return "yaml", true
 	case ".json":
 		return "json", true
+	case ".hcl":
+		return "hcl", true
 	}
 	return "", false
 }
 
 // loadFile reads one file and merges it in.
-func (l *loader) loadFile(name string) {
+func (l *loader) loadFile(name, format string) {
 	data, err := os.ReadFile(name)
 	if err != nil {
 		l.errs = append(l.errs, fmt.Errorf("read config file: %w", err))
 		return
 	}
-	l.loadData(name, data)
+	l.loadData(name, format, data)
 }
 
 // loadData decodes and checks the content of file name and merges it in.
-func (l *loader) loadData(name string, data []byte) {
-	raw, err := l.decode(name, data)
-	if err != nil {
-		l.errs = append(l.errs, fmt.Errorf("%s: %w", name, err))
-		return
+func (l *loader) loadData(name, format string, data []byte) {
+	var raw map[string]any
+	line := func(string) int { return 0 }
+	if format == "hcl" {
+		doc, err := decodeHCL(data)
+		if err != nil {
+			l.errs = append(l.errs, fmt.Errorf("%s: %w", name, err))
+			return
+		}
+		raw, line = doc.raw, doc.line
+	} else {
+		var err error
+		if raw, err = l.decode(format, data); err != nil {
+			l.errs = append(l.errs, fmt.Errorf("%s: %w", name, err))
+			return
+		}
 	}
-	d := &decoder{source: name}
+	at := func(key string) string {
+		if n := line(key); n > 0 {
+			return fmt.Sprintf("%s:%d", name, n)
+		}
+		return name
+	}
+	d := &decoder{source: name, at: at}
 	canon, ok := d.object("", reflect.TypeFor[Config](), raw)
+	l.notes = append(l.notes, d.warns...)
 	if !ok {
 		l.errs = append(l.errs, d.errs...)
 		return
 	}
+	l.at = at
 	l.merge(name, canon)
+	l.at = nil
 }
 
-// decode turns file content into a map with the keys as written. It uses
+// decode turns YAML or JSON into a map with the keys as written. It uses
 // viper's codecs directly: viper.ReadConfig would lower-case every key,
-// including the keys of service meta.
-func (l *loader) decode(name string, data []byte) (raw map[string]any, err error) {
-	format, _ := formatOf(name)
+// including the keys of service meta. A file of only white space is empty.
+func (l *loader) decode(format string, data []byte) (raw map[string]any, err error) {
+	raw = make(map[string]any)
+	if len(bytes.TrimSpace(data)) == 0 {
+		return raw, nil
+	}
 	dec, err := l.codecs.Decoder(format)
 	if err != nil {
 		return nil, fmt.Errorf("no %s decoder: %w", format, err)
@@ -162,7 +214,6 @@ func (l *loader) decode(name string, data []byte) (raw map[string]any, err error
 			raw, err = nil, fmt.Errorf("cannot parse %s: %v", format, r)
 		}
 	}()
-	raw = make(map[string]any)
 	if err := dec.Decode(data, raw); err != nil {
 		return nil, parseError(format, data, err)
 	}
@@ -215,6 +266,10 @@ func (l *loader) merge(source string, canon map[string]any) {
 		}
 		start := listLen(l.collected[f.key])
 		l.collected[f.key] = appendList(l.collected[f.key], v)
+		if _, isMap := v.(map[string]string); isMap {
+			l.origins[f.key] = origin{source: l.sourceOf(source, f.key), key: f.key}
+			continue
+		}
 		l.recordElems(source, f.key, start, v)
 	}
 	if err := l.v.MergeConfigMap(rest); err != nil {
@@ -230,7 +285,15 @@ func (l *loader) recordLeaves(source, key string, v any) {
 		}
 		return
 	}
-	l.origins[key] = origin{source: source, key: key}
+	l.origins[key] = origin{source: l.sourceOf(source, key), key: key}
+}
+
+// sourceOf is source, with the line of key when the file is HCL.
+func (l *loader) sourceOf(source, key string) string {
+	if l.at == nil {
+		return source
+	}
+	return l.at(key)
 }
 
 // recordElems notes where each element of a collected list came from, down
@@ -254,7 +317,7 @@ func (l *loader) recordElem(source, key string, v any) {
 		return
 	}
 	if spelled, ok := m[elemKey].(string); ok {
-		l.origins[key] = origin{source: source, key: spelled}
+		l.origins[key] = origin{source: l.sourceOf(source, spelled), key: spelled}
 	}
 	for k, sub := range m {
 		if list, ok := sub.([]any); ok {
@@ -333,6 +396,12 @@ func envKeys(t reflect.Type, prefix string) map[string]string {
 // collected lists included.
 func (l *loader) setKey(source, key string, v any) {
 	f, _ := lookupField(reflect.TypeFor[Config](), key)
+	if _, isMap := v.(map[string]string); isMap && f.collect {
+		// pairs add to those of the files, as Consul merges maps
+		l.collected[key] = appendList(l.collected[key], v)
+		l.origins[key] = origin{source: source, key: key}
+		return
+	}
 	if f.collect {
 		l.collected[key] = v
 		for k := range l.origins {

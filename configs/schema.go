@@ -96,11 +96,21 @@ func lookupField(t reflect.Type, key string) (field, bool) {
 // first, so a user sees all the mistakes of a file at once.
 type decoder struct {
 	source string
-	errs   []error
+	// at, if set, names the source and line of a key (HCL files).
+	at    func(key string) string
+	errs  []error
+	warns []string
+}
+
+func (d *decoder) where(key string) string {
+	if d.at != nil {
+		return d.at(key)
+	}
+	return d.source
 }
 
 func (d *decoder) failf(key, format string, args ...any) {
-	d.errs = append(d.errs, &FieldError{Source: d.source, Key: key, Err: fmt.Errorf(format, args...)})
+	d.errs = append(d.errs, &FieldError{Source: d.where(key), Key: key, Err: fmt.Errorf(format, args...)})
 }
 
 // object decodes raw, which must be a mapping, as struct type t.
@@ -118,6 +128,10 @@ func (d *decoder) object(key string, t reflect.Type, raw any) (map[string]any, b
 		path := joinKey(key, k)
 		f, single, found := matchField(fields, k)
 		if !found {
+			if consulOnly(t, k) {
+				d.warns = append(d.warns, fmt.Sprintf("%s: %s: a Consul setting Meridian does not implement; it has no effect", d.where(path), path))
+				continue
+			}
 			d.failf(path, "unknown key%s", suggest(fields, k))
 			good = false
 			continue
@@ -133,7 +147,14 @@ func (d *decoder) object(key string, t reflect.Type, raw any) (map[string]any, b
 		}
 		spelled[canon] = k
 		var v any
-		if single {
+		if _, isList := m[k].([]any); single && isList {
+			// one `service { }` block per service, as HCL writes them
+			var ok bool
+			if v, ok = d.list(path, f.typ, m[k]); !ok {
+				good = false
+				continue
+			}
+		} else if single {
 			elem, ok := d.value(path, f.typ.Elem(), m[k])
 			if !ok {
 				good = false
@@ -321,6 +342,21 @@ func parseText(t reflect.Type, s string) (any, error) {
 			return nil, fmt.Errorf("must be an integer, got %q", s)
 		}
 		return n, nil
+	case reflect.Map:
+		if t.Elem().Kind() == reflect.String {
+			out := make(map[string]string)
+			for p := range strings.SplitSeq(s, ",") {
+				if p = strings.TrimSpace(p); p == "" {
+					continue
+				}
+				k, v, _ := strings.Cut(p, ":")
+				if k == "" {
+					return nil, fmt.Errorf("must be key:value pairs separated by commas, got %q", s)
+				}
+				out[k] = v
+			}
+			return out, nil
+		}
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.String {
 			var out []string
@@ -548,6 +584,15 @@ func listOf(elem reflect.Type, v any) any {
 // appendList appends canonical list b to canonical list a.
 func appendList(a, b any) any {
 	switch a := a.(type) {
+	case map[string]string:
+		out := make(map[string]string, len(a))
+		for k, v := range a {
+			out[k] = v
+		}
+		for k, v := range b.(map[string]string) {
+			out[k] = v
+		}
+		return out
 	case []string:
 		return append(a, b.([]string)...)
 	case []any:

@@ -67,6 +67,23 @@ func (c *Config) Validate() error {
 	v.dns()
 	v.ui()
 	v.port("ports.serf_wan", c.Ports.SerfWAN)
+	for _, a := range []struct{ key, ip string }{{"addresses.http", c.Addresses.HTTP}, {"addresses.https", c.Addresses.HTTPS}, {"addresses.dns", c.Addresses.DNS}} {
+		if a.ip != "" {
+			v.ip(a.key, a.ip, true)
+		}
+	}
+	if p := nodeMetaProblem(c.NodeMeta); p != "" {
+		v.failf("node_meta", "%s", p)
+	}
+	if c.LogRotateBytes < 0 {
+		v.failf("log_rotate_bytes", "must not be negative, got %d", c.LogRotateBytes)
+	}
+	if c.LogFile != "" {
+		v.positive("log_rotate_duration", c.LogRotateDuration)
+	}
+	if c.LogRotateMaxFiles < -1 {
+		v.failf("log_rotate_max_files", "must be -1 (keep none), 0 (keep all) or more, got %d", c.LogRotateMaxFiles)
+	}
 
 	v.addrs("start_join", c.StartJoin)
 	v.addrs("retry_join", c.RetryJoin)
@@ -136,6 +153,17 @@ func (c *Config) Warnings() []string {
 		w = append(w, "enable_script_checks lets anyone who can reach the HTTP API run commands on this host; prefer enable_local_script_checks")
 	}
 	w = append(w, c.tlsWarnings()...)
+	for _, p := range []struct {
+		key  string
+		port *int
+	}{{"ports.grpc", c.Ports.GRPC}, {"ports.grpc_tls", c.Ports.GRPCTLS}} {
+		if p.port != nil && *p.port >= 0 {
+			w = append(w, fmt.Sprintf("%s = %d: Meridian has no gRPC interface (Connect's xDS); the port is not opened", p.key, *p.port))
+		}
+	}
+	if c.EnableSyslog {
+		w = append(w, "enable_syslog (-syslog): Meridian does not write to syslog; logs go to stderr (and log_file if set)")
+	}
 	return w
 }
 

@@ -25,9 +25,27 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "meridian agent: %v\n", err)
 		return 1
 	}
+	if cfg.PidFile != "" {
+		remove, err := writePidFile(cfg.PidFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "meridian agent: %v\n", err)
+			return 1
+		}
+		defer remove()
+	}
+	logOut := stderr
+	if cfg.LogFile != "" {
+		lf, err := openLogFile(cfg.LogFile, cfg.LogRotateBytes, cfg.LogRotateDuration, cfg.LogRotateMaxFiles)
+		if err != nil {
+			fmt.Fprintf(stderr, "meridian agent: %v\n", err)
+			return 1
+		}
+		defer func() { _ = lf.Close() }()
+		logOut = io.MultiWriter(stderr, lf)
+	}
 	level := new(slog.LevelVar)
 	level.Set(agent.LogLevel(cfg.LogLevel))
-	logger := newLogger(stderr, level, cfg.LogJSON)
+	logger := newLogger(logOut, level, cfg.LogJSON)
 	a, err := agent.New(cfg, agent.Options{Logger: logger, LogLevel: level, ConfigArgs: append([]string{}, args...)})
 	if err == nil {
 		// Ctrl-C or SIGTERM during the start (a start_join that hangs)

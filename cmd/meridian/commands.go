@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
+	"runtime/debug"
 	"sort"
-	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/meridian/meridian/agent"
 )
@@ -117,10 +120,63 @@ func runForceLeave(args []string, stdout, stderr io.Writer) int {
 }
 
 func runVersion(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && strings.TrimLeft(args[0], "-") == "h" {
-		fmt.Fprintln(stderr, "Usage: meridian version")
-		return 0
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "pretty", "output format: pretty, or json (Consul's shape)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: meridian version [-format=pretty|json]\n\nPrints the Meridian version.\n\nOptions:\n")
+		fs.PrintDefaults()
 	}
-	fmt.Fprintf(stdout, "Meridian v%s\n", agent.Version)
+	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
+		return code
+	}
+	info := buildVersion()
+	switch *format {
+	case "pretty":
+		fmt.Fprintf(stdout, "Meridian v%s\n", info.Version)
+		if info.Revision != "" {
+			fmt.Fprintf(stdout, "Revision %s\n", info.Revision)
+		}
+		if !info.BuildDate.Equal(time.Unix(1, 0)) {
+			fmt.Fprintf(stdout, "Build Date %s\n", info.BuildDate.Format(time.RFC3339))
+		}
+	case "json":
+		b, err := json.MarshalIndent(info, "", "  ")
+		if err != nil {
+			return fail(stderr, "version", err)
+		}
+		fmt.Fprintf(stdout, "%s\n", b)
+	default:
+		fmt.Fprintf(stderr, "meridian version: -format must be pretty or json, got %q (see meridian version -h)\n", *format)
+		return 1
+	}
 	return 0
+}
+
+// versionInfo is `consul version -format=json`'s shape, which tools parse.
+type versionInfo struct {
+	Version    string
+	Revision   string
+	Prerelease string
+	FIPS       string
+	BuildDate  time.Time
+}
+
+// buildVersion reads the revision and commit time Go stamped into the
+// binary; without them BuildDate is Consul's placeholder, 1970-01-01T00:00:01Z.
+func buildVersion() versionInfo {
+	v := versionInfo{Version: agent.Version, BuildDate: time.Unix(1, 0).UTC()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				v.Revision = s.Value
+			case "vcs.time":
+				if t, err := time.Parse(time.RFC3339, s.Value); err == nil {
+					v.BuildDate = t.UTC()
+				}
+			}
+		}
+	}
+	return v
 }

@@ -47,7 +47,7 @@ var thirdParty = map[string][]string{
 	"lan":        {"github.com/hashicorp/serf", "github.com/hashicorp/memberlist"},
 	"wan":        {"github.com/hashicorp/serf", "github.com/hashicorp/memberlist"},
 	"rpc":        {"github.com/hashicorp/yamux", "github.com/quic-go/quic-go", "github.com/hashicorp/go-msgpack/v2"},
-	"configs":    {"github.com/spf13/viper"},
+	"configs":    {"github.com/spf13/viper", "github.com/hashicorp/hcl"},
 	"federation": {},
 	"ui":         {},
 }
