@@ -261,7 +261,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.startDNS(); err != nil {
 		return err
 	}
-	if a.cfg.Ports.HTTP >= 0 {
+	if sock := a.cfg.HTTPUnixSocket(); sock != "" {
+		if a.httpLn, err = net.Listen("unix", sock); err != nil {
+			return fmt.Errorf("http api on unix socket %s: %w", sock, err)
+		}
+	} else if a.cfg.Ports.HTTP >= 0 {
 		httpAddr := net.JoinHostPort(a.cfg.BindHTTP(), strconv.Itoa(a.cfg.Ports.HTTP))
 		if a.httpLn, err = net.Listen("tcp", httpAddr); err != nil {
 			return fmt.Errorf("http api: %w", err)

@@ -3,6 +3,7 @@ package configs
 import (
 	"encoding/base64"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -244,7 +245,8 @@ type Ports struct {
 
 // Addresses are the IPs one interface binds to instead of ClientAddr.
 type Addresses struct {
-	// HTTP is the IP of the HTTP API; empty: ClientAddr.
+	// HTTP is the IP of the HTTP API, or unix:///path for a unix socket
+	// (as Consul's; ports.http then does not apply); empty: ClientAddr.
 	HTTP string `config:"http"`
 	// HTTPS is the IP of the HTTPS API; empty: ClientAddr.
 	HTTPS string `config:"https"`
@@ -257,6 +259,16 @@ type Addresses struct {
 func (c *Config) BindHTTP() string  { return orDefault(c.Addresses.HTTP, c.ClientAddr) }
 func (c *Config) BindHTTPS() string { return orDefault(c.Addresses.HTTPS, c.ClientAddr) }
 func (c *Config) BindDNS() string   { return orDefault(c.Addresses.DNS, c.ClientAddr) }
+
+// HTTPUnixSocket is the path of the HTTP API's unix socket when
+// addresses.http is unix:///path, else "".
+func (c *Config) HTTPUnixSocket() string {
+	path, _ := strings.CutPrefix(c.Addresses.HTTP, "unix://")
+	if path == c.Addresses.HTTP {
+		return ""
+	}
+	return path
+}
 
 func orDefault(s, def string) string {
 	if s != "" {

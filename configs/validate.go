@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -68,6 +70,10 @@ func (c *Config) Validate() error {
 	v.ui()
 	v.port("ports.serf_wan", c.Ports.SerfWAN)
 	for _, a := range []struct{ key, ip string }{{"addresses.http", c.Addresses.HTTP}, {"addresses.https", c.Addresses.HTTPS}, {"addresses.dns", c.Addresses.DNS}} {
+		if a.key == "addresses.http" && strings.HasPrefix(a.ip, "unix://") {
+			v.unixSocket(a.key, c.HTTPUnixSocket())
+			continue
+		}
 		if a.ip != "" {
 			v.ip(a.key, a.ip, true)
 		}
@@ -404,4 +410,23 @@ func isUUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// unixSocket checks a unix socket path the agent will create: absolute,
+// in a directory that exists, and not already there (a stale socket of a
+// crashed agent must be removed by hand, as with Consul, so that two
+// agents never share one).
+func (v *validation) unixSocket(key, path string) {
+	switch {
+	case path == "" || !filepath.IsAbs(path):
+		v.failf(key, "unix socket path must be absolute (unix:///run/meridian/http.sock), got %q", path)
+		return
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		v.failf(key, "directory of unix socket %s does not exist: create it or choose another path", path)
+		return
+	}
+	if _, err := os.Lstat(path); err == nil {
+		v.failf(key, "unix socket %s already exists: another agent may be using it; remove it if none is", path)
+	}
 }
