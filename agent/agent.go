@@ -73,6 +73,7 @@ type Agent struct {
 	// advertise is the IP the node is registered with in the catalog.
 	advertise string
 	local     *localState
+	events    *eventRing // recent user events (events.go)
 
 	lan       *lan.Pool
 	lanEvents chan lan.Event
@@ -126,6 +127,7 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 		lanEvents: make(chan lan.Event, 256),
 		wanEvents: make(chan lan.Event, 256),
 		local:     newLocalState(),
+		events:    newEventRing(),
 		ctx:       ctx,
 		cancel:    cancel,
 		done:      make(chan struct{}),
@@ -317,7 +319,11 @@ func (a *Agent) handleLANEvents() {
 		select {
 		case <-a.ctx.Done():
 			return
-		case <-a.lanEvents:
+		case ev := <-a.lanEvents:
+			if ev.Type == lan.User {
+				a.handleUserEvent(ev)
+				continue
+			}
 			members := a.lan.Members()
 			a.servers.update(members, a.cfg.Datacenter)
 			if a.pool != nil {
