@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian/meridian/configs"
+	"github.com/meridian/meridian/internal/testcluster"
+)
+
+// execCluster is one server and two clients; remote exec is enabled on
+// server1 and client1 and left off (the default) on client2.
+func execCluster(t *testing.T, acl bool) *testcluster.Cluster {
+	t.Helper()
+	return testcluster.New(t, testcluster.Options{Servers: 1, Clients: 2, Configure: func(cfg *configs.Config) {
+		cfg.DisableRemoteExec = cfg.NodeName == "client2"
+		if acl {
+			cfg.ACL.Enabled = true
+			cfg.ACL.DefaultPolicy = configs.ACLDeny
+		}
+	}})
+}
+
+// runExecCmd runs `meridian exec` with args and answers its exit code and
+// output.
+func runExecCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	code = execCmd(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestExecRunsWhereEnabled(t *testing.T) {
+	c := execCluster(t, false)
+	addr := "-http-addr=" + c.Clients[0].HTTPAddr()
+
+	code, out, errs := runExecCmd(t, addr, "echo", "hi", "from", "'$(hostname)'", ";", "echo", "second line")
+	if code != 0 {
+		t.Fatalf("exec echo = exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{"    server1: hi from $(hostname)\n", "    client1: hi from $(hostname)\n", "    client1: second line\n",
+		"==> server1: finished with exit code 0", "==> client1: finished with exit code 0", "2 / 2 node(s) completed / acknowledged"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("exec stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "client2:") {
+		t.Errorf("client2 (remote exec disabled) ran the job:\n%s", out)
+	}
+	if !strings.Contains(errs, "did not acknowledge") || !strings.Contains(errs, "client2") || !strings.Contains(errs, "disable_remote_exec") {
+		t.Errorf("exec stderr does not name client2 as not acknowledging:\n%s", errs)
+	}
+
+	// The worst exit code wins; -node narrows the nodes.
+	code, out, errs = runExecCmd(t, addr, "-node", "^client", "exit 3")
+	if code != 3 || !strings.Contains(out, "==> client1: finished with exit code 3") || strings.Contains(out, "server1") {
+		t.Fatalf("exec -node ^client 'exit 3' = exit %d, want 3 from client1 only\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+
+	// The job's keys are gone afterwards.
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		keys, _, err := c.Servers[0].API().KV().Keys("_rexec/", "", nil)
+		if err != nil || len(keys) != 0 {
+			return fmt.Errorf("keys under _rexec/: %v (%v), want none", keys, err)
+		}
+		return nil
+	})
+}
+
+func TestExecTimeoutKills(t *testing.T) {
+	c := execCluster(t, false)
+	start := time.Now()
+	code, out, errs := runExecCmd(t, "-http-addr="+c.Servers[0].HTTPAddr(), "-node", "^client1$", "-timeout", "1s", "echo started; sleep 600")
+	took := time.Since(start)
+	if code != 124 {
+		t.Fatalf("exec of a command that never ends = exit %d, want 124\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{"client1: started", "client1: meridian exec: killed after 1s", "finished with exit code 124"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("exec stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if took > 30*time.Second {
+		t.Errorf("exec took %v to give up on a job with -timeout 1s", took)
+	}
+}
+
+func TestExecNobodyEnabled(t *testing.T) {
+	c := execCluster(t, false)
+	code, out, errs := runExecCmd(t, "-http-addr="+c.Servers[0].HTTPAddr(), "-node", "client2", "-wait", "1s", "uptime")
+	if code != 1 || !strings.Contains(errs, "no node ran the command") || !strings.Contains(errs, "client2") {
+		t.Fatalf("exec on client2 only (disabled) = exit %d, want 1 naming client2\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
+func TestExecBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "expected a command"},
+		{[]string{"-tag", "v1", "uptime"}, "-tag needs -service"},
+		{[]string{"-node", "(", "uptime"}, "not a regular expression"},
+		{[]string{"-wait", "0s", "uptime"}, "positive durations"},
+	} {
+		code, _, errs := runExecCmd(t, append([]string{"-http-addr=127.0.0.1:1"}, tc.args...)...)
+		if code != 1 || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("exec %v = exit %d, stderr %q; want exit 1 and one line with %q", tc.args, code, errs, tc.want)
+		}
+	}
+}
+
+// TestExecACL: with ACLs on, exec needs key write on _rexec/ (the KV
+// guards), session write and event write on _rexec.
+func TestExecACL(t *testing.T) {
+	c := execCluster(t, true)
+	srv := c.Servers[0]
+	var boot *api.ACLToken
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		var err error
+		boot, _, err = srv.API().ACL().Bootstrap()
+		return err
+	})
+	mgmt := apiWithToken(t, srv.HTTPAddr(), boot.SecretID)
+	// The agents write acks and output with their agent token.
+	for _, n := range append(c.Servers, c.Clients...) {
+		if _, err := apiWithToken(t, n.HTTPAddr(), boot.SecretID).Agent().UpdateAgentACLToken(boot.SecretID, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token := func(rules string) string {
+		pol, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: fmt.Sprintf("p%d", time.Now().UnixNano()), Rules: rules}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.SecretID
+	}
+	base := `session_prefix "" { policy = "write" }
+node_prefix "" { policy = "read" }
+event "_rexec" { policy = "write" }
+`
+	noKV := token(base + `key_prefix "_rexec/" { policy = "read" }`)
+	withKV := token(base + `key_prefix "_rexec/" { policy = "write" }`)
+	addr := "-http-addr=" + srv.HTTPAddr()
+
+	code, out, errs := runExecCmd(t, addr, "-token", noKV, "-node", "^client1$", "echo hi")
+	if code != 1 || !strings.Contains(errs, "403") || !strings.Contains(errs, "_rexec/") {
+		t.Fatalf("exec without key write on _rexec/ = exit %d, want 1 and a 403\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	code, out, errs = runExecCmd(t, addr, "-token", withKV, "-node", "^client1$", "echo hi")
+	if code != 0 || !strings.Contains(out, "    client1: hi\n") {
+		t.Fatalf("exec with key write on _rexec/ = exit %d, want 0 and client1's hi\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
+func apiWithToken(t *testing.T, addr, token string) *api.Client {
+	t.Helper()
+	cfg := api.DefaultConfig()
+	cfg.Address, cfg.Token = addr, token
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
