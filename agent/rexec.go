@@ -46,14 +46,14 @@ type remoteExecMessage struct {
 	Session string
 }
 
-// remoteExecSpec is the job: Command runs through sh -c, else Args are run
-// as they are. Wait is the CLI's -wait (unused by the agent); Timeout is
-// how long the job may run before it is killed.
+// remoteExecSpec is the job: Command runs through sh -c, else Script (what
+// Consul's CLI sends for `consul exec -`) through sh -c, else Args as they
+// are. Timeout (Meridian's; zero means remoteExecDefaultTimeout) is how
+// long the job may run before it is killed.
 type remoteExecSpec struct {
 	Command string
 	Args    []string
 	Script  []byte
-	Wait    time.Duration
 	Timeout time.Duration
 }
 
@@ -96,6 +96,8 @@ func (a *Agent) handleRemoteExec(ev *httpapi.UserEvent) {
 	switch {
 	case spec.Command != "":
 		cmd = exec.Command("/bin/sh", "-c", spec.Command)
+	case len(spec.Script) > 0:
+		cmd = exec.Command("/bin/sh", "-c", string(spec.Script))
 	case len(spec.Args) > 0:
 		cmd = exec.Command(spec.Args[0], spec.Args[1:]...)
 	default:

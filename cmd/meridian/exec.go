@@ -35,9 +35,6 @@ const (
 // rexecSpec is the job written to _rexec/SESSION/job.
 type rexecSpec struct {
 	Command string
-	Args    []string `json:",omitempty"`
-	Script  []byte   `json:",omitempty"`
-	Wait    time.Duration
 	Timeout time.Duration
 }
 
@@ -130,7 +127,7 @@ func (e *executor) run(ctx context.Context) (int, error) {
 		e.cleanup()
 	}()
 
-	spec, _ := json.Marshal(rexecSpec{Command: e.o.command, Wait: e.o.wait, Timeout: e.o.timeout})
+	spec, _ := json.Marshal(rexecSpec{Command: e.o.command, Timeout: e.o.timeout})
 	dir := rexecPrefix + "/" + e.session
 	path := kvPath(dir+"/job") + "?acquire=" + e.session + e.dcParam("&")
 	code, _, body, err := request(ctx, e.c, "PUT", path, spec)

@@ -175,3 +175,22 @@ func apiWithToken(t *testing.T, addr, token string) *api.Client {
 	}
 	return c
 }
+
+// TestExecOtherDatacenter runs a job in dc2 from an agent of dc1: the
+// session, the job and the answers live in dc2's KV.
+func TestExecOtherDatacenter(t *testing.T) {
+	enable := func(cfg *configs.Config) { cfg.DisableRemoteExec = false }
+	dc1 := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 1, Datacenter: "dc1", Configure: enable})
+	dc2 := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 1, Datacenter: "dc2", Configure: enable})
+	testcluster.Federate(t, dc1, dc2)
+
+	code, out, errs := runExecCmd(t, "-http-addr="+dc1.Clients[0].HTTPAddr(), "-datacenter", "dc2", "echo in $(printf dc2)")
+	if code != 0 || !strings.Contains(out, "    server1: in dc2\n") || !strings.Contains(out, "    client1: in dc2\n") || !strings.Contains(out, "2 / 2 node(s)") {
+		t.Fatalf("exec -datacenter dc2 = exit %d, want 0 with both dc2 nodes\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, n := range append(dc1.Servers, dc1.Clients...) {
+		if evs, _, err := n.API().Event().List("_rexec", nil); err != nil || len(evs) != 0 {
+			t.Errorf("%s of dc1 holds %d _rexec events (%v), want none", n.Name, len(evs), err)
+		}
+	}
+}
