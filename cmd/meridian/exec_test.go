@@ -40,9 +40,10 @@ func runExecCmd(t *testing.T, args ...string) (code int, stdout, stderr string) 
 
 func TestExecRunsWhereEnabled(t *testing.T) {
 	c := execCluster(t, false)
+	// -wait 5s: a loaded machine may take a while to deliver the event.
 	addr := "-http-addr=" + c.Clients[0].HTTPAddr()
 
-	code, out, errs := runExecCmd(t, addr, "echo", "hi", "from", "'$(hostname)'", ";", "echo", "second line")
+	code, out, errs := runExecCmd(t, addr, "-wait", "5s", "echo", "hi", "from", "'$(hostname)'", ";", "echo", "second line")
 	if code != 0 {
 		t.Fatalf("exec echo = exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
@@ -60,7 +61,7 @@ func TestExecRunsWhereEnabled(t *testing.T) {
 	}
 
 	// The worst exit code wins; -node narrows the nodes.
-	code, out, errs = runExecCmd(t, addr, "-node", "^client", "exit 3")
+	code, out, errs = runExecCmd(t, addr, "-wait", "5s", "-node", "^client", "exit 3")
 	if code != 3 || !strings.Contains(out, "==> client1: finished with exit code 3") || strings.Contains(out, "server1") {
 		t.Fatalf("exec -node ^client 'exit 3' = exit %d, want 3 from client1 only\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
@@ -78,7 +79,7 @@ func TestExecRunsWhereEnabled(t *testing.T) {
 func TestExecTimeoutKills(t *testing.T) {
 	c := execCluster(t, false)
 	start := time.Now()
-	code, out, errs := runExecCmd(t, "-http-addr="+c.Servers[0].HTTPAddr(), "-node", "^client1$", "-timeout", "1s", "echo started; sleep 600")
+	code, out, errs := runExecCmd(t, "-http-addr="+c.Servers[0].HTTPAddr(), "-wait", "5s", "-node", "^client1$", "-timeout", "1s", "echo started; sleep 600")
 	took := time.Since(start)
 	if code != 124 {
 		t.Fatalf("exec of a command that never ends = exit %d, want 124\nstdout:\n%s\nstderr:\n%s", code, out, errs)
@@ -159,7 +160,7 @@ event "_rexec" { policy = "write" }
 	if code != 1 || !strings.Contains(errs, "403") || !strings.Contains(errs, "_rexec/") {
 		t.Fatalf("exec without key write on _rexec/ = exit %d, want 1 and a 403\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
-	code, out, errs = runExecCmd(t, addr, "-token", withKV, "-node", "^client1$", "echo hi")
+	code, out, errs = runExecCmd(t, addr, "-token", withKV, "-wait", "5s", "-node", "^client1$", "echo hi")
 	if code != 0 || !strings.Contains(out, "    client1: hi\n") {
 		t.Fatalf("exec with key write on _rexec/ = exit %d, want 0 and client1's hi\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
@@ -184,7 +185,7 @@ func TestExecOtherDatacenter(t *testing.T) {
 	dc2 := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 1, Datacenter: "dc2", Configure: enable})
 	testcluster.Federate(t, dc1, dc2)
 
-	code, out, errs := runExecCmd(t, "-http-addr="+dc1.Clients[0].HTTPAddr(), "-datacenter", "dc2", "echo in $(printf dc2)")
+	code, out, errs := runExecCmd(t, "-http-addr="+dc1.Clients[0].HTTPAddr(), "-datacenter", "dc2", "-wait", "5s", "echo in $(printf dc2)")
 	if code != 0 || !strings.Contains(out, "    server1: in dc2\n") || !strings.Contains(out, "    client1: in dc2\n") || !strings.Contains(out, "2 / 2 node(s)") {
 		t.Fatalf("exec -datacenter dc2 = exit %d, want 0 with both dc2 nodes\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
