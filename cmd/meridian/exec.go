@@ -171,8 +171,9 @@ func (e *executor) wait(ctx context.Context, dir string, expected []string) (int
 	start := time.Now()
 	last := start
 	var index uint64
+	poll := rexecPoll
 	for {
-		path := kvPath(dir+"/") + "?recurse&index=" + strconv.FormatUint(index, 10) + "&wait=" + rexecPoll.String() + e.dcParam("&")
+		path := kvPath(dir+"/") + "?recurse&index=" + strconv.FormatUint(index, 10) + "&wait=" + poll.String() + e.dcParam("&")
 		code, idx, body, err := request(ctx, e.c, "GET", path, nil)
 		if ctx.Err() != nil {
 			return 130, nil
@@ -204,6 +205,11 @@ func (e *executor) wait(ctx context.Context, dir string, expected []string) (int
 		if running == 0 && now.Sub(last) >= e.o.wait {
 			break
 		}
+		// Wake when the silence would end, not a whole poll later.
+		poll = rexecPoll
+		if running == 0 {
+			poll = max(10*time.Millisecond, min(rexecPoll, e.o.wait-now.Sub(last)))
+		}
 		if running > 0 && now.Sub(start) >= e.o.timeout+rexecGrace {
 			break
 		}
@@ -214,7 +220,15 @@ func (e *executor) wait(ctx context.Context, dir string, expected []string) (int
 // absorb takes the keys read under dir into nodes, printing new output;
 // it reports whether anything was new.
 func (e *executor) absorb(dir string, pairs []kvPair, nodes map[string]*nodeState) bool {
-	sort.Slice(pairs, func(i, j int) bool { return pairs[i].Key < pairs[j].Key })
+	// Output in order, and a node's exit code only after its output
+	// ("exit" sorts before "out/").
+	sort.Slice(pairs, func(i, j int) bool {
+		ei, ej := strings.HasSuffix(pairs[i].Key, "/exit"), strings.HasSuffix(pairs[j].Key, "/exit")
+		if ei != ej {
+			return ej
+		}
+		return pairs[i].Key < pairs[j].Key
+	})
 	changed := false
 	for _, p := range pairs {
 		rest, ok := strings.CutPrefix(p.Key, dir+"/")

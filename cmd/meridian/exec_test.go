@@ -53,6 +53,11 @@ func TestExecRunsWhereEnabled(t *testing.T) {
 			t.Errorf("exec stdout lacks %q:\n%s", want, out)
 		}
 	}
+	for _, node := range []string{"server1", "client1"} {
+		if i, j := strings.Index(out, "    "+node+": second line"), strings.Index(out, "==> "+node+": finished"); i < 0 || j < i {
+			t.Errorf("%s's exit code is not printed after its output:\n%s", node, out)
+		}
+	}
 	if strings.Contains(out, "client2:") {
 		t.Errorf("client2 (remote exec disabled) ran the job:\n%s", out)
 	}
@@ -193,5 +198,35 @@ func TestExecOtherDatacenter(t *testing.T) {
 		if evs, _, err := n.API().Event().List("_rexec", nil); err != nil || len(evs) != 0 {
 			t.Errorf("%s of dc1 holds %d _rexec events (%v), want none", n.Name, len(evs), err)
 		}
+	}
+}
+
+// TestExecAbsorbOrder: read in one answer, a node's output is printed in
+// chunk order and before its exit code, a line split over two chunks
+// whole, and nothing twice when the keys are read again.
+func TestExecAbsorbOrder(t *testing.T) {
+	var out bytes.Buffer
+	e := &executor{stdout: &out, stderr: &out}
+	dir := "_rexec/s1"
+	pairs := []kvPair{
+		{Key: dir + "/job"},
+		{Key: dir + "/n1/exit", Value: []byte("3")},
+		{Key: dir + "/n1/out/00001", Value: []byte("ld\nlast")},
+		{Key: dir + "/n1/ack"},
+		{Key: dir + "/n1/out/00000", Value: []byte("hello wor")},
+	}
+	nodes := map[string]*nodeState{}
+	if !e.absorb(dir, pairs, nodes) {
+		t.Fatal("absorb() = false on new keys, want true")
+	}
+	if e.absorb(dir, pairs, nodes) {
+		t.Fatal("absorb() = true on keys already read, want false")
+	}
+	want := "    n1: hello world\n    n1: last\n==> n1: finished with exit code 3\n"
+	if out.String() != want {
+		t.Fatalf("absorb printed %q, want %q", out.String(), want)
+	}
+	if n := nodes["n1"]; n == nil || !n.acked || !n.exited || n.code != 3 {
+		t.Fatalf("node state %+v, want acked, exited with 3", n)
 	}
 }
