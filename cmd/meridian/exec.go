@@ -324,11 +324,27 @@ func (e *executor) report(nodes map[string]*nodeState, expected []string) int {
 	return worst
 }
 
-// expectedNodes lists the nodes the filters select, from the catalog, so
-// that the report can name those that did not acknowledge.
+// expectedNodes lists the nodes the filters select, so that the report can
+// name those that did not acknowledge: the live LAN members, or with
+// -service or -datacenter the catalog's nodes.
 func (e *executor) expectedNodes(ctx context.Context) ([]string, error) {
 	nodeRe := regexp.MustCompile(e.o.node)
 	var names []string
+	if e.o.service == "" && e.o.dc == "" {
+		// The agents the event reaches: the live members of the LAN
+		// pool (the catalog may not list a new one yet).
+		// Without agent:read, the catalog it is.
+		var members []member
+		if err := e.getJSON(ctx, "/v1/agent/members", &members); err == nil {
+			for _, m := range members {
+				if m.Status == 1 && nodeRe.MatchString(m.Name) {
+					names = append(names, m.Name)
+				}
+			}
+			sort.Strings(names)
+			return names, nil
+		}
+	}
 	if e.o.service == "" {
 		var nodes []struct{ Node string }
 		if err := e.getJSON(ctx, "/v1/catalog/nodes"+e.dcParam("?"), &nodes); err != nil {
