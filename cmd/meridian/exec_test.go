@@ -18,13 +18,30 @@ import (
 // server1 and client1 and left off (the default) on client2.
 func execCluster(t *testing.T, acl bool) *testcluster.Cluster {
 	t.Helper()
-	return testcluster.New(t, testcluster.Options{Servers: 1, Clients: 2, Configure: func(cfg *configs.Config) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 2, Configure: func(cfg *configs.Config) {
 		cfg.DisableRemoteExec = cfg.NodeName == "client2"
 		if acl {
 			cfg.ACL.Enabled = true
 			cfg.ACL.DefaultPolicy = configs.ACLDeny
 		}
 	}})
+	if !acl {
+		waitCatalogNodes(t, c.Servers[0].API(), 3)
+	}
+	return c
+}
+
+// waitCatalogNodes waits until the catalog lists n nodes: a session (which
+// exec makes) needs its agent's node there.
+func waitCatalogNodes(t *testing.T, client *api.Client, n int) {
+	t.Helper()
+	testcluster.Eventually(t, 15*time.Second, func() error {
+		nodes, _, err := client.Catalog().Nodes(nil)
+		if err != nil || len(nodes) != n {
+			return fmt.Errorf("catalog lists %d nodes (%v), want %d", len(nodes), err, n)
+		}
+		return nil
+	})
 }
 
 // runExecCmd runs `meridian exec` with args and answers its exit code and
@@ -136,6 +153,7 @@ func TestExecACL(t *testing.T) {
 		return err
 	})
 	mgmt := apiWithToken(t, srv.HTTPAddr(), boot.SecretID)
+	waitCatalogNodes(t, mgmt, 3)
 	// The agents write acks and output with their agent token.
 	for _, n := range append(c.Servers, c.Clients...) {
 		if _, err := apiWithToken(t, n.HTTPAddr(), boot.SecretID).Agent().UpdateAgentACLToken(boot.SecretID, nil); err != nil {
@@ -189,6 +207,7 @@ func TestExecOtherDatacenter(t *testing.T) {
 	dc1 := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 1, Datacenter: "dc1", Configure: enable})
 	dc2 := testcluster.New(t, testcluster.Options{Servers: 1, Clients: 1, Datacenter: "dc2", Configure: enable})
 	testcluster.Federate(t, dc1, dc2)
+	waitCatalogNodes(t, dc2.Servers[0].API(), 2)
 
 	code, out, errs := runExecCmd(t, "-http-addr="+dc1.Clients[0].HTTPAddr(), "-datacenter", "dc2", "-wait", "5s", "echo in $(printf dc2)")
 	if code != 0 || !strings.Contains(out, "    server1: in dc2\n") || !strings.Contains(out, "    client1: in dc2\n") || !strings.Contains(out, "2 / 2 node(s)") {
