@@ -127,7 +127,6 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 		lanEvents: make(chan lan.Event, 256),
 		wanEvents: make(chan lan.Event, 256),
 		local:     newLocalState(),
-		events:    newEventRing(),
 		ctx:       ctx,
 		cancel:    cancel,
 		done:      make(chan struct{}),
@@ -136,6 +135,7 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 	if err := a.initACLTokens(); err != nil {
 		return nil, err
 	}
+	a.events = newEventRing()
 	return a, nil
 }
 
