@@ -80,6 +80,7 @@ type Agent struct {
 	// and meta (sync.go). nodeMeta is node_meta, which reload replaces.
 	nodeSynced atomic.Bool
 	nodeMeta   atomic.Pointer[map[string]string]
+	events     *eventRing // recent user events (events.go)
 
 	lan       *lan.Pool
 	lanEvents chan lan.Event
@@ -144,6 +145,7 @@ func New(cfg *configs.Config, opts Options) (*Agent, error) {
 	if err := a.initACLTokens(); err != nil {
 		return nil, err
 	}
+	a.events = newEventRing()
 	return a, nil
 }
 
@@ -332,7 +334,11 @@ func (a *Agent) handleLANEvents() {
 		select {
 		case <-a.ctx.Done():
 			return
-		case <-a.lanEvents:
+		case ev := <-a.lanEvents:
+			if ev.Type == lan.User {
+				a.handleUserEvent(ev)
+				continue
+			}
 			members := a.lan.Members()
 			a.servers.update(members, a.cfg.Datacenter)
 			if a.pool != nil {

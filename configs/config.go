@@ -202,6 +202,10 @@ type Config struct {
 	EnableScriptChecks bool `config:"enable_script_checks"`
 	// EnableLocalScriptChecks allows script checks from files only.
 	EnableLocalScriptChecks bool `config:"enable_local_script_checks"`
+	// DisableRemoteExec makes the agent ignore `meridian exec` jobs
+	// (default true, as Consul's): with it false, anyone who may write
+	// _rexec/ in KV and fire the _rexec event runs commands on this host.
+	DisableRemoteExec bool `config:"disable_remote_exec"`
 	// EnableDebug serves Go's profiler at /debug/pprof/ on the HTTP API.
 	EnableDebug bool `config:"enable_debug"`
 
@@ -418,6 +422,7 @@ func Default() *Config {
 		DNSConfig:             defaultDNSConfig(),
 		ACL:                   defaultACL(),
 		UIConfig:              defaultUIConfig(),
+		DisableRemoteExec:     true,
 	}
 }
 

@@ -19,7 +19,7 @@ var consulOnlyKeys = map[reflect.Type][]string{
 		"autopilot", "bind_addr_ipv6", "cache", "check_output_max_size", "check_update_interval", "cloud",
 		"config_entries", "connect", "disable_anonymous_signature", "disable_coordinates",
 		"disable_host_node_id", "disable_http_unprintable_char_filter", "disable_keyring_file",
-		"disable_remote_exec", "disable_update_check", "discard_check_output", "discovery_max_stale",
+		"disable_update_check", "discard_check_output", "discovery_max_stale",
 		"enable_acl_replication", "enable_agent_tls_for_checks", "enable_central_service_config",
 		"experiments", "gossip_lan", "gossip_wan", "http_config", "license_path", "locality",
 		"non_voting_server", "peering", "primary_gateways", "primary_gateways_retry_interval", "protocol",

@@ -432,3 +432,22 @@ func TestLoadEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadDisableRemoteExec: remote exec is off unless a file turns it on,
+// YAML or JSON.
+func TestLoadDisableRemoteExec(t *testing.T) {
+	t.Parallel()
+	if c := mustLoad(t, []string{"-data-dir", t.TempDir()}, nil); !c.DisableRemoteExec {
+		t.Fatal("DisableRemoteExec = false by default, want true")
+	}
+	for _, tc := range []struct{ file, content string }{
+		{"a.yaml", "disable_remote_exec: false\n"},
+		{"a.json", `{"disable_remote_exec": false}`},
+	} {
+		dir := writeFiles(t, map[string]string{tc.file: tc.content})
+		c := mustLoad(t, []string{"-data-dir", dir, "-config-dir", dir}, nil)
+		if c.DisableRemoteExec {
+			t.Errorf("%s: DisableRemoteExec = true, want false", tc.file)
+		}
+	}
+}

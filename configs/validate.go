@@ -155,6 +155,9 @@ func (c *Config) Warnings() []string {
 	if c.NodeName != "" && !isDNSLabel(c.NodeName) {
 		w = append(w, fmt.Sprintf("node_name %q is not a valid DNS label: the node cannot be looked up over DNS", c.NodeName))
 	}
+	if !c.DisableRemoteExec {
+		w = append(w, "disable_remote_exec is false: anyone who may write _rexec/ in KV and fire the _rexec event runs commands on this host (meridian exec)")
+	}
 	if c.EnableScriptChecks {
 		w = append(w, "enable_script_checks lets anyone who can reach the HTTP API run commands on this host; prefer enable_local_script_checks")
 	}

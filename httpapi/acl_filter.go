@@ -73,6 +73,8 @@ func filterAnswer(auth *acl.Authorizer, v any) (any, bool, error) {
 			return nil, true, auth.Check(acl.ResQuery, v.Query.Name, acl.AccessRead)
 		}
 		return v, false, nil
+	case []*UserEvent:
+		return keep(v, func(e *UserEvent) bool { return auth.Allowed(acl.ResEvent, e.Name, acl.AccessRead) })
 	case []Member:
 		return keep(v, func(m Member) bool { return auth.Allowed(acl.ResNode, m.Name, acl.AccessRead) })
 	}

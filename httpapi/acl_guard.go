@@ -138,6 +138,8 @@ var routeGuards = map[string]guardFunc{
 	// A snapshot holds every token's secret: management only, as Consul.
 	"GET /v1/snapshot":               need(acl.ResACL, acl.AccessWrite),
 	"PUT /v1/snapshot":               need(acl.ResACL, acl.AccessWrite),
+	"PUT /v1/event/fire/{name}":      needPath(acl.ResEvent, "name", acl.AccessWrite),
+	"GET /v1/event/list":             filtered,
 	"GET /v1/kv/{key...}":            kvReadGuard,
 	"PUT /v1/kv/{key...}":            needPath(acl.ResKey, "key", acl.AccessWrite),
 	"DELETE /v1/kv/{key...}":         kvDeleteGuard,

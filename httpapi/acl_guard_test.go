@@ -29,9 +29,13 @@ func (a *aclAgent) ResolveToken(context.Context, string) (*acl.Authorizer, error
 	a.resolved++
 	return a.auth, nil
 }
-func (a *aclAgent) NodeName() string                { return "n1" }
-func (a *aclAgent) FailoverTargets(string) []string { return nil }
-func (a *aclAgent) Members(bool) ([]Member, error)  { return []Member{{Name: "n2"}}, nil }
+func (a *aclAgent) NodeName() string                                            { return "n1" }
+func (a *aclAgent) FailoverTargets(string) []string                             { return nil }
+func (a *aclAgent) Members(bool) ([]Member, error)                              { return []Member{{Name: "n2"}}, nil }
+func (a *aclAgent) FireEvent(context.Context, string, string, *UserEvent) error { return nil }
+func (a *aclAgent) UserEvents() ([]*UserEvent, <-chan struct{}) {
+	return []*UserEvent{{ID: "11111111-2222-3333-4444-555555555555", Name: "db"}}, nil
+}
 func (a *aclAgent) LocalServices() map[string]*catalog.Service {
 	return map[string]*catalog.Service{"db1": {ID: "db1", Service: "db"}}
 }

@@ -234,6 +234,7 @@ func (s *Server) routes() {
 	s.operatorRoutes()
 	s.snapshotRoutes()
 	s.keyringRoutes()
+	s.eventRoutes()
 }
 
 // errAnswered is returned by a handler that wrote its answer itself.

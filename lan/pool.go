@@ -22,6 +22,12 @@ import (
 // ErrShutdown is returned by calls on a Pool after Shutdown.
 var ErrShutdown = errors.New("pool is shut down")
 
+// UserEventSizeLimit bounds a user event's name and payload together, in
+// bytes, as UserEvent sends them. Above serf's 512 so that an envelope
+// around a 512-byte user payload fits; well below memberlist's 1400-byte
+// gossip packet, which a broadcast must fit in whole.
+const UserEventSizeLimit = 1024
+
 // ErrUnknownMember is returned by ForceLeave for a name the pool does not
 // know.
 var ErrUnknownMember = errors.New("no member with that name")
@@ -174,6 +180,7 @@ func serfConfig(cfg Config, logger *log.Logger) *serf.Config {
 	sc.ReconnectInterval = t.ReconnectInterval
 	sc.BroadcastTimeout = t.BroadcastTimeout
 	sc.LeavePropagateDelay = t.LeavePropagateDelay
+	sc.UserEventSizeLimit = UserEventSizeLimit
 	// Serf's resolution votes and shuts down the loser, which in a small
 	// pool can be both claimants, or the healthy member. We report the
 	// conflict instead (Join's error, NameConflict events) and keep the
@@ -422,7 +429,8 @@ func (p *Pool) SetTags(tags map[string]string) error {
 }
 
 // UserEvent gossips a user event to every member, itself included (a User
-// event). name and payload together are limited to 512 bytes. With coalesce,
+// event). name and payload together, and the message serf encodes from
+// them, are limited to UserEventSizeLimit bytes. With coalesce,
 // receivers may deliver only the latest of events with the same name.
 func (p *Pool) UserEvent(name string, payload []byte, coalesce bool) error {
 	if p.closed() {

@@ -49,6 +49,7 @@ func needsArg[A any](res acl.Resource, want acl.Access, filter bool, seg func(*A
 // and filter with the same rules before and after.
 var callGuards = map[string]callGuard{
 	rpc.MethodStatusLeader:         openCall,
+	rpc.MethodEventFire:            selfCall, // checks event:write itself (server/event.go)
 	rpc.MethodStatusPeers:          openCall,
 	rpc.MethodCatalogDCs:           openCall,
 	rpc.MethodCoordinateDCs:        openCall,

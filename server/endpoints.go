@@ -96,6 +96,7 @@ type (
 func (s *Server) registerEndpoints() {
 	register(s, rpc.MethodStatusLeader, s.statusLeader)
 	register(s, rpc.MethodKeyringOperation, s.keyringOperation)
+	register(s, rpc.MethodEventFire, s.eventFire)
 	register(s, rpc.MethodStatusPeers, s.statusPeers)
 	register(s, rpc.MethodRaftConfig, s.raftConfiguration)
 	register(s, rpc.MethodCatalogReg, s.catalogRegister)

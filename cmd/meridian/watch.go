@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -36,8 +37,9 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 // watchCmd is `meridian watch`; it runs until ctx ends (SIGINT or SIGTERM)
 // and then exits 0.
 func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, client := clientFlags("watch", "Watches a key or a key prefix and runs HANDLER (or prints JSON) on each change: -type key -key K | -type keyprefix -prefix P [HANDLER...].", stderr)
-	typ := fs.String("type", "", "what to watch: key or keyprefix")
+	fs, client := clientFlags("watch", "Watches a key, a key prefix or user events and runs HANDLER (or prints JSON) on each change: -type key -key K | -type keyprefix -prefix P | -type event [-name N] [HANDLER...]. For events the handler runs once per event (the events the agent holds when the watch starts included), with a JSON list of that one event on its stdin.", stderr)
+	typ := fs.String("type", "", "what to watch: key, keyprefix or event")
+	name := fs.String("name", "", "with -type event, only events of this name")
 	key := fs.String("key", "", "with -type key, the key to watch")
 	prefix := fs.String("prefix", "", "with -type keyprefix, the prefix to watch")
 	shell := fs.Bool("shell", true, "run HANDLER through /bin/sh -c, as one command line")
@@ -58,14 +60,26 @@ func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		path = kvPath(*prefix) + "?recurse&"
+	case "event":
+		path = "/v1/event/list?"
+		if *name != "" {
+			path += "name=" + url.QueryEscape(*name) + "&"
+		}
 	case "":
-		fmt.Fprintln(stderr, "meridian watch: -type is required (key or keyprefix)")
+		fmt.Fprintln(stderr, "meridian watch: -type is required (key, keyprefix or event)")
 		return 1
 	default:
-		fmt.Fprintf(stderr, "meridian watch: unknown -type %q (key or keyprefix)\n", *typ)
+		fmt.Fprintf(stderr, "meridian watch: unknown -type %q (key, keyprefix or event)\n", *typ)
+		return 1
+	}
+	if *name != "" && *typ != "event" {
+		fmt.Fprintln(stderr, "meridian watch: -name applies to -type event only")
 		return 1
 	}
 	w := &watcher{c: client(), path: path, single: *typ == "key", handler: fs.Args(), shell: *shell, stdout: stdout, stderr: stderr}
+	if *typ == "event" {
+		w.events = map[string]bool{}
+	}
 	w.run(ctx)
 	return 0
 }
@@ -77,8 +91,12 @@ type watcher struct {
 	single  bool   // a key: answer one object (or null), not a list
 	handler []string
 	shell   bool
-	stdout  io.Writer
-	stderr  io.Writer
+	// events, for a watch of user events, holds the IDs already handed
+	// to the handler (nil for a KV watch). An event list's index is not
+	// monotonic (it comes from the last event's ID).
+	events map[string]bool
+	stdout io.Writer
+	stderr io.Writer
 }
 
 // run queries until ctx ends, handing each new answer to the handler.
@@ -93,7 +111,7 @@ func (w *watcher) run(ctx context.Context) {
 			err = statusErr("GET", path, code, body)
 		}
 		var data []byte
-		if err == nil {
+		if err == nil && w.events == nil {
 			data, err = w.decode(code, body)
 		}
 		if err != nil {
@@ -110,6 +128,11 @@ func (w *watcher) run(ctx context.Context) {
 		backoff = watchBackoffMin
 		if idx == index && !first {
 			continue // the wait ran out with no change
+		}
+		if w.events != nil {
+			index = idx
+			w.deliverEvents(ctx, body)
+			continue
 		}
 		if idx < index {
 			// The index went backwards (a restored snapshot): start over
@@ -141,6 +164,35 @@ func (w *watcher) decode(code int, body []byte) ([]byte, error) {
 		return json.MarshalIndent(pairs[0], "", "    ")
 	}
 	return json.MarshalIndent(pairs, "", "    ")
+}
+
+// deliverEvents hands each event of an event list not handed yet to the
+// handler, one at a time, and forgets the IDs of events no longer listed.
+func (w *watcher) deliverEvents(ctx context.Context, body []byte) {
+	var list []json.RawMessage
+	if err := json.Unmarshal(body, &list); err != nil {
+		fmt.Fprintf(w.stderr, "meridian watch: decode event list: %v\n", err)
+		return
+	}
+	listed := make(map[string]bool, len(list))
+	for _, raw := range list {
+		var ev struct{ ID string }
+		if json.Unmarshal(raw, &ev) != nil || ev.ID == "" {
+			continue
+		}
+		listed[ev.ID] = true
+		if w.events[ev.ID] {
+			continue
+		}
+		w.events[ev.ID] = true
+		data, _ := json.MarshalIndent([]json.RawMessage{raw}, "", "    ")
+		w.deliver(ctx, data)
+	}
+	for id := range w.events {
+		if !listed[id] {
+			delete(w.events, id)
+		}
+	}
 }
 
 // deliver prints data, or runs the handler with data on its stdin.

@@ -121,3 +121,61 @@ func TestWatchKeyprefixPrints(t *testing.T) {
 		return nil
 	})
 }
+
+// TestWatchEventOncePerEvent: `watch -type event -name deploy` runs its
+// handler once per deploy event, with a list of that one event, however
+// many times the list is read.
+func TestWatchEventOncePerEvent(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1, InMemory: true})
+	client := c.Servers[0].API()
+	fire := func(name, payload string) string {
+		t.Helper()
+		id, _, err := client.Event().Fire(&api.UserEvent{Name: name, Payload: []byte(payload)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	first := fire("deploy", "v1")
+	file := filepath.Join(t.TempDir(), "seen")
+	startWatch(t, "-http-addr="+c.Servers[0].HTTPAddr(), "-type", "event", "-name", "deploy", "cat >> "+file)
+
+	seen := func() ([]string, error) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		var got []string
+		dec := json.NewDecoder(bytes.NewReader(b))
+		for dec.More() {
+			var evs []api.UserEvent
+			if err := dec.Decode(&evs); err != nil {
+				return nil, fmt.Errorf("decode %q: %w", b, err)
+			}
+			if len(evs) != 1 {
+				return nil, fmt.Errorf("handler got %d events at once, want 1", len(evs))
+			}
+			got = append(got, evs[0].ID+"="+string(evs[0].Payload))
+		}
+		return got, nil
+	}
+	waitSeen := func(want ...string) {
+		t.Helper()
+		testcluster.Eventually(t, 10*time.Second, func() error {
+			got, err := seen()
+			if err != nil || strings.Join(got, ",") != strings.Join(want, ",") {
+				return fmt.Errorf("handler saw %v (%v), want %v", got, err, want)
+			}
+			return nil
+		})
+	}
+	waitSeen(first + "=v1")
+	fire("other", "x") // another name: not handed over
+	second := fire("deploy", "v2")
+	third := fire("deploy", "v3")
+	waitSeen(first+"=v1", second+"=v2", third+"=v3")
+	// An event of another name moves the list's index but not deploy's.
+	fire("other", "y")
+	fourth := fire("deploy", "v4")
+	waitSeen(first+"=v1", second+"=v2", third+"=v3", fourth+"=v4")
+}
