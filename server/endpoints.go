@@ -177,8 +177,16 @@ func (s *Server) forwardToLeader(ctx context.Context, method string, args, reply
 // blockingQuery runs fn once, or, for a blocking query, until its index
 // moves past opts.MinIndex or the wait (plus up to wait/16 of jitter, so
 // that many watchers do not return at once) passes. fn adds what its answer
-// depends on to ws.
+// depends on to ws, which is nil for a query that does not block.
 func (s *Server) blockingQuery(ctx context.Context, opts *rpc.QueryOptions, meta *rpc.QueryMeta, fn func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error)) error {
+	return s.watchedQuery(ctx, opts, meta, opts.MinIndex > 0, fn)
+}
+
+// watchedQuery is blockingQuery, with a watch set for fn even for a query
+// that does not block when watch is set: the set of the last read, with
+// the channel that closes when the state is replaced, tells a cached
+// answer when it is stale.
+func (s *Server) watchedQuery(ctx context.Context, opts *rpc.QueryOptions, meta *rpc.QueryMeta, watch bool, fn func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error)) error {
 	if opts.MinIndex > 0 {
 		wait := opts.MaxWait
 		if wait <= 0 {
@@ -193,7 +201,7 @@ func (s *Server) blockingQuery(ctx context.Context, opts *rpc.QueryOptions, meta
 	for {
 		tx, abandon := s.readTxn()
 		var ws memdb.WatchSet
-		if opts.MinIndex > 0 {
+		if watch || opts.MinIndex > 0 {
 			ws = memdb.NewWatchSet()
 			ws.Add(abandon)
 		}
@@ -388,31 +396,23 @@ func (s *Server) healthServiceNodes(ctx context.Context, args *serviceQuery, rep
 		s.setQueryMeta(&reply.QueryMeta)
 		return err
 	}
-	err := s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+	// A miss reads the state once: the answer of the last read, with the
+	// watch set it registered, is both the reply and the cached answer
+	// (the cache keeps it unsorted; ?near sorts the reply's copy).
+	var fresh *cachedAnswer
+	err := s.watchedQuery(ctx, &args.QueryOptions, &reply.QueryMeta, true, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
 		idx, nodes, err := catalog.CheckServiceNodes(tx, ws, args.Args.Service, args.Args.ServiceQuery)
-		if err == nil {
-			err = catalog.SortByDistance(tx, args.Near, nodes, checkServiceNodeName)
+		if err != nil {
+			return 0, err
 		}
-		reply.Value = nodes
+		fresh = &cachedAnswer{index: max(idx, 1), value: nodes, ws: ws}
+		reply.Value, err = nearCopyTx(tx, args.Near, nodes, checkServiceNodeName)
 		return idx, err
 	})
 	if err == nil {
-		s.cacheHealth(key, &args.Args)
+		s.answers.put(key, fresh)
 	}
 	return err
-}
-
-// cacheHealth reads a health answer once more with its watch channels and
-// caches it for the requests that follow.
-func (s *Server) cacheHealth(key string, req *catalog.ServiceRequest) {
-	tx, abandon := s.readTxn()
-	defer tx.Abort()
-	ws := memdb.NewWatchSet()
-	ws.Add(abandon)
-	idx, nodes, err := catalog.CheckServiceNodes(tx, ws, req.Service, req.ServiceQuery)
-	if err == nil {
-		s.answers.put(key, &cachedAnswer{index: max(idx, 1), value: nodes, ws: ws})
-	}
 }
 
 func (s *Server) healthNodeChecks(ctx context.Context, args *nodeQuery, reply *rpc.Answer[[]*catalog.HealthCheck]) error {
