@@ -135,14 +135,22 @@ func forwardRead[A, V any](s *Server, ctx context.Context, method string, args *
 	return false, nil
 }
 
+// maxLeaderHold bounds how long a server without a leader holds a request
+// for an election to end: a server on the minority side of a partition
+// cannot tell its case from a failover in progress, and must answer within
+// 1s (the partition figure). Consul holds up to 7s (rpc_hold_timeout); a
+// write that arrives early in a failover fails with "No cluster leader"
+// instead, and its client retries.
+const maxLeaderHold = 750 * time.Millisecond
+
 // forwardToLeader relays a request to the leader, waiting a little for an
-// election when there is no leader right now. A majority elects a leader
-// within two HeartbeatTimeouts and two ElectionTimeouts (both randomised up
-// to twice their value) of losing the last one, so a server that has heard
-// from no leader for longer is cut off from the majority and says so at
-// once, instead of holding the request.
+// election when there is no leader right now: the ElectionTimeout, at most
+// maxLeaderHold. A majority elects a leader within two HeartbeatTimeouts
+// and two ElectionTimeouts (both randomised up to twice their value) of
+// losing the last one, so a server that has heard from no leader for
+// longer is cut off from the majority and says so at once.
 func (s *Server) forwardToLeader(ctx context.Context, method string, args, reply any) error {
-	deadline := time.Now().Add(s.cfg.ElectionTimeout * 4)
+	deadline := time.Now().Add(min(s.cfg.ElectionTimeout, maxLeaderHold))
 	if last := s.raft.LastContact(); !last.IsZero() {
 		if cutOff := last.Add(2*s.cfg.HeartbeatTimeout + 2*s.cfg.ElectionTimeout); cutOff.Before(deadline) {
 			deadline = cutOff
