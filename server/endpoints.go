@@ -159,7 +159,7 @@ func (s *Server) forwardToLeader(ctx context.Context, method string, args, reply
 	for {
 		leader := s.Leader()
 		if leader != "" && leader != s.cfg.Advertise {
-			err := s.pool.Call(ctx, leader, method, args, reply)
+			err := s.callLeader(ctx, leader, method, args, reply)
 			if errors.Is(err, rpc.ErrTransport) {
 				// Coded, so that it stays a 503 when it travels on
 				// to a client or another datacenter.

@@ -169,3 +169,39 @@ func TestPartitionLeaderIsolated(t *testing.T) {
 		})
 	}
 }
+
+// TestPartitionFollowerCutFromLeader cuts one follower from the leader
+// only (the two followers still reach each other, the leader keeps its
+// quorum): a write sent to that follower, which it forwards to a leader it
+// still believes in over a connection that now carries nothing, is
+// answered with an error within 1s, and on heal the follower forwards
+// again.
+func TestPartitionFollowerCutFromLeader(t *testing.T) {
+	b := testcluster.NewBridge()
+	c := testcluster.New(t, testcluster.Options{Servers: 3, Bridge: b})
+	leader := c.WaitLeader(10 * time.Second)
+	cut := c.Followers(leader)[0]
+	kv := cut.API().KV()
+	// The follower's connection to the leader is open before the cut.
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		_, err := kv.Put(&api.KVPair{Key: "k", Value: []byte("before")}, nil)
+		return err
+	})
+
+	b.Cut(cut.ID(), leader.ID())
+	took, err := timed(func(ctx context.Context) error {
+		_, err := kv.Put(&api.KVPair{Key: "k", Value: []byte("cut")}, (&api.WriteOptions{}).WithContext(ctx))
+		return err
+	})
+	t.Logf("write on the follower cut from its leader: %v after %v", err, took)
+	if err == nil || took > time.Second {
+		t.Errorf("Put on the cut follower = %v after %v, want an error within 1s", err, took)
+	}
+
+	b.Heal()
+	c.WaitLeader(10 * time.Second)
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		_, err := kv.Put(&api.KVPair{Key: "k", Value: []byte("healed")}, nil)
+		return err
+	})
+}
