@@ -181,6 +181,18 @@ func TestFederationRemoteServerDies(t *testing.T) {
 		return err
 	}
 	testcluster.Eventually(t, 10*time.Second, read)
+	// The reads are stale, so any dc2 server may answer them: each must
+	// have applied the write before the kills (a follower of a loaded
+	// machine applies it later than the leader acknowledges it).
+	for _, n := range dc2.Servers {
+		testcluster.Eventually(t, 10*time.Second, func() error {
+			p, _, err := n.API().KV().Get("k", &api.QueryOptions{AllowStale: true})
+			if err == nil && (p == nil || string(p.Value) != "v") {
+				err = fmt.Errorf("%s has k = %+v, want v", n.Name, p)
+			}
+			return err
+		})
+	}
 	for i, n := range dc2.Servers[:2] {
 		n.Kill()
 		// Every read after the kill succeeds: a dead link is retried on

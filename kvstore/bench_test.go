@@ -29,6 +29,32 @@ func BenchmarkKVSet(b *testing.B) {
 	}
 }
 
+// BenchmarkKVApply is BenchmarkKVSet through KVApply, the FSM's entry for
+// a KV write command, with a CAS on every other write.
+func BenchmarkKVApply(b *testing.B) {
+	db := benchDB(b)
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("service/web/config/%05d", i*10)
+	}
+	value := make([]byte, 128)
+	b.ReportAllocs()
+	idx := uint64(100_000)
+	for b.Loop() {
+		idx++
+		tx := db.Txn(true)
+		value[0] = byte(idx)
+		req := &KVRequest{Op: VerbSet, Key: keys[idx%1000], Value: value}
+		if idx%2 == 0 {
+			req.Op = VerbCAS // index 0: set only if absent, refused here
+		}
+		if _, err := KVApply(tx, idx, req); err != nil {
+			b.Fatalf("KVApply: %v", err)
+		}
+		tx.Commit()
+	}
+}
+
 // BenchmarkKVGet reads one key of 10,000 with and without a watch set.
 func BenchmarkKVGet(b *testing.B) {
 	db := benchDB(b)

@@ -1,6 +1,7 @@
 package kvstore
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,27 +31,21 @@ type KVRequest struct {
 }
 
 // KVApply applies one KV write at Raft index idx and reports its outcome:
-// false for a failed CAS, a refused lock or unlock. The verbs mean what
-// they mean in a transaction (Txn), where the same outcomes are errors.
+// false for a failed CAS, a refused lock or unlock. It is a transaction of
+// one operation (applyOp, as Txn applies each of its operations), whose
+// expected refusals, errors in a transaction, are false here.
 func KVApply(tx *memdb.Txn, idx uint64, req *KVRequest) (bool, error) {
-	e := &DirEntry{Key: req.Key, Value: req.Value, Flags: req.Flags, Session: req.Session, ModifyIndex: req.Index}
 	switch req.Op {
-	case VerbSet:
-		return true, KVSet(tx, idx, e)
-	case VerbCAS:
-		return KVSetCAS(tx, idx, e)
-	case VerbLock:
-		return KVLock(tx, idx, time.Unix(0, req.Now), e)
-	case VerbUnlock:
-		return KVUnlock(tx, idx, e)
-	case VerbDelete:
-		return true, KVDelete(tx, idx, req.Key)
-	case VerbDeleteCAS:
-		return KVDeleteCAS(tx, idx, req.Index, req.Key)
-	case VerbDeleteTree:
-		return true, KVDeleteTree(tx, idx, req.Key)
+	case VerbSet, VerbCAS, VerbLock, VerbUnlock, VerbDelete, VerbDeleteCAS, VerbDeleteTree:
+	default:
+		return false, fmt.Errorf("unknown kv operation %q: %w", req.Op, ErrInvalidKey)
 	}
-	return false, fmt.Errorf("unknown kv operation %q: %w", req.Op, ErrInvalidKey)
+	op := TxnOp{Verb: req.Op, Key: req.Key, Value: req.Value, Flags: req.Flags, Index: req.Index, Session: req.Session}
+	_, err := applyOp(tx, idx, time.Unix(0, req.Now), &op)
+	if _, ok := errors.AsType[*refusal](err); ok {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // KeyRequest names the key or prefix of a KV read; Separator applies to

@@ -149,8 +149,48 @@ func Txn(tx *memdb.Txn, idx uint64, now time.Time, ops []*TxnOp) ([]*TxnResult, 
 	return nonNil(results), nil
 }
 
+// refusal is an operation's expected "no": a stale CAS index, a lock held
+// or under delay, an unlock by a session that does not hold the key, a
+// failed check. A transaction answers it as a TxnError worded as Consul
+// words it; a single KV write (KVApply) answers false.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+
+func refused(format string, args ...any) error { return &refusal{msg: fmt.Sprintf(format, args...)} }
+
 // txnOp applies one operation; its error text is what TxnError.What says.
 func txnOp(tx *memdb.Txn, idx uint64, now time.Time, op *TxnOp) ([]*TxnResult, error) {
+	if op.Verb == VerbGetTree {
+		entries, err := collect[*DirEntry](tx, tableKV, "id_prefix", op.Key)
+		if err != nil {
+			return nil, err
+		}
+		res := make([]*TxnResult, len(entries))
+		for i, e := range entries {
+			res[i] = &TxnResult{KV: e}
+		}
+		return res, nil
+	}
+	out, err := applyOp(tx, idx, now, op)
+	switch {
+	case err != nil:
+		return nil, err
+	case out == nil:
+		return nil, nil
+	case op.Verb == VerbGet || op.Verb == VerbGetOrEmpty:
+		return []*TxnResult{{KV: out}}, nil
+	}
+	c := *out
+	c.Value = nil
+	return []*TxnResult{{KV: &c}}, nil
+}
+
+// applyOp applies one operation other than VerbGetTree, the one place
+// where a verb is given its meaning, for a transaction and for a single KV
+// write alike. It answers the entry the operation wrote or read, if any,
+// and a *refusal for an expected "no".
+func applyOp(tx *memdb.Txn, idx uint64, now time.Time, op *TxnOp) (*DirEntry, error) {
 	e := &DirEntry{Key: op.Key, Value: op.Value, Flags: op.Flags, Session: op.Session, ModifyIndex: op.Index}
 	var (
 		out *DirEntry
@@ -163,7 +203,7 @@ func txnOp(tx *memdb.Txn, idx uint64, now time.Time, op *TxnOp) ([]*TxnResult, e
 	case VerbCAS:
 		out, ok, err = kvSetCAS(tx, idx, e)
 		if !ok && err == nil {
-			err = fmt.Errorf("failed to set key %q, index is stale", op.Key)
+			err = refused("failed to set key %q, index is stale", op.Key)
 		}
 	case VerbLock:
 		var r lockResult
@@ -171,59 +211,46 @@ func txnOp(tx *memdb.Txn, idx uint64, now time.Time, op *TxnOp) ([]*TxnResult, e
 		switch {
 		case err != nil:
 		case r == lockHeld:
-			err = fmt.Errorf("failed to lock key %q, lock is already held", op.Key)
+			err = refused("failed to lock key %q, lock is already held", op.Key)
 		case r == lockDelayed:
-			err = fmt.Errorf("failed to lock key %q due to lock delay", op.Key)
+			err = refused("failed to lock key %q due to lock delay", op.Key)
 		}
 	case VerbUnlock:
 		out, ok, err = kvUnlock(tx, idx, e)
 		if !ok && err == nil {
-			err = fmt.Errorf("failed to unlock key %q, lock isn't held, or is held by another session", op.Key)
+			err = refused("failed to unlock key %q, lock isn't held, or is held by another session", op.Key)
 		}
 	case VerbGet, VerbGetOrEmpty:
 		out, err = getEntry(tx, op.Key)
 		if out == nil && err == nil {
 			if op.Verb == VerbGet {
-				err = fmt.Errorf("key %q doesn't exist", op.Key)
+				err = refused("key %q doesn't exist", op.Key)
 			} else {
 				out = &DirEntry{Key: op.Key}
 			}
-		}
-		if err == nil {
-			return []*TxnResult{{KV: out}}, nil
-		}
-	case VerbGetTree:
-		var entries []*DirEntry
-		entries, err = collect[*DirEntry](tx, tableKV, "id_prefix", op.Key)
-		if err == nil {
-			res := make([]*TxnResult, len(entries))
-			for i, e := range entries {
-				res[i] = &TxnResult{KV: e}
-			}
-			return res, nil
 		}
 	case VerbCheckIndex:
 		out, err = getEntry(tx, op.Key)
 		switch {
 		case err != nil:
 		case out == nil:
-			err = fmt.Errorf("failed to check index, key %q doesn't exist", op.Key)
+			err = refused("failed to check index, key %q doesn't exist", op.Key)
 		case out.ModifyIndex != op.Index:
-			err = fmt.Errorf("failed index check for key %q, current modify index %d != %d", op.Key, out.ModifyIndex, op.Index)
+			err = refused("failed index check for key %q, current modify index %d != %d", op.Key, out.ModifyIndex, op.Index)
 		}
 	case VerbCheckSession:
 		out, err = getEntry(tx, op.Key)
 		switch {
 		case err != nil:
 		case out == nil:
-			err = fmt.Errorf("failed to check session, key %q doesn't exist", op.Key)
+			err = refused("failed to check session, key %q doesn't exist", op.Key)
 		case out.Session != op.Session:
-			err = fmt.Errorf("failed session check for key %q, current session %q != %q", op.Key, out.Session, op.Session)
+			err = refused("failed session check for key %q, current session %q != %q", op.Key, out.Session, op.Session)
 		}
 	case VerbCheckNotExists:
 		out, err = getEntry(tx, op.Key)
 		if out != nil && err == nil {
-			err = fmt.Errorf("key %q exists", op.Key)
+			err = refused("key %q exists", op.Key)
 		}
 		out = nil
 	case VerbDelete:
@@ -233,7 +260,7 @@ func txnOp(tx *memdb.Txn, idx uint64, now time.Time, op *TxnOp) ([]*TxnResult, e
 	case VerbDeleteCAS:
 		ok, err = KVDeleteCAS(tx, idx, op.Index, op.Key)
 		if !ok && err == nil {
-			err = fmt.Errorf("failed to delete key %q, index is stale", op.Key)
+			err = refused("failed to delete key %q, index is stale", op.Key)
 		}
 	default:
 		err = fmt.Errorf("unknown KV verb %q", op.Verb)
@@ -241,10 +268,5 @@ func txnOp(tx *memdb.Txn, idx uint64, now time.Time, op *TxnOp) ([]*TxnResult, e
 	if err != nil {
 		return nil, err
 	}
-	if out == nil {
-		return nil, nil
-	}
-	c := *out
-	c.Value = nil
-	return []*TxnResult{{KV: &c}}, nil
+	return out, nil
 }

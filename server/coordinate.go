@@ -182,8 +182,16 @@ func nearCopy[T any](s *Server, near string, items []T, node func(T) string) ([]
 	if near == "" || len(items) < 2 {
 		return items, nil
 	}
-	out := slices.Clone(items)
 	tx, _ := s.readTxn()
 	defer tx.Abort()
+	return nearCopyTx(tx, near, items, node)
+}
+
+// nearCopyTx is nearCopy within the read transaction tx.
+func nearCopyTx[T any](tx *memdb.Txn, near string, items []T, node func(T) string) ([]T, error) {
+	if near == "" || len(items) < 2 {
+		return items, nil
+	}
+	out := slices.Clone(items)
 	return out, catalog.SortByDistance(tx, near, out, node)
 }

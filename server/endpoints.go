@@ -162,14 +162,22 @@ func forwardRead[A, V any](s *Server, ctx context.Context, method string, args *
 	return false, nil
 }
 
+// maxLeaderHold bounds how long a server without a leader holds a request
+// for an election to end: a server on the minority side of a partition
+// cannot tell its case from a failover in progress, and must answer within
+// 1s (the partition figure). Consul holds up to 7s (rpc_hold_timeout); a
+// write that arrives early in a failover fails with "No cluster leader"
+// instead, and its client retries.
+const maxLeaderHold = 750 * time.Millisecond
+
 // forwardToLeader relays a request to the leader, waiting a little for an
-// election when there is no leader right now. A majority elects a leader
-// within two HeartbeatTimeouts and two ElectionTimeouts (both randomised up
-// to twice their value) of losing the last one, so a server that has heard
-// from no leader for longer is cut off from the majority and says so at
-// once, instead of holding the request.
+// election when there is no leader right now: the ElectionTimeout, at most
+// maxLeaderHold. A majority elects a leader within two HeartbeatTimeouts
+// and two ElectionTimeouts (both randomised up to twice their value) of
+// losing the last one, so a server that has heard from no leader for
+// longer is cut off from the majority and says so at once.
 func (s *Server) forwardToLeader(ctx context.Context, method string, args, reply any) error {
-	deadline := time.Now().Add(s.cfg.ElectionTimeout * 4)
+	deadline := time.Now().Add(min(s.cfg.ElectionTimeout, maxLeaderHold))
 	if last := s.raft.LastContact(); !last.IsZero() {
 		if cutOff := last.Add(2*s.cfg.HeartbeatTimeout + 2*s.cfg.ElectionTimeout); cutOff.Before(deadline) {
 			deadline = cutOff
@@ -178,7 +186,7 @@ func (s *Server) forwardToLeader(ctx context.Context, method string, args, reply
 	for {
 		leader := s.Leader()
 		if leader != "" && leader != s.cfg.Advertise {
-			err := s.pool.Call(ctx, leader, method, args, reply)
+			err := s.callLeader(ctx, leader, method, args, reply)
 			if errors.Is(err, rpc.ErrTransport) {
 				// Coded, so that it stays a 503 when it travels on
 				// to a client or another datacenter.
@@ -204,8 +212,16 @@ func (s *Server) forwardToLeader(ctx context.Context, method string, args, reply
 // blockingQuery runs fn once, or, for a blocking query, until its index
 // moves past opts.MinIndex or the wait (plus up to wait/16 of jitter, so
 // that many watchers do not return at once) passes. fn adds what its answer
-// depends on to ws.
+// depends on to ws, which is nil for a query that does not block.
 func (s *Server) blockingQuery(ctx context.Context, opts *rpc.QueryOptions, meta *rpc.QueryMeta, fn func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error)) error {
+	return s.watchedQuery(ctx, opts, meta, opts.MinIndex > 0, fn)
+}
+
+// watchedQuery is blockingQuery, with a watch set for fn even for a query
+// that does not block when watch is set: the set of the last read, with
+// the channel that closes when the state is replaced, tells a cached
+// answer when it is stale.
+func (s *Server) watchedQuery(ctx context.Context, opts *rpc.QueryOptions, meta *rpc.QueryMeta, watch bool, fn func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error)) error {
 	if opts.MinIndex > 0 {
 		wait := opts.MaxWait
 		if wait <= 0 {
@@ -220,7 +236,7 @@ func (s *Server) blockingQuery(ctx context.Context, opts *rpc.QueryOptions, meta
 	for {
 		tx, abandon := s.readTxn()
 		var ws memdb.WatchSet
-		if opts.MinIndex > 0 {
+		if watch || opts.MinIndex > 0 {
 			ws = memdb.NewWatchSet()
 			ws.Add(abandon)
 		}
@@ -424,31 +440,23 @@ func (s *Server) healthServiceNodes(ctx context.Context, args *serviceQuery, rep
 		s.setQueryMeta(&reply.QueryMeta)
 		return err
 	}
-	err := s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
+	// A miss reads the state once: the answer of the last read, with the
+	// watch set it registered, is both the reply and the cached answer
+	// (the cache keeps it unsorted; ?near sorts the reply's copy).
+	var fresh *cachedAnswer
+	err := s.watchedQuery(ctx, &args.QueryOptions, &reply.QueryMeta, true, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
 		idx, nodes, err := catalog.CheckServiceNodes(tx, ws, args.Args.Service, args.Args.ServiceQuery)
-		if err == nil {
-			err = catalog.SortByDistance(tx, args.Near, nodes, checkServiceNodeName)
+		if err != nil {
+			return 0, err
 		}
-		reply.Value = nodes
+		fresh = &cachedAnswer{index: max(idx, 1), value: nodes, ws: ws}
+		reply.Value, err = nearCopyTx(tx, args.Near, nodes, checkServiceNodeName)
 		return idx, err
 	})
 	if err == nil {
-		s.cacheHealth(key, &args.Args)
+		s.answers.put(key, fresh)
 	}
 	return err
-}
-
-// cacheHealth reads a health answer once more with its watch channels and
-// caches it for the requests that follow.
-func (s *Server) cacheHealth(key string, req *catalog.ServiceRequest) {
-	tx, abandon := s.readTxn()
-	defer tx.Abort()
-	ws := memdb.NewWatchSet()
-	ws.Add(abandon)
-	idx, nodes, err := catalog.CheckServiceNodes(tx, ws, req.Service, req.ServiceQuery)
-	if err == nil {
-		s.answers.put(key, &cachedAnswer{index: max(idx, 1), value: nodes, ws: ws})
-	}
 }
 
 func (s *Server) healthNodeChecks(ctx context.Context, args *nodeQuery, reply *rpc.Answer[[]*catalog.HealthCheck]) error {

@@ -226,6 +226,7 @@ type Server struct {
 	// reconcileCh nudges the leader loop when LAN membership changes.
 	metrics     *metrics
 	answers     *answerCache
+	contact     *leaderContact
 	reconcileCh chan struct{}
 	leaderCh    chan bool
 	// ready is the term whose barrier this server applied as leader
@@ -283,6 +284,7 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 		lan:         pool,
 		local:       map[string]localHandler{},
 		answers:     newAnswerCache(1024),
+		contact:     newLeaderContact(),
 		acl:         newACLState(cfg.ACL),
 		reconcileCh: make(chan struct{}, 1),
 		leaderCh:    make(chan bool, 8),
@@ -306,6 +308,7 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 	s.goFunc(func() { _ = s.mux.Serve() })
 	s.goFunc(func() { s.rpcServer.ServeListener(s.mux.Listener(rpc.ProtoMux)) })
 	s.goFunc(s.monitorLeadership)
+	s.goFunc(s.watchLeaderContact)
 	if cfg.WAN != nil {
 		if err := s.startFederation(); err != nil {
 			s.Shutdown()

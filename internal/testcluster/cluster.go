@@ -233,12 +233,15 @@ func (n *Node) start() {
 	n.mu.Unlock()
 }
 
-// FastServer sets Raft timings for tests on loopback, and a short
-// coordinate batch period so that coordinates show within 100ms.
+// FastServer sets Raft timings for tests on loopback, half the production
+// ones, and a short coordinate batch period so that coordinates show
+// within 100ms. Measured with three servers and CPUs oversubscribed five
+// times (BurnCPU(5)) for 40s: 200/200/100ms (heartbeat, election, lease)
+// held three elections, 500/500/250ms none.
 func FastServer(c *server.Config) {
-	c.HeartbeatTimeout = 200 * time.Millisecond
-	c.ElectionTimeout = 200 * time.Millisecond
-	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.HeartbeatTimeout = 500 * time.Millisecond
+	c.ElectionTimeout = 500 * time.Millisecond
+	c.LeaderLeaseTimeout = 250 * time.Millisecond
 	c.ReconcileInterval = time.Second
 	c.CoordinateUpdatePeriod = 100 * time.Millisecond
 }

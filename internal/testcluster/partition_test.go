@@ -95,17 +95,21 @@ func TestPartitionLeaderIsolated(t *testing.T) {
 	p := cutLeader(t, c, b)
 	t.Logf("old leader stepped down %v after the cut, new leader %s after %v", p.steppedIn, p.newLeader.Name, p.electedIn)
 	if p.steppedIn > time.Second {
-		t.Errorf("old leader stepped down %v after the cut, want within about its lease (100ms), 1s at most", p.steppedIn)
+		t.Errorf("old leader stepped down %v after the cut, want within about its lease (250ms), 1s at most", p.steppedIn)
 	}
 	if p.electedIn > 3*time.Second {
 		t.Errorf("majority elected a leader %v after the cut, want within 2s (3s on a loaded machine)", p.electedIn)
 	}
 
-	// The majority takes writes.
+	// The majority takes writes. Its two servers need each other for a
+	// quorum, and beside CPU burners the new leader lost its leadership
+	// while committing the first write: it is retried (the same value, so
+	// a retry of one that was applied changes nothing).
 	kvNew := p.newLeader.API().KV()
-	if _, err := kvNew.Put(&api.KVPair{Key: "k", Value: []byte("majority")}, nil); err != nil {
-		t.Fatalf("Put on the majority: %v", err)
-	}
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		_, err := kvNew.Put(&api.KVPair{Key: "k", Value: []byte("majority")}, nil)
+		return err
+	})
 
 	// The minority refuses writes and consistent reads within 1s.
 	minority := p.old.API().KV()
@@ -168,4 +172,40 @@ func TestPartitionLeaderIsolated(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// TestPartitionFollowerCutFromLeader cuts one follower from the leader
+// only (the two followers still reach each other, the leader keeps its
+// quorum): a write sent to that follower, which it forwards to a leader it
+// still believes in over a connection that now carries nothing, is
+// answered with an error within 1s, and on heal the follower forwards
+// again.
+func TestPartitionFollowerCutFromLeader(t *testing.T) {
+	b := testcluster.NewBridge()
+	c := testcluster.New(t, testcluster.Options{Servers: 3, Bridge: b})
+	leader := c.WaitLeader(10 * time.Second)
+	cut := c.Followers(leader)[0]
+	kv := cut.API().KV()
+	// The follower's connection to the leader is open before the cut.
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		_, err := kv.Put(&api.KVPair{Key: "k", Value: []byte("before")}, nil)
+		return err
+	})
+
+	b.Cut(cut.ID(), leader.ID())
+	took, err := timed(func(ctx context.Context) error {
+		_, err := kv.Put(&api.KVPair{Key: "k", Value: []byte("cut")}, (&api.WriteOptions{}).WithContext(ctx))
+		return err
+	})
+	t.Logf("write on the follower cut from its leader: %v after %v", err, took)
+	if err == nil || took > time.Second {
+		t.Errorf("Put on the cut follower = %v after %v, want an error within 1s", err, took)
+	}
+
+	b.Heal()
+	c.WaitLeader(10 * time.Second)
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		_, err := kv.Put(&api.KVPair{Key: "k", Value: []byte("healed")}, nil)
+		return err
+	})
 }
