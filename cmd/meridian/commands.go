@@ -121,8 +121,7 @@ func runJoin(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "meridian join: expected at least one address to join")
-		return 1
+		return usageError(fs, "meridian join: expected at least one address to join")
 	}
 	c := client()
 	joined := 0

@@ -44,6 +44,10 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"catalog", "services", "-wat"}, "flag provided but not defined: -wat\nsee meridian catalog services -h\n"},
 		{[]string{"watch", "-type", "frob"}, "meridian watch: unknown -type \"frob\" (key, keyprefix, services, nodes, service or checks)\nsee meridian watch -h\n"},
 		{[]string{"watch", "-type", "service"}, "meridian watch: -type service needs -service\nsee meridian watch -h\n"},
+		{[]string{"join"}, "meridian join: expected at least one address to join\nsee meridian join -h\n"},
+		{[]string{"rtt"}, "meridian rtt: expected one or two node names\nsee meridian rtt -h\n"},
+		{[]string{"lock", "p"}, "meridian lock: expected PREFIX and a command, got 1 argument(s)\nsee meridian lock -h\n"},
+		{[]string{"kv", "export", "a", "b"}, "meridian kv export: expected at most one prefix, got 2 argument(s)\nsee meridian kv export -h\n"},
 		{[]string{"query", "explain", "-nope"}, "flag provided but not defined: -nope\nsee meridian query explain -h\n"},
 	}
 	for _, tc := range tests {

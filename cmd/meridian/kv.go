@@ -343,8 +343,7 @@ func kvExport(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if fs.NArg() > 1 {
-		fmt.Fprintf(stderr, "meridian kv export: expected at most one prefix, got %d argument(s)\n", fs.NArg())
-		return 1
+		return usageError(fs, fmt.Sprintf("meridian kv export: expected at most one prefix, got %d argument(s)", fs.NArg()))
 	}
 	q := url.Values{}
 	rf.set(q)
@@ -373,8 +372,7 @@ func kvImport(args []string, in io.Reader, stdout, stderr io.Writer) int {
 	}
 	src := "-"
 	if fs.NArg() > 1 {
-		fmt.Fprintf(stderr, "meridian kv import: expected at most one source, got %d argument(s)\n", fs.NArg())
-		return 1
+		return usageError(fs, fmt.Sprintf("meridian kv import: expected at most one source, got %d argument(s)", fs.NArg()))
 	}
 	if fs.NArg() == 1 {
 		src = fs.Arg(0)
