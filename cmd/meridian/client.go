@@ -136,18 +136,14 @@ func (c *httpClient) sendJSONReply(method, path string, in, out any) error {
 	return nil
 }
 
-// parseOrExit parses the flags; it returns false and the exit code when the
+// parseArgs parses the flags; it returns false and the exit code when the
 // command should stop (help, bad flag, wrong number of arguments).
 func parseArgs(fs *flag.FlagSet, args []string, nargs int, argsHelp string) (ok bool, code int) {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return false, 0
-		}
-		return false, 1
+	if ok, code := parseFlags(fs, args); !ok {
+		return false, code
 	}
 	if nargs >= 0 && fs.NArg() != nargs {
-		fmt.Fprintf(fs.Output(), "meridian %s: expected %s, got %d argument(s)\n", fs.Name(), argsHelp, fs.NArg())
-		return false, 1
+		return false, usageError(fs, fmt.Sprintf("meridian %s: expected %s, got %d argument(s)", commandName(fs), argsHelp, fs.NArg()))
 	}
 	return true, 0
 }

@@ -5,9 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
+	"regexp"
 	"runtime/debug"
 	"sort"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,11 +20,12 @@ import (
 
 // member is what /v1/agent/members answers, as far as the CLI prints it.
 type member struct {
-	Name   string
-	Addr   string
-	Port   uint16
-	Tags   map[string]string
-	Status int
+	Name        string
+	Addr        string
+	Port        uint16
+	Tags        map[string]string
+	Status      int
+	ProtocolCur uint8
 }
 
 var statusNames = map[int]string{0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed"}
@@ -28,29 +33,89 @@ var statusNames = map[int]string{0: "none", 1: "alive", 2: "leaving", 3: "left",
 func runMembers(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("members [options]", "Lists the members of the LAN gossip pool the agent is in.", stderr)
 	wan := fs.Bool("wan", false, "list the WAN pool of servers instead")
+	detailed := fs.Bool("detailed", false, "print each member's gossip tags instead of the summary columns")
+	status := fs.String("status", "", "list only the members whose status (alive, leaving, left, failed) matches this regular expression")
+	segment := fs.String("segment", "", "list only the members of this network segment (servers are in all)")
 	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
 		return code
+	}
+	statusRe, err := regexp.Compile(*status)
+	if err != nil {
+		return usageError(fs, fmt.Sprintf("meridian members: -status %q is not a regular expression: %v", *status, err))
 	}
 	path := "/v1/agent/members"
 	if *wan {
 		path += "?wan=1"
 	}
-	var members []member
-	if err := client().do("GET", path, &members); err != nil {
+	var all []member
+	if err := client().do("GET", path, &all); err != nil {
 		return fail(stderr, "members", err)
+	}
+	var members []member
+	for _, m := range all {
+		if !statusRe.MatchString(statusNames[m.Status]) {
+			continue
+		}
+		if seg := memberSegment(m); *segment != "" && seg != "<all>" && seg != *segment {
+			continue
+		}
+		members = append(members, m)
+	}
+	if len(members) == 0 {
+		// Consul exits 2 when the filters leave nobody.
+		return 2
 	}
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "Node\tAddress\tStatus\tType\tBuild\tDC")
+	if *detailed {
+		fmt.Fprintln(tw, "Node\tAddress\tStatus\tTags")
+		for _, m := range members {
+			keys := make([]string, 0, len(m.Tags))
+			for k := range m.Tags {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			tags := make([]string, len(keys))
+			for i, k := range keys {
+				tags[i] = k + "=" + m.Tags[k]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, net.JoinHostPort(m.Addr, strconv.Itoa(int(m.Port))), statusNames[m.Status], strings.Join(tags, ","))
+		}
+		tw.Flush()
+		return 0
+	}
+	fmt.Fprintln(tw, "Node\tAddress\tStatus\tType\tBuild\tProtocol\tDC\tPartition\tSegment")
 	for _, m := range members {
 		kind := "client"
 		if m.Tags["role"] == "consul" {
 			kind = "server"
 		}
-		fmt.Fprintf(tw, "%s\t%s:%d\t%s\t%s\t%s\t%s\n", m.Name, m.Addr, m.Port, statusNames[m.Status], kind, m.Tags["build"], m.Tags["dc"])
+		protocol := m.Tags["vsn"]
+		if protocol == "" {
+			protocol = strconv.Itoa(int(m.ProtocolCur))
+		}
+		partition := m.Tags["ap"]
+		if partition == "" {
+			partition = "default"
+		}
+		build, _, _ := strings.Cut(m.Tags["build"], ":")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, net.JoinHostPort(m.Addr, strconv.Itoa(int(m.Port))),
+			statusNames[m.Status], kind, build, protocol, m.Tags["dc"], partition, memberSegment(m))
 	}
 	tw.Flush()
 	return 0
+}
+
+// memberSegment is the network segment Consul's members shows: a server
+// is in all of them, a client without one in the default one.
+func memberSegment(m member) string {
+	switch {
+	case m.Tags["role"] == "consul":
+		return "<all>"
+	case m.Tags["segment"] != "":
+		return m.Tags["segment"]
+	}
+	return "<default>"
 }
 
 func runJoin(args []string, stdout, stderr io.Writer) int {
@@ -60,8 +125,7 @@ func runJoin(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "meridian join: expected at least one address to join")
-		return 1
+		return usageError(fs, "meridian join: expected at least one address to join")
 	}
 	c := client()
 	joined := 0

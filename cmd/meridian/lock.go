@@ -76,8 +76,7 @@ func lockCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return code
 	}
 	if fs.NArg() < 2 {
-		fmt.Fprintf(stderr, "meridian lock: expected PREFIX and a command, got %d argument(s)\n", fs.NArg())
-		return 1
+		return usageError(fs, fmt.Sprintf("meridian lock: expected PREFIX and a command, got %d argument(s)", fs.NArg()))
 	}
 	if *limit < 1 {
 		fmt.Fprintf(stderr, "meridian lock: -n must be at least 1, got %d\n", *limit)

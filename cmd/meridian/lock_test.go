@@ -181,7 +181,7 @@ func TestLockWatchBadInvocations(t *testing.T) {
 		{"lock with n 0", []string{"lock", "-n", "0", "p", "true"}, "-n must be at least 1"},
 		{"lock with empty prefix", []string{"lock", "/", "true"}, "PREFIX must not be empty"},
 		{"watch without type", []string{"watch", "-key", "k"}, "-type is required"},
-		{"watch with unknown type", []string{"watch", "-type", "service", "-key", "k"}, `unknown -type "service"`},
+		{"watch with unknown type", []string{"watch", "-type", "event-stream", "-key", "k"}, `unknown -type "event-stream"`},
 		{"watch key without key", []string{"watch", "-type", "key"}, "needs -key"},
 		{"watch keyprefix without prefix", []string{"watch", "-type", "keyprefix"}, "needs -prefix"},
 	}

@@ -61,11 +61,8 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 func parseQueryArgs(fs *flag.FlagSet, args []string) (name string, ok bool, code int) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				return "", false, 0
-			}
-			return "", false, 1
+		if ok, code := parseFlags(fs, args); !ok {
+			return "", false, code
 		}
 		if fs.NArg() == 0 {
 			break

@@ -18,8 +18,7 @@ func runRTT(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {
-		fmt.Fprintln(stderr, "meridian rtt: expected one or two node names")
-		return 1
+		return usageError(fs, "meridian rtt: expected one or two node names")
 	}
 	c := client()
 	a, b := fs.Arg(0), fs.Arg(1)

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -156,20 +157,79 @@ func runServicesDeregister(args []string, stdout, stderr io.Writer) int {
 }
 
 func runCatalog(args []string, stdout, stderr io.Writer) int {
-	return runSubcommand("catalog", "Usage: meridian catalog services [-tags] | nodes [-service NAME]", []subcommand{
+	return runSubcommand("catalog", "Usage: meridian catalog datacenters | services [-node N] [-tags] | nodes [-service S] [-near N] [-detailed] [-node-meta k=v]", []subcommand{
+		{[]string{"datacenters"}, runCatalogDatacenters},
 		{[]string{"services"}, runCatalogServices},
 		{[]string{"nodes"}, runCatalogNodes},
 	}, args, stdout, stderr)
 }
 
-func runCatalogServices(args []string, stdout, stderr io.Writer) int {
-	fs, client := clientFlags("catalog services [options]", "Lists the services in the catalog.", stderr)
-	showTags := fs.Bool("tags", false, "show each service's tags")
+func runCatalogDatacenters(args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("catalog datacenters [options]", "Lists the datacenters known, nearest first.", stderr)
 	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
 		return code
 	}
-	var svcs map[string][]string
-	if err := client().do("GET", "/v1/catalog/services", &svcs); err != nil {
+	var dcs []string
+	if err := client().do("GET", "/v1/catalog/datacenters", &dcs); err != nil {
+		return fail(stderr, "catalog datacenters", err)
+	}
+	for _, dc := range dcs {
+		fmt.Fprintln(stdout, dc)
+	}
+	return 0
+}
+
+// nodeMetaFlag adds the repeatable -node-meta key=value flag; its query
+// sets the node-meta=key:value parameters, or says which one is malformed.
+func nodeMetaFlag(fs *flag.FlagSet) func(q url.Values) error {
+	var meta stringList
+	fs.Var(&meta, "node-meta", "list only the nodes with this metadata, key=value (repeatable)")
+	return func(q url.Values) error {
+		for _, kv := range meta {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("-node-meta %q is not key=value", kv)
+			}
+			q.Add("node-meta", k+":"+v)
+		}
+		return nil
+	}
+}
+
+func runCatalogServices(args []string, stdout, stderr io.Writer) int {
+	fs, client := clientFlags("catalog services [options]", "Lists the services in the catalog, or those of one node.", stderr)
+	rf := addReadFlags(fs)
+	showTags := fs.Bool("tags", false, "show each service's tags")
+	node := fs.String("node", "", "list only the services of this node")
+	nodeMeta := nodeMetaFlag(fs)
+	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
+		return code
+	}
+	q := url.Values{}
+	rf.set(q)
+	if err := nodeMeta(q); err != nil {
+		return usageError(fs, "meridian catalog services: "+err.Error())
+	}
+	c := client()
+	svcs := map[string][]string{}
+	if *node != "" {
+		var n *struct {
+			Services map[string]struct {
+				Service string
+				Tags    []string
+			}
+		}
+		if err := c.do("GET", withQuery("/v1/catalog/node/"+url.PathEscape(*node), q), &n); err != nil {
+			return fail(stderr, "catalog services", err)
+		}
+		if n == nil {
+			fmt.Fprintf(stderr, "meridian catalog services: no node %q in the catalog\n", *node)
+			return 1
+		}
+		for _, svc := range n.Services {
+			svcs[svc.Service] = append(svcs[svc.Service], svc.Tags...)
+		}
+	} else if err := c.do("GET", withQuery("/v1/catalog/services", q), &svcs); err != nil {
 		return fail(stderr, "catalog services", err)
 	}
 	names := make([]string, 0, len(svcs))
@@ -180,8 +240,7 @@ func runCatalogServices(args []string, stdout, stderr io.Writer) int {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, n := range names {
 		if *showTags {
-			tags := append([]string(nil), svcs[n]...)
-			sort.Strings(tags)
+			tags := slices.Compact(slices.Sorted(slices.Values(svcs[n])))
 			fmt.Fprintf(tw, "%s\t%s\n", n, strings.Join(tags, ","))
 		} else {
 			fmt.Fprintln(tw, n)
@@ -191,34 +250,69 @@ func runCatalogServices(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// catalogNode is a node as /v1/catalog/nodes and /v1/catalog/service
+// answer it, as far as `catalog nodes` prints it.
+type catalogNode struct {
+	Node, ID, Address, Datacenter string
+	TaggedAddresses               map[string]string
+	Meta                          map[string]string `json:"Meta"`
+	NodeMeta                      map[string]string
+}
+
 func runCatalogNodes(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("catalog nodes [options]", "Lists the nodes in the catalog.", stderr)
+	rf := addReadFlags(fs)
 	service := fs.String("service", "", "list only the nodes that run this service")
+	near := fs.String("near", "", "sort by round-trip time from this node (_agent: the agent's)")
+	detailed := fs.Bool("detailed", false, "print the full node ID, tagged addresses and metadata")
+	nodeMeta := nodeMetaFlag(fs)
 	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
 		return code
 	}
-	type row struct{ Node, ID, Address, Datacenter string }
-	var rows []row
+	q := url.Values{}
+	rf.set(q)
+	if *near != "" {
+		q.Set("near", *near)
+	}
+	if err := nodeMeta(q); err != nil {
+		return usageError(fs, "meridian catalog nodes: "+err.Error())
+	}
+	var rows []catalogNode
 	c := client()
 	if *service != "" {
-		var nodes []struct{ Node, ID, Address, Datacenter string }
-		if err := c.do("GET", "/v1/catalog/service/"+url.PathEscape(*service), &nodes); err != nil {
+		var nodes []catalogNode
+		if err := c.do("GET", withQuery("/v1/catalog/service/"+url.PathEscape(*service), q), &nodes); err != nil {
 			return fail(stderr, "catalog nodes", err)
 		}
 		seen := map[string]bool{}
 		for _, n := range nodes {
 			if !seen[n.Node] {
 				seen[n.Node] = true
-				rows = append(rows, row(n))
+				n.Meta = n.NodeMeta
+				rows = append(rows, n)
 			}
 		}
-	} else if err := c.do("GET", "/v1/catalog/nodes", &rows); err != nil {
+	} else if err := c.do("GET", withQuery("/v1/catalog/nodes", q), &rows); err != nil {
 		return fail(stderr, "catalog nodes", err)
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Node < rows[j].Node })
+	if *near == "" {
+		sort.Slice(rows, func(i, j int) bool { return rows[i].Node < rows[j].Node })
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(stderr, "No nodes match the given query - try expanding your search.")
+		return 0
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "Node\tID\tAddress\tDC")
+	if *detailed {
+		fmt.Fprintln(tw, "Node\tID\tAddress\tDC\tTaggedAddresses\tMeta")
+	} else {
+		fmt.Fprintln(tw, "Node\tID\tAddress\tDC")
+	}
 	for _, r := range rows {
+		if *detailed {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, r.ID, r.Address, r.Datacenter, joinMap(r.TaggedAddresses), joinMap(r.Meta))
+			continue
+		}
 		id := r.ID
 		if len(id) > 8 {
 			id = id[:8]
@@ -227,6 +321,15 @@ func runCatalogNodes(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	return 0
+}
+
+// joinMap prints a map as Consul's CLI does: k=v pairs, sorted, by commas.
+func joinMap(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func runReload(args []string, stdout, stderr io.Writer) int {

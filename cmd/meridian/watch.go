@@ -37,46 +37,89 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 // watchCmd is `meridian watch`; it runs until ctx ends (SIGINT or SIGTERM)
 // and then exits 0.
 func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, client := clientFlags("watch", "Watches a key, a key prefix or user events and runs HANDLER (or prints JSON) on each change: -type key -key K | -type keyprefix -prefix P | -type event [-name N] [HANDLER...]. For events the handler runs once per event (the events the agent holds when the watch starts included), with a JSON list of that one event on its stdin.", stderr)
-	typ := fs.String("type", "", "what to watch: key, keyprefix or event")
+	fs, client := clientFlags("watch [options] [HANDLER...]", "Watches a view of the datacenter and runs HANDLER (or prints JSON) on each change, with the JSON on its stdin:\n"+
+		"  -type key -key K | -type keyprefix -prefix P | -type services | -type nodes |\n"+
+		"  -type service -service S [-tag T] [-passingonly] | -type checks [-service S | -state STATE] |\n"+
+		"  -type event [-name N]\n"+
+		"For events the handler runs once per event (the events the agent holds when the watch starts included), with a JSON list of that one event on its stdin.", stderr)
+	rf := addReadFlags(fs)
+	typ := fs.String("type", "", "what to watch: key, keyprefix, services, nodes, service, checks or event")
 	name := fs.String("name", "", "with -type event, only events of this name")
 	key := fs.String("key", "", "with -type key, the key to watch")
 	prefix := fs.String("prefix", "", "with -type keyprefix, the prefix to watch")
+	service := fs.String("service", "", "with -type service or checks, the service to watch")
+	tag := fs.String("tag", "", "with -type service, only the instances with this tag")
+	passing := fs.Bool("passingonly", false, "with -type service, only the instances whose checks pass")
+	state := fs.String("state", "", "with -type checks, only the checks in this state (any, passing, warning, critical)")
 	shell := fs.Bool("shell", true, "run HANDLER through /bin/sh -c, as one command line")
 	if ok, code := parseArgs(fs, args, -1, ""); !ok {
 		return code
 	}
+	bad := func(msg string) int { return usageError(fs, "meridian watch: "+msg) }
+	q := url.Values{}
+	rf.set(q)
 	var path string
 	switch *typ {
 	case "key":
 		if *key == "" {
-			fmt.Fprintln(stderr, "meridian watch: -type key needs -key")
-			return 1
+			return bad("-type key needs -key")
 		}
-		path = kvPath(*key) + "?"
+		path = kvPath(*key)
 	case "keyprefix":
 		if *prefix == "" {
-			fmt.Fprintln(stderr, "meridian watch: -type keyprefix needs -prefix")
-			return 1
+			return bad("-type keyprefix needs -prefix")
 		}
-		path = kvPath(*prefix) + "?recurse&"
+		path = kvPath(*prefix)
+		q.Set("recurse", "")
+	case "services":
+		path = "/v1/catalog/services"
+	case "nodes":
+		path = "/v1/catalog/nodes"
+	case "service":
+		if *service == "" {
+			return bad("-type service needs -service")
+		}
+		path = "/v1/health/service/" + url.PathEscape(*service)
+		if *tag != "" {
+			q.Set("tag", *tag)
+		}
+		if *passing {
+			q.Set("passing", "")
+		}
+	case "checks":
+		switch {
+		case *service != "" && *state != "":
+			return bad("-type checks takes -service or -state, not both")
+		case *service != "":
+			path = "/v1/health/checks/" + url.PathEscape(*service)
+		default:
+			st := *state
+			if st == "" {
+				st = "any"
+			}
+			path = "/v1/health/state/" + url.PathEscape(st)
+		}
 	case "event":
-		path = "/v1/event/list?"
+		path = "/v1/event/list"
 		if *name != "" {
-			path += "name=" + url.QueryEscape(*name) + "&"
+			q.Set("name", *name)
 		}
 	case "":
-		fmt.Fprintln(stderr, "meridian watch: -type is required (key, keyprefix or event)")
-		return 1
+		return bad("-type is required (key, keyprefix, services, nodes, service, checks or event)")
 	default:
-		fmt.Fprintf(stderr, "meridian watch: unknown -type %q (key, keyprefix or event)\n", *typ)
-		return 1
+		return bad(fmt.Sprintf("unknown -type %q (key, keyprefix, services, nodes, service, checks or event)", *typ))
 	}
 	if *name != "" && *typ != "event" {
-		fmt.Fprintln(stderr, "meridian watch: -name applies to -type event only")
-		return 1
+		return bad("-name applies to -type event only")
 	}
-	w := &watcher{c: client(), path: path, single: *typ == "key", handler: fs.Args(), shell: *shell, stdout: stdout, stderr: stderr}
+	path = withQuery(path, q)
+	if len(q) == 0 {
+		path += "?"
+	} else {
+		path += "&"
+	}
+	kv := *typ == "key" || *typ == "keyprefix"
+	w := &watcher{c: client(), path: path, kv: kv, single: *typ == "key", handler: fs.Args(), shell: *shell, stdout: stdout, stderr: stderr}
 	if *typ == "event" {
 		w.events = map[string]bool{}
 	}
@@ -87,13 +130,14 @@ func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // watcher runs the blocking-query loop of one watch.
 type watcher struct {
 	c       *httpClient
-	path    string // kv path and "?..." ready for index and wait
+	path    string // path and "?..." ready for index and wait
+	kv      bool   // a key or prefix: answer key entries, not the raw JSON
 	single  bool   // a key: answer one object (or null), not a list
 	handler []string
 	shell   bool
 	// events, for a watch of user events, holds the IDs already handed
-	// to the handler (nil for a KV watch). An event list's index is not
-	// monotonic (it comes from the last event's ID).
+	// to the handler (nil for other watches). An event list's index is
+	// not monotonic (it comes from the last event's ID).
 	events map[string]bool
 	stdout io.Writer
 	stderr io.Writer
@@ -147,7 +191,15 @@ func (w *watcher) run(ctx context.Context) {
 
 // decode turns an answer into the JSON a handler gets: for a key, the one
 // entry or null; for a prefix, the list (empty when nothing is under it).
+// Other views are handed on as the agent answers them, indented.
 func (w *watcher) decode(code int, body []byte) ([]byte, error) {
+	if !w.kv {
+		var b bytes.Buffer
+		if err := json.Indent(&b, body, "", "    "); err != nil {
+			return nil, fmt.Errorf("decode answer: %w", err)
+		}
+		return b.Bytes(), nil
+	}
 	var pairs []kvPair
 	if code == http.StatusOK {
 		if err := json.Unmarshal(body, &pairs); err != nil {
