@@ -310,11 +310,22 @@ func startUpstream(t *testing.T, rcode int) string {
 		}
 		w.WriteMsg(m)
 	})
-	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A free UDP port's TCP twin may be taken by another process: try
+	// other ports until both are ours.
+	var (
+		udp   net.PacketConn
+		tcpLn net.Listener
+		err   error
+	)
+	for range 20 {
+		if udp, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if tcpLn, err = net.Listen("tcp", udp.LocalAddr().String()); err == nil {
+			break
+		}
+		udp.Close()
 	}
-	tcpLn, err := net.Listen("tcp", udp.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
