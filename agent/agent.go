@@ -449,6 +449,9 @@ func (a *Agent) Server() *server.Server { return a.server }
 // NodeName is the agent's node name.
 func (a *Agent) NodeName() string { return a.cfg.NodeName }
 
+// Datacenter is the agent's datacenter.
+func (a *Agent) Datacenter() string { return a.cfg.Datacenter }
+
 // loadNodeID returns the configured node ID, the one kept in the data dir,
 // or a new one (kept in the data dir when there is one).
 func (a *Agent) loadNodeID() (string, error) {

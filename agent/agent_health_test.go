@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"testing"
@@ -115,4 +116,54 @@ func TestAgentSelfDebugConfigAndCoord(t *testing.T) {
 	if self["Config"]["PrimaryDatacenter"] != "dc1" {
 		t.Errorf("Config.PrimaryDatacenter = %v, want dc1", self["Config"]["PrimaryDatacenter"])
 	}
+}
+
+// TestAgentServiceContentHashBlocks: /v1/agent/service/:id has Consul's
+// ContentHash and Datacenter, and with ?hash= of the current hash blocks
+// until the service changes (consul/api's WaitHash), or the wait passes.
+func TestAgentServiceContentHashBlocks(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 1, InMemory: true})
+	n := c.WaitLeader(10 * time.Second)
+	agent := n.API().Agent()
+	reg := &api.AgentServiceRegistration{ID: "web", Name: "web", Port: 80}
+	if err := agent.ServiceRegister(reg); err != nil {
+		t.Fatal(err)
+	}
+	svc, meta, err := agent.Service("web", nil)
+	if err != nil || svc.ContentHash == "" || meta.LastContentHash != svc.ContentHash || svc.Datacenter != "dc1" {
+		t.Fatalf("Service(web) = %+v, %+v, %v; want a ContentHash, the same in the header, and dc1", svc, meta, err)
+	}
+	first := svc.ContentHash
+
+	start := time.Now()
+	svc, _, err = agent.Service("web", &api.QueryOptions{WaitHash: first, WaitTime: 300 * time.Millisecond})
+	if took := time.Since(start); err != nil || svc.ContentHash != first || took < 250*time.Millisecond {
+		t.Errorf("an unchanged service answered after %v with %v, %v; want the same hash after the 300ms wait", took, svc, err)
+	}
+
+	got := make(chan *api.AgentService, 1)
+	go func() {
+		s, _, err := agent.Service("web", &api.QueryOptions{WaitHash: first, WaitTime: 30 * time.Second})
+		if err != nil {
+			t.Error(err)
+		}
+		got <- s
+	}()
+	reg.Port = 81
+	// Re-register until the blocked read answers: the read may not be
+	// parked yet when the first change lands, and then answers it anyway.
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		select {
+		case s := <-got:
+			if s == nil || s.Port != 81 || s.ContentHash == first {
+				t.Errorf("the blocked read answered %+v, want port 81 and a new hash", s)
+			}
+			return nil
+		case <-time.After(200 * time.Millisecond):
+			if err := agent.ServiceRegister(reg); err != nil {
+				return err
+			}
+			return errors.New("the blocked read has not answered the change yet")
+		}
+	})
 }

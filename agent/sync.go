@@ -43,6 +43,9 @@ type localState struct {
 	deletedChecks   map[string]bool
 	stopped         bool
 
+	watchMu sync.Mutex
+	watch   chan struct{} // closed at the next change (nil: nobody waits)
+
 	kick   chan struct{}   // a change waits to be pushed
 	flush  chan chan error // a caller waits for the changes to be pushed
 	cancel context.CancelFunc
@@ -89,13 +92,34 @@ func (a *Agent) SyncLocal(ctx context.Context) {
 	}
 }
 
-// changed wakes the sync loop; changes made meanwhile share one push.
+// changed wakes the sync loop (changes made meanwhile share one push)
+// and the blocking reads of the local state.
 func (l *localState) changed() {
 	select {
 	case l.kick <- struct{}{}:
 	default:
 	}
+	l.watchMu.Lock()
+	if l.watch != nil {
+		close(l.watch)
+		l.watch = nil
+	}
+	l.watchMu.Unlock()
 }
+
+// watchCh is closed at the next change of the local state.
+func (l *localState) watchCh() <-chan struct{} {
+	l.watchMu.Lock()
+	defer l.watchMu.Unlock()
+	if l.watch == nil {
+		l.watch = make(chan struct{})
+	}
+	return l.watch
+}
+
+// LocalChanged is closed at the next change of the local services or
+// checks: a blocking read of them (?hash=) waits on it.
+func (a *Agent) LocalChanged() <-chan struct{} { return a.local.watchCh() }
 
 // startLocal loads the config's and the persisted definitions and starts
 // the sync loop. Called by Start once the HTTP API and RPC are ready.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,6 +38,9 @@ type LocalAgent interface {
 	LocalServices() map[string]*catalog.Service
 	// LocalChecks is the local checks by ID.
 	LocalChecks() map[string]*catalog.HealthCheck
+	// LocalChanged is closed at the next change of the local services or
+	// checks.
+	LocalChanged() <-chan struct{}
 	// Reload re-reads the service and check definitions from the config.
 	Reload() error
 	// SyncLocal pushes the local changes to the catalog and returns once
@@ -400,13 +404,58 @@ func (s *Server) agentServices(_ http.ResponseWriter, r *http.Request) (any, err
 	return withFilter(r, s.agent.LocalServices())
 }
 
-func (s *Server) agentService(_ http.ResponseWriter, r *http.Request) (any, error) {
+// agentServiceAnswer is Consul's api.AgentService of one local service:
+// the definition, its datacenter and the hash of its content.
+type agentServiceAnswer struct {
+	*catalog.Service
+	ContentHash string
+	Datacenter  string
+}
+
+// agentService answers one local service, as Consul's: with its
+// ContentHash (also in X-Consul-ContentHash), and blocking while
+// ?hash= is that hash, until the service changes or ?wait passes.
+func (s *Server) agentService(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
-	svc, ok := s.agent.LocalServices()[id]
-	if !ok {
-		return nil, &notFound{msg: fmt.Sprintf("unknown service ID %q", id)}
+	opts, err := s.parseQueryOptions(r)
+	if err != nil {
+		return nil, err
 	}
-	return svc, nil
+	wait := opts.MaxWait
+	if wait <= 0 {
+		wait = min(defaultBlockingWait, s.cfg.MaxQueryTime)
+	}
+	waitHash := r.URL.Query().Get("hash")
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		changed := s.agent.LocalChanged()
+		svc, ok := s.agent.LocalServices()[id]
+		if !ok {
+			return nil, &notFound{msg: fmt.Sprintf("unknown service ID %q", id)}
+		}
+		hash := contentHash(svc)
+		if waitHash == "" || waitHash != hash {
+			w.Header().Set("X-Consul-ContentHash", hash)
+			return agentServiceAnswer{Service: svc, ContentHash: hash, Datacenter: s.agent.Datacenter()}, nil
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			waitHash = "" // answer the unchanged service
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+}
+
+// contentHash is a service's ContentHash: 16 hex digits of a hash of its
+// JSON, which changes with any field of the definition.
+func contentHash(svc *catalog.Service) string {
+	b, _ := json.Marshal(svc)
+	h := fnv.New64a()
+	h.Write(b)
+	return fmt.Sprintf("%016x", h.Sum64())
 }
 
 func (s *Server) agentChecks(_ http.ResponseWriter, r *http.Request) (any, error) {

@@ -16,9 +16,10 @@ import (
 // Consul's limit, which keeps an event inside one gossip packet.
 const MaxEventSize = 512
 
-// defaultEventWait is how long a blocking /v1/event/list waits without
+// defaultBlockingWait is how long a blocking read of the agent's own state
+// (/v1/event/list, /v1/agent/service/:id with ?hash) waits without
 // ?wait (Consul's default wait), before MaxQueryTime caps it.
-const defaultEventWait = 5 * time.Minute
+const defaultBlockingWait = 5 * time.Minute
 
 // UserEvent is one user event, as /v1/event/fire and /v1/event/list answer
 // it (Consul's shape). NodeFilter, ServiceFilter and TagFilter are regular
@@ -136,7 +137,7 @@ func (s *Server) eventList(w http.ResponseWriter, r *http.Request) (any, error) 
 	name := r.URL.Query().Get("name")
 	wait := opts.MaxWait
 	if wait <= 0 {
-		wait = min(defaultEventWait, s.cfg.MaxQueryTime)
+		wait = min(defaultBlockingWait, s.cfg.MaxQueryTime)
 	}
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()

@@ -28,6 +28,8 @@ type Agent interface {
 	// NodeName is the agent's node name (what ?near=_agent and a session
 	// without a node mean), cheaper than Self.
 	NodeName() string
+	// Datacenter is the agent's datacenter.
+	Datacenter() string
 	// Members lists the LAN pool (or the WAN pool when wan is set).
 	Members(wan bool) ([]Member, error)
 	// Join joins the agent to the pool at addr.
