@@ -176,6 +176,12 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer s.startKVLeader(ctx)()
 	defer s.startCoordinateLeader(ctx)()
 	s.establishACL(ctx)
+	autopilotDone := make(chan struct{})
+	go func() {
+		defer close(autopilotDone)
+		s.autopilotLoop(ctx)
+	}()
+	defer func() { <-autopilotDone }()
 	interval := time.NewTicker(s.cfg.ReconcileInterval)
 	defer interval.Stop()
 	for {

@@ -233,14 +233,17 @@ func (n *Node) start() {
 	n.mu.Unlock()
 }
 
-// FastServer sets Raft timings for tests on loopback, and a short
-// coordinate batch period so that coordinates show within 100ms.
+// FastServer sets Raft timings for tests on loopback, a short coordinate
+// batch period so that coordinates show within 100ms, and autopilot
+// checks every 200ms promoting a new server after 1s.
 func FastServer(c *server.Config) {
 	c.HeartbeatTimeout = 200 * time.Millisecond
 	c.ElectionTimeout = 200 * time.Millisecond
 	c.LeaderLeaseTimeout = 100 * time.Millisecond
 	c.ReconcileInterval = time.Second
 	c.CoordinateUpdatePeriod = 100 * time.Millisecond
+	c.AutopilotInterval = 200 * time.Millisecond
+	c.Autopilot.ServerStabilizationTime = time.Second
 }
 
 // ID names the node on a Bridge: "datacenter/name".
