@@ -34,17 +34,23 @@ echo "leader $LIP (pid $LPID)"
 # Writes with keep-alive connections, 4 in parallel.
 t0=$(date +%s.%N)
 python3 - "$HTTP" "$KEYS" <<'PY' || exit 1
-import base64, http.client, json, sys, threading
+import base64, http.client, json, sys, threading, time
 host, keys = sys.argv[1], int(sys.argv[2])
 val = base64.b64encode(b"v" * 100).decode()
 batches = [range(i, min(i + 64, keys)) for i in range(0, keys, 64)]
 errs = []
 def work(part):
+    # A batch that meets a leader election (503) is sent again, up to
+    # 20 times: the writes are idempotent sets.
     c = http.client.HTTPConnection(host, timeout=60)
     for b in part:
         body = json.dumps([{"KV": {"Verb": "set", "Key": "bench/%08d" % k, "Value": val}} for k in b])
-        c.request("PUT", "/v1/txn", body, {"Content-Type": "application/json"})
-        r = c.getresponse(); data = r.read()
+        for attempt in range(20):
+            c.request("PUT", "/v1/txn", body, {"Content-Type": "application/json"})
+            r = c.getresponse(); data = r.read()
+            if r.status < 500:
+                break
+            time.sleep(0.5)
         if r.status != 200:
             errs.append("%d %s" % (r.status, data[:200])); return
 ts = [threading.Thread(target=work, args=(batches[i::4],)) for i in range(4)]
