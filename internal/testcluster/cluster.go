@@ -332,6 +332,29 @@ func (n *Node) API() *api.Client {
 	return c
 }
 
+// AddServer starts one more server that joins the running cluster (it does
+// not bootstrap), as an operator replacing a dead one would.
+func (c *Cluster) AddServer() *Node {
+	c.t.Helper()
+	c.mu.Lock()
+	name := fmt.Sprintf("server%d", len(c.Servers)+1)
+	join := c.Servers[0].LANAddr()
+	for _, s := range c.Servers {
+		if s.Running() {
+			join = s.LANAddr()
+			break
+		}
+	}
+	c.mu.Unlock()
+	n := c.newNode(name, true, join)
+	n.cfg.BootstrapExpect, n.cfg.Bootstrap = 0, false
+	n.start()
+	c.mu.Lock()
+	c.Servers = append(c.Servers, n)
+	c.mu.Unlock()
+	return n
+}
+
 // Followers returns the servers other than leader, in order.
 func (c *Cluster) Followers(leader *Node) []*Node {
 	var out []*Node
