@@ -2,6 +2,9 @@ package server_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +24,25 @@ func raftVoters(c *api.Client) (map[string]bool, error) {
 		out[s.ID] = s.Voter
 	}
 	return out, nil
+}
+
+// autopilotGauge reads consul_autopilot_healthy from n's agent.
+func autopilotGauge(n *testcluster.Node) (string, error) {
+	resp, err := http.Get("http://" + n.HTTPAddr() + "/v1/agent/metrics?format=prometheus")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "consul_autopilot_healthy "); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("no consul_autopilot_healthy in the metrics")
 }
 
 // TestAutopilotConfigurationCAS stores a configuration through the API,
@@ -94,6 +116,9 @@ func TestAutopilotRemovesDeadServerAndPromotesReplacement(t *testing.T) {
 		if !h.Healthy || len(h.Servers) != 3 || h.FailureTolerance != 1 {
 			return fmt.Errorf("health = %+v, want 3 healthy servers, tolerance 1", h)
 		}
+		if g, err := autopilotGauge(leader); err != nil || g != "1" {
+			return fmt.Errorf("consul_autopilot_healthy = %q, %v; want 1", g, err)
+		}
 		return nil
 	})
 
@@ -108,6 +133,9 @@ func TestAutopilotRemovesDeadServerAndPromotesReplacement(t *testing.T) {
 		}
 		for _, s := range h.Servers {
 			if s.ID == victimID && !s.Healthy && !h.Healthy {
+				if g, err := autopilotGauge(leader); err != nil || g != "0" {
+					return fmt.Errorf("consul_autopilot_healthy = %q, %v; want 0", g, err)
+				}
 				return nil
 			}
 		}
@@ -138,18 +166,29 @@ func TestAutopilotRemovesDeadServerAndPromotesReplacement(t *testing.T) {
 	removed := time.Now()
 	t.Logf("dead server removed %s after the kill (%s after the LAN pool marked it failed); threshold + stabilization = 1.2s",
 		removed.Sub(killed).Round(10*time.Millisecond), removed.Sub(failedAt).Round(10*time.Millisecond))
+	if took := removed.Sub(killed); took > 1200*time.Millisecond+2*time.Second {
+		t.Errorf("dead server removed %s after the kill, want within threshold + stabilization + 2s = 3.2s", took)
+	}
 
 	repl := c.AddServer()
+	replID := repl.Agent().Server().ID()
+	sawNonVoter := false
 	testcluster.Eventually(t, 30*time.Second, func() error {
 		voters, err := raftVoters(client)
 		if err != nil {
 			return err
 		}
-		if !voters[repl.Agent().Server().ID()] || len(voters) != 3 {
+		if voter, ok := voters[replID]; ok && !voter {
+			sawNonVoter = true
+		}
+		if !voters[replID] || len(voters) != 3 {
 			return fmt.Errorf("raft configuration %v, want the replacement as the third voter", voters)
 		}
 		return nil
 	})
+	if !sawNonVoter {
+		t.Errorf("the replacement was never a non-voter: it must join as one and be promoted after 1s of health")
+	}
 	testcluster.Eventually(t, 15*time.Second, func() error {
 		h, err := op.AutopilotServerHealth(nil)
 		if err != nil {
