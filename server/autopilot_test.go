@@ -55,8 +55,11 @@ func TestAutopilotConfigurationCAS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.CleanupDeadServers || cfg.LastContactThreshold.Duration() != 200*time.Millisecond || cfg.MaxTrailingLogs != 250 {
-		t.Fatalf("default configuration = %+v, want Consul's defaults", cfg)
+	// testcluster.FastServer turns cleanup off and shortens the
+	// stabilization; the rest are Consul's defaults.
+	if cfg.CleanupDeadServers || cfg.LastContactThreshold.Duration() != 200*time.Millisecond || cfg.MaxTrailingLogs != 250 ||
+		cfg.ServerStabilizationTime.Duration() != time.Second || cfg.ModifyIndex != 0 {
+		t.Fatalf("default configuration = %+v, want the agent's until one is stored", cfg)
 	}
 	cfg.MaxTrailingLogs = 99
 	cfg.ServerStabilizationTime = api.NewReadableDuration(3 * time.Second)

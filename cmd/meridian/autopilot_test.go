@@ -19,10 +19,10 @@ func TestAutopilotCLI(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Servers: 1, InMemory: true})
 	via := "-http-addr=" + c.Servers[0].HTTPAddr()
 	code, out, errOut := meridian("operator", "autopilot", "get-config", via)
-	if code != 0 || !strings.Contains(out, "CleanupDeadServers = true") || !strings.Contains(out, "LastContactThreshold = 200ms") {
+	if code != 0 || !strings.Contains(out, "CleanupDeadServers = false") || !strings.Contains(out, "LastContactThreshold = 200ms") {
 		t.Fatalf("get-config = exit %d, %q, %q", code, out, errOut)
 	}
-	code, out, errOut = meridian("operator", "autopilot", "set-config", via, "-cleanup-dead-servers=false", "-max-trailing-logs=42", "-server-stabilization-time=3s")
+	code, out, errOut = meridian("operator", "autopilot", "set-config", via, "-cleanup-dead-servers=true", "-max-trailing-logs=42", "-server-stabilization-time=3s")
 	if code != 0 || !strings.Contains(out, "Configuration updated!") {
 		t.Fatalf("set-config = exit %d, %q, %q", code, out, errOut)
 	}
@@ -30,7 +30,7 @@ func TestAutopilotCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.CleanupDeadServers || cfg.MaxTrailingLogs != 42 || cfg.ServerStabilizationTime.Duration() != 3*time.Second ||
+	if !cfg.CleanupDeadServers || cfg.MaxTrailingLogs != 42 || cfg.ServerStabilizationTime.Duration() != 3*time.Second ||
 		cfg.LastContactThreshold.Duration() != 200*time.Millisecond {
 		t.Fatalf("configuration after set-config = %+v", cfg)
 	}

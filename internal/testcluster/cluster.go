@@ -235,7 +235,10 @@ func (n *Node) start() {
 
 // FastServer sets Raft timings for tests on loopback, a short coordinate
 // batch period so that coordinates show within 100ms, and autopilot
-// checks every 200ms promoting a new server after 1s.
+// checks every 200ms promoting a new server after 1s. Autopilot's dead
+// server cleanup is off until a test turns it on (operator autopilot
+// set-config): tests that kill or cut off servers and bring them back
+// expect them to stay voters meanwhile.
 func FastServer(c *server.Config) {
 	c.HeartbeatTimeout = 200 * time.Millisecond
 	c.ElectionTimeout = 200 * time.Millisecond
@@ -244,6 +247,7 @@ func FastServer(c *server.Config) {
 	c.CoordinateUpdatePeriod = 100 * time.Millisecond
 	c.AutopilotInterval = 200 * time.Millisecond
 	c.Autopilot.ServerStabilizationTime = time.Second
+	c.Autopilot.CleanupDeadServers = false
 }
 
 // ID names the node on a Bridge: "datacenter/name".
