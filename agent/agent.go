@@ -239,6 +239,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		sc.SnapshotThreshold = uint64(a.cfg.RaftSnapshotThreshold)
 		sc.SnapshotInterval = a.cfg.RaftSnapshotInterval
 		sc.TrailingLogs = uint64(a.cfg.RaftTrailingLogs)
+		ap := a.cfg.Autopilot
+		sc.Autopilot.CleanupDeadServers, sc.Autopilot.LastContactThreshold = ap.CleanupDeadServers, ap.LastContactThreshold
+		sc.Autopilot.MaxTrailingLogs, sc.Autopilot.ServerStabilizationTime = uint64(ap.MaxTrailingLogs), ap.ServerStabilizationTime
 		sc.DefaultQueryWait, sc.MaxQueryWait = a.cfg.DefaultQueryTime, a.cfg.MaxQueryTime
 		sc.Logger = a.logger.With("component", "server")
 		sc.Metrics, sc.MetricsPrefix = a.metrics, a.cfg.Telemetry.MetricsPrefix

@@ -167,6 +167,9 @@ type Config struct {
 	ReconnectTimeout time.Duration `config:"reconnect_timeout"`
 	// Performance tunes timings.
 	Performance Performance `config:"performance"`
+	// Autopilot is the servers' autopilot configuration until an
+	// operator stores one (operator autopilot set-config).
+	Autopilot Autopilot `config:"autopilot"`
 	// Limits caps what clients of the agent may hold.
 	Limits Limits `config:"limits"`
 	// Telemetry names the agent's metrics.
@@ -279,6 +282,18 @@ func orDefault(s, def string) string {
 		return s
 	}
 	return def
+}
+
+// Autopilot is Consul's autopilot block: dead servers are removed when
+// CleanupDeadServers is set, a server is healthy when it heard from the
+// leader within LastContactThreshold and trails it by at most
+// MaxTrailingLogs entries, and a new server becomes a voter once healthy
+// for ServerStabilizationTime.
+type Autopilot struct {
+	CleanupDeadServers      bool          `config:"cleanup_dead_servers"`
+	LastContactThreshold    time.Duration `config:"last_contact_threshold"`
+	MaxTrailingLogs         int           `config:"max_trailing_logs"`
+	ServerStabilizationTime time.Duration `config:"server_stabilization_time"`
 }
 
 // Performance tunes an agent's timings.
@@ -411,6 +426,8 @@ func Default() *Config {
 		EncryptVerifyIncoming: true,
 		EncryptVerifyOutgoing: true,
 		Performance:           Performance{RaftMultiplier: 1},
+		Autopilot: Autopilot{CleanupDeadServers: true, LastContactThreshold: 200 * time.Millisecond,
+			MaxTrailingLogs: 250, ServerStabilizationTime: 10 * time.Second},
 		Limits:                defaultLimits(),
 		Telemetry:             defaultTelemetry(),
 		MaxQueryTime:          DefaultMaxQueryTime,

@@ -16,7 +16,7 @@ var consulOnlyKeys = map[reflect.Type][]string{
 	reflect.TypeFor[Config](): {
 		"advertise_addr_ipv4", "advertise_addr_ipv6", "advertise_addr_wan_ipv4", "advertise_addr_wan_ipv6",
 		"advertise_reconnect_timeout", "audit", "auto_config", "auto_encrypt", "auto_reload_config",
-		"autopilot", "bind_addr_ipv6", "cache", "check_output_max_size", "check_update_interval", "cloud",
+		"bind_addr_ipv6", "cache", "check_output_max_size", "check_update_interval", "cloud",
 		"config_entries", "connect", "disable_anonymous_signature", "disable_coordinates",
 		"disable_host_node_id", "disable_http_unprintable_char_filter", "disable_keyring_file",
 		"disable_update_check", "discard_check_output", "discovery_max_stale",

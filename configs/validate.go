@@ -114,6 +114,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	v.positive("reconnect_timeout", c.ReconnectTimeout)
+	if c.Autopilot.LastContactThreshold <= 0 {
+		v.failf("autopilot.last_contact_threshold", "must be positive, got %s", c.Autopilot.LastContactThreshold)
+	}
+	if c.Autopilot.MaxTrailingLogs < 0 {
+		v.failf("autopilot.max_trailing_logs", "must not be negative, got %d", c.Autopilot.MaxTrailingLogs)
+	}
+	if c.Autopilot.ServerStabilizationTime < 0 {
+		v.failf("autopilot.server_stabilization_time", "must not be negative, got %s", c.Autopilot.ServerStabilizationTime)
+	}
 	if m := c.Performance.RaftMultiplier; m < 1 || m > 10 {
 		v.failf("performance.raft_multiplier", "must be 1-10, got %d", m)
 	}

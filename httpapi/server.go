@@ -234,6 +234,7 @@ func (s *Server) routes() {
 	s.aclRoutes()
 	s.uiRoutes()
 	s.operatorRoutes()
+	s.autopilotRoutes()
 	s.snapshotRoutes()
 	s.keyringRoutes()
 	s.eventRoutes()

@@ -58,6 +58,10 @@ var callGuards = map[string]callGuard{
 	rpc.MethodRaftConfig:           needs(acl.ResOperator, acl.AccessRead),
 	rpc.MethodRaftRemovePeer:       needs(acl.ResOperator, acl.AccessWrite),
 	rpc.MethodRaftTransferLeader:   needs(acl.ResOperator, acl.AccessWrite),
+	rpc.MethodAutopilotGetConfig:   needs(acl.ResOperator, acl.AccessRead),
+	rpc.MethodAutopilotHealth:      needs(acl.ResOperator, acl.AccessRead),
+	rpc.MethodAutopilotSetConfig:   selfCall, // authorizeWrite: operator:write
+	rpc.MethodRaftStats:            openCall, // indexes and a term, which the leader asks each server for
 	rpc.MethodKeyringOperation:     selfCall,
 	rpc.MethodCatalogReg:           selfCall,
 	rpc.MethodCatalogDereg:         selfCall,

@@ -53,6 +53,8 @@ func (s *Server) authorizeWrite(args any) error {
 		token, perms = a.Token, []aclPerm{{res: acl.ResSession, seg: node, want: acl.AccessWrite}}
 	case *queryApplyWrite:
 		token, perms = a.Token, s.queryPerms(&a.Args)
+	case *rpc.Write[rpc.AutopilotSetRequest]:
+		token, perms = a.Token, []aclPerm{{res: acl.ResOperator, want: acl.AccessWrite}}
 	case *coordinateWrite:
 		token, perms = a.Token, []aclPerm{{res: acl.ResNode, seg: a.Args.Node, want: acl.AccessWrite}}
 	default:

@@ -22,8 +22,10 @@
 // The leader reconciles LAN membership into the catalog: every member is a
 // node with a serfHealth check that turns critical when the member fails, and
 // the node is deregistered when it leaves or is reaped. It also adds servers
-// that join the LAN pool to the Raft configuration and removes those that
-// leave. Agents send their LAN coordinates to the leader, which writes them
+// that join the LAN pool to the Raft configuration, as non-voters that
+// autopilot promotes once they are healthy and caught up, and removes those
+// that leave; autopilot also removes dead servers above quorum
+// (autopilot.go). Agents send their LAN coordinates to the leader, which writes them
 // to the catalog in batches, one Raft entry per CoordinateUpdatePeriod
 // (coordinate.go); reads with ?near sort by them.
 //

@@ -118,6 +118,7 @@ func (s *Server) registerEndpoints() {
 	s.registerQueryEndpoints()
 	s.registerACLEndpoints()
 	s.registerOperatorEndpoints()
+	s.registerAutopilotEndpoints()
 }
 
 // forwardWrite sends a write to another datacenter when it names one, or to

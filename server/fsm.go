@@ -30,6 +30,7 @@ const (
 	msgKVReap     msgType = 6 // kvReapRequest
 	msgCoordinate msgType = 7 // []catalog.CoordinateEntry, a batch (coordinate.go)
 	msgQuery      msgType = 8 // catalog.QueryApplyRequest (query.go)
+	// msgAutopilot (9) is in autopilot.go.
 )
 
 // snapshotVersion is written first in every snapshot so a future format can
@@ -56,6 +57,7 @@ func snapshotSections() []snapshotSection {
 		{"queries", catalog.SnapshotQueries, catalog.RestoreQueries},
 		{"acl", func(tx *memdb.Txn, enc catalog.Encoder) error { return acl.Snapshot(tx, enc) },
 			func(tx *memdb.Txn, dec catalog.Decoder) error { return acl.Restore(tx, dec) }},
+		{"autopilot", snapshotAutopilot, restoreAutopilot},
 	}
 }
 
@@ -161,6 +163,8 @@ func (f *fsm) applyCommand(idx uint64, appended time.Time, t msgType, body []byt
 		return f.applyQuery(idx, body)
 	case msgACL:
 		return f.applyACL(idx, body)
+	case msgAutopilot:
+		return f.applyAutopilot(idx, body)
 	default:
 		// An entry from a newer version: skipping it would fork the state,
 		// so stop loudly rather than diverge silently.

@@ -177,6 +177,12 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer s.startCoordinateLeader(ctx)()
 	s.establishACL(ctx)
 	defer s.startACLReplication(ctx)()
+	autopilotDone := make(chan struct{})
+	go func() {
+		defer close(autopilotDone)
+		s.autopilotLoop(ctx)
+	}()
+	defer func() { <-autopilotDone }()
 	interval := time.NewTicker(s.cfg.ReconcileInterval)
 	defer interval.Stop()
 	for {

@@ -12,7 +12,7 @@ import (
 )
 
 // reconcileRaft brings the Raft configuration in line with the LAN pool, on
-// the leader: alive servers of this datacenter are added as voters (a
+// the leader: alive servers of this datacenter are added as non-voters (a
 // server back on another address is replaced), servers that left are
 // removed, and servers gone from the pool altogether (reaped, or pruned by
 // force-leave) are removed once they have been missing for
@@ -49,15 +49,21 @@ func (s *Server) reconcileRaft(members []lan.Member) {
 		if meta.Status != lan.StatusAlive || (present && srv.Address == raft.ServerAddress(meta.Addr)) {
 			continue
 		}
+		// A new server joins as a non-voter; autopilot promotes it once
+		// it is healthy and caught up (autopilot.go). One that came back
+		// on another address is replaced with its suffrage.
+		add := s.raft.AddNonvoter
 		if present {
-			// The server came back on another address: replace it.
 			s.removePeer(srv, "moved to "+meta.Addr)
+			if srv.Suffrage == raft.Voter {
+				add = s.raft.AddVoter
+			}
 		}
-		if err := s.raft.AddVoter(id, raft.ServerAddress(meta.Addr), 0, 0).Error(); err != nil {
+		if err := add(id, raft.ServerAddress(meta.Addr), 0, 0).Error(); err != nil {
 			s.logger.Warn("add raft peer", "server", meta.Name, "addr", meta.Addr, "error", err)
 			continue
 		}
-		s.logger.Info("added raft peer", "server", meta.Name, "addr", meta.Addr)
+		s.logger.Info("added raft peer", "server", meta.Name, "addr", meta.Addr, "voter", present && srv.Suffrage == raft.Voter)
 	}
 
 	now := time.Now()

@@ -42,6 +42,7 @@ var applyMetrics = map[msgType]struct{ name, help string }{
 	msgCoordinate: {"coordinate_batch_update", "Milliseconds to apply a batch of coordinates through Raft."},
 	msgQuery:      {"prepared_query_apply", "Milliseconds to apply a prepared query write through Raft."},
 	msgACL:        {"acl_apply", "Milliseconds to apply an ACL write through Raft."},
+	msgAutopilot:  {"autopilot_apply", "Milliseconds to apply an autopilot configuration through Raft."},
 }
 
 // lazyObserver is a summary that has no series until its first
@@ -99,6 +100,10 @@ func newMetrics(reg prometheus.Registerer, prefix string, s *Server) *metrics {
 		_, svcs, _ := catalog.Services(tx, nil, nil)
 		return len(svcs)
 	})
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: prefix + "_autopilot_healthy",
+		Help: "1 when autopilot's last check found every server healthy, 0 when not; -1 on a server that does not lead.",
+	}, s.autopilotHealthy))
 	for _, status := range []string{catalog.HealthPassing, catalog.HealthWarning, catalog.HealthCritical} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        prefix + "_catalog_checks",

@@ -73,6 +73,11 @@ type Config struct {
 	// before the leader removes it from Raft. It covers a leader whose
 	// pool is still filling after a restart.
 	AbsentServerGrace time.Duration
+	// Autopilot is autopilot's configuration until one is stored through
+	// Raft (operator autopilot set-config); AutopilotInterval is how often
+	// the leader checks the servers' health (autopilot.go).
+	Autopilot         rpc.AutopilotConfig
+	AutopilotInterval time.Duration
 	// DefaultQueryWait is a blocking query's wait when the caller gives
 	// none; MaxQueryWait caps what a caller may ask for.
 	DefaultQueryWait, MaxQueryWait time.Duration
@@ -153,6 +158,8 @@ func DefaultConfig() Config {
 		TrailingLogs:       10240,
 		ReconcileInterval:  60 * time.Second,
 		AbsentServerGrace:  10 * time.Second,
+		Autopilot:          rpc.DefaultAutopilotConfig(),
+		AutopilotInterval:  time.Second,
 		DefaultQueryWait:   5 * time.Minute,
 		MaxQueryWait:       10 * time.Minute,
 		ApplyTimeout:       30 * time.Second,
@@ -196,6 +203,8 @@ func (c *Config) Validate() error {
 		return errors.New("server: raft timings must be positive")
 	case c.LeaderLeaseTimeout > c.HeartbeatTimeout:
 		return errors.New("server: leader lease timeout must not exceed the heartbeat timeout")
+	case c.AutopilotInterval <= 0:
+		return errors.New("server: autopilot interval must be positive")
 	case c.SnapshotThreshold == 0 || c.SnapshotInterval <= 0:
 		return errors.New("server: raft snapshot threshold and interval must be positive")
 	}
@@ -239,6 +248,8 @@ type Server struct {
 	// absentSince is when the leader first saw each Raft server missing
 	// from the LAN pool (membership.go); only the leader loop uses it.
 	absentSince map[raft.ServerID]time.Time
+	// autopilot is the leader's memory of server health (autopilot.go).
+	autopilot autopilotState
 
 	// coords queues agents' coordinates on the leader (coordinate.go).
 	coords *coordinateBatch

@@ -41,6 +41,9 @@ func schema() *memdb.DBSchema {
 	for name, t := range acl.Tables() {
 		tables[name] = t
 	}
+	for name, t := range autopilotTables() {
+		tables[name] = t
+	}
 	return &memdb.DBSchema{Tables: tables}
 }
 

@@ -33,7 +33,7 @@ func commands() map[string]command {
 		"exec":        {"Runs a command on the agents of a datacenter (remote exec)", runExec},
 		"leave":       {"Makes the agent leave the cluster gracefully and stop", runLeave},
 		"force-leave": {"Forces a failed member into the left state", runForceLeave},
-		"operator":    {"Operator tools: Raft peers and leadership", runOperator},
+		"operator":    {"Operator tools: Raft peers and leadership, autopilot", runOperator},
 		"snapshot":    {"Saves, restores and inspects snapshots of the datacenter's state", runSnapshot},
 		"info":        {"Prints the agent's statistics for debugging", runInfo},
 		"monitor":     {"Streams the agent's log", runMonitor},
@@ -46,6 +46,8 @@ func commands() map[string]command {
 		"tls":         {"Creates a CA and certificates for TLS", runTLS},
 		"keygen":      {"Prints a new gossip encryption key", runKeygen},
 		"keyring":     {"Lists and rotates the gossip encryption keys", runKeyring},
+		"maint":       {"Puts the node or a service in or out of maintenance mode", runMaint},
+		"validate":    {"Checks agent configuration files without starting an agent", runValidate},
 	}
 }
 

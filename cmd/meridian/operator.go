@@ -15,6 +15,9 @@ Subcommands:
     raft list-peers          Lists the Raft peers of the datacenter
     raft remove-peer         Removes a gone server from the Raft configuration
     raft transfer-leader     Hands Raft leadership to another server
+    autopilot get-config     Prints the autopilot configuration
+    autopilot set-config     Changes the autopilot configuration
+    autopilot state          Prints autopilot's view of the servers' health
 `
 
 func runOperator(args []string, stdout, stderr io.Writer) int {
@@ -27,6 +30,12 @@ func runOperator(args []string, stdout, stderr io.Writer) int {
 		return runRaftRemovePeer(rest, stdout, stderr)
 	case "raft transfer-leader":
 		return runRaftTransferLeader(rest, stdout, stderr)
+	case "autopilot get-config":
+		return runAutopilotGetConfig(rest, stdout, stderr)
+	case "autopilot set-config":
+		return runAutopilotSetConfig(rest, stdout, stderr)
+	case "autopilot state":
+		return runAutopilotState(rest, stdout, stderr)
 	}
 	fmt.Fprint(stderr, operatorUsage)
 	if len(args) == 0 {

@@ -104,6 +104,10 @@ func TestRaftRemovePeer(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "last voter") {
 		t.Errorf("RaftRemovePeerByID(last voter) = %v, want a refusal naming the last voter", err)
 	}
+	code, _, errOut = meridian("operator", "raft", "remove-peer", "-http-addr="+one.Servers[0].HTTPAddr(), "-id", self)
+	if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "last voter") {
+		t.Errorf("remove-peer -id (last voter) = exit %d, stderr %q; want 1 and one line naming the last voter", code, errOut)
+	}
 	if _, err := one.Servers[0].API().KV().Put(&api.KVPair{Key: "still", Value: []byte("serving")}, nil); err != nil {
 		t.Errorf("write after a refused remove-peer: %v", err)
 	}

@@ -197,10 +197,21 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	if err := os.WriteFile(cut, archive[:len(archive)-10], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"snapshot", "restore", via, cut}, {"snapshot", "inspect", cut}, {"snapshot", "inspect", file + ".none"}} {
+	junk, newer := file+".junk", file+".newer"
+	for name, body := range map[string]string{junk: "this is not a snapshot", newer: "MERIDIAN-SNAPSHOT 9\n{}\n"} {
+		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{
+		{"snapshot", "restore", via, cut}, {"snapshot", "inspect", cut}, {"snapshot", "inspect", file + ".none"},
+		{"snapshot", "restore", via, junk}, {"snapshot", "inspect", junk},
+		{"snapshot", "restore", via, newer}, {"snapshot", "inspect", newer},
+	} {
 		code, _, errOut := meridian(args...)
 		if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 			t.Errorf("meridian %v = exit %d, stderr %q; want 1 and one line", args, code, errOut)
 		}
 	}
+	checkAll("after the CLI's refused restores")
 }

@@ -234,16 +234,23 @@ func (n *Node) start() {
 }
 
 // FastServer sets Raft timings for tests on loopback, half the production
-// ones, and a short coordinate batch period so that coordinates show
-// within 100ms. Measured with three servers and CPUs oversubscribed five
-// times (BurnCPU(5)) for 40s: 200/200/100ms (heartbeat, election, lease)
-// held three elections, 500/500/250ms none.
+// ones, a short coordinate batch period so that coordinates show within
+// 100ms, and autopilot checks every 200ms promoting a new server after 1s.
+// Measured with three servers and CPUs oversubscribed five times
+// (BurnCPU(5)) for 40s: 200/200/100ms (heartbeat, election, lease) held
+// three elections, 500/500/250ms none. Autopilot's dead server cleanup is
+// off until a test turns it on (operator autopilot set-config): tests that
+// kill or cut off servers and bring them back expect them to stay voters
+// meanwhile.
 func FastServer(c *server.Config) {
 	c.HeartbeatTimeout = 500 * time.Millisecond
 	c.ElectionTimeout = 500 * time.Millisecond
 	c.LeaderLeaseTimeout = 250 * time.Millisecond
 	c.ReconcileInterval = time.Second
 	c.CoordinateUpdatePeriod = 100 * time.Millisecond
+	c.AutopilotInterval = 200 * time.Millisecond
+	c.Autopilot.ServerStabilizationTime = time.Second
+	c.Autopilot.CleanupDeadServers = false
 }
 
 // ID names the node on a Bridge: "datacenter/name".
@@ -330,6 +337,29 @@ func (n *Node) API() *api.Client {
 		n.t.Fatalf("consul api client: %v", err)
 	}
 	return c
+}
+
+// AddServer starts one more server that joins the running cluster (it does
+// not bootstrap), as an operator replacing a dead one would.
+func (c *Cluster) AddServer() *Node {
+	c.t.Helper()
+	c.mu.Lock()
+	name := fmt.Sprintf("server%d", len(c.Servers)+1)
+	join := c.Servers[0].LANAddr()
+	for _, s := range c.Servers {
+		if s.Running() {
+			join = s.LANAddr()
+			break
+		}
+	}
+	c.mu.Unlock()
+	n := c.newNode(name, true, join)
+	n.cfg.BootstrapExpect, n.cfg.Bootstrap = 0, false
+	n.start()
+	c.mu.Lock()
+	c.Servers = append(c.Servers, n)
+	c.mu.Unlock()
+	return n
 }
 
 // Followers returns the servers other than leader, in order.
