@@ -5,20 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-)
 
-// userEvent is what /v1/event/fire and /v1/event/list answer, as far as
-// the CLI reads it.
-type userEvent struct {
-	ID            string
-	Name          string
-	Payload       []byte
-	NodeFilter    string
-	ServiceFilter string
-	TagFilter     string
-	Version       int
-	LTime         uint64
-}
+	"github.com/meridian/meridian/httpapi"
+)
 
 func runEvent(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("event -name NAME [options] [PAYLOAD]",
@@ -65,7 +54,7 @@ func runEvent(args []string, stdout, stderr io.Writer) int {
 }
 
 // fireEvent sends PUT path with payload and decodes the fired event.
-func fireEvent(c *httpClient, path string, payload []byte) (*userEvent, error) {
+func fireEvent(c *httpClient, path string, payload []byte) (*httpapi.UserEvent, error) {
 	code, body, err := c.send("PUT", path, payload)
 	if err != nil {
 		return nil, err
@@ -73,7 +62,7 @@ func fireEvent(c *httpClient, path string, payload []byte) (*userEvent, error) {
 	if code != 200 {
 		return nil, statusErr("PUT", path, code, body)
 	}
-	var ev userEvent
+	var ev httpapi.UserEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		return nil, fmt.Errorf("decode answer of %s: %w", path, err)
 	}
