@@ -35,7 +35,10 @@ func TestScript(t *testing.T) {
 		{"stdout and stderr", sh("echo out; echo err >&2; exit 1"), 0, StatusWarning, "out\nerr\n", false},
 		{"killed by signal", sh("kill -9 $$"), 0, StatusCritical, "", false},
 		{"no shell", []string{"/bin/echo", "$HOME", "a;b"}, 0, StatusPassing, "$HOME a;b\n", false},
-		{"timeout", sh("echo started; sleep 5"), 50 * time.Millisecond, StatusCritical, "Timed out (50ms) running check\n\nstarted\n", false},
+		// The timeout leaves the shell time to print before it is cut
+		// off: with 50ms, a loaded machine under -race had not yet run
+		// the echo (2 of 10 runs beside a CPU burner).
+		{"timeout", sh("echo started; sleep 5"), time.Second, StatusCritical, "Timed out (1s) running check\n\nstarted\n", false},
 		{"no such program", []string{"/nonexistent/check"}, 0, StatusCritical, "fork/exec /nonexistent/check", true},
 	}
 	for _, tc := range tests {
