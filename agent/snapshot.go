@@ -17,12 +17,13 @@ var _ httpapi.Snapshotter = (*Agent)(nil)
 var errNotServer = fmt.Errorf("%w: snapshots are saved and restored by servers: send it to a server agent's HTTP API", rpc.ErrBadRequest)
 
 // SaveSnapshot streams an archive of the datacenter's state from this
-// server (/v1/snapshot).
-func (a *Agent) SaveSnapshot(ctx context.Context, stale bool) (io.ReadCloser, uint64, error) {
+// server (/v1/snapshot); the server checks token ("": the agent's default
+// token).
+func (a *Agent) SaveSnapshot(ctx context.Context, token string, stale bool) (io.ReadCloser, uint64, error) {
 	if a.server == nil {
 		return nil, 0, errNotServer
 	}
-	rc, meta, err := a.server.SaveSnapshot(ctx, stale)
+	rc, meta, err := a.server.SaveSnapshot(ctx, a.requestToken(token), stale)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -30,12 +31,13 @@ func (a *Agent) SaveSnapshot(ctx context.Context, stale bool) (io.ReadCloser, ui
 }
 
 // RestoreSnapshot restores an archive into the datacenter through this
-// server; an archive it refuses is the caller's mistake (400).
-func (a *Agent) RestoreSnapshot(ctx context.Context, archive io.Reader) error {
+// server, which checks token as SaveSnapshot does; an archive it refuses
+// is the caller's mistake (400).
+func (a *Agent) RestoreSnapshot(ctx context.Context, token string, archive io.Reader) error {
 	if a.server == nil {
 		return errNotServer
 	}
-	meta, err := a.server.RestoreSnapshot(ctx, archive)
+	meta, err := a.server.RestoreSnapshot(ctx, a.requestToken(token), archive)
 	if errors.Is(err, server.ErrBadArchive) {
 		return fmt.Errorf("%w: %w", rpc.ErrBadRequest, err)
 	}

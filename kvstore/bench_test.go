@@ -1,10 +1,15 @@
 package kvstore
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
 	"testing"
 
 	memdb "github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/go-msgpack/v2/codec"
 )
 
 // BenchmarkKVSet writes one 128-byte value per write transaction, over a
@@ -86,4 +91,65 @@ func benchDB(b *testing.B) *memdb.MemDB {
 	}
 	tx.Commit()
 	return db
+}
+
+// BenchmarkKVMemory reports, per key, the heap that MERIDIAN_KV_KEYS keys
+// (default 100,000) of 100 bytes under 13-byte keys keep (heap-B/key, after
+// a collection) and what writing them allocated in all (alloc-B/key, the
+// garbage included): written by KVSet in transactions of 64 keys, as
+// bench/snapshot-figures.sh writes them, and restored from a snapshot of
+// them, as a server does.
+func BenchmarkKVMemory(b *testing.B) {
+	n := 100_000
+	if v := os.Getenv("MERIDIAN_KV_KEYS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
+			b.Fatalf("MERIDIAN_KV_KEYS=%q is not a positive count", v)
+		}
+	}
+	value := bytes.Repeat([]byte("v"), 100)
+	write := func(b *testing.B) *memdb.MemDB {
+		db := newDB(b)
+		for start := 0; start < n; start += 64 {
+			tx := db.Txn(true)
+			for k := start; k < min(start+64, n); k++ {
+				if err := KVSet(tx, uint64(start/64+1), &DirEntry{Key: fmt.Sprintf("bench/%07d", k), Value: value}); err != nil {
+					b.Fatalf("KVSet: %v", err)
+				}
+			}
+			tx.Commit()
+		}
+		return db
+	}
+	measure := func(b *testing.B, build func() *memdb.MemDB) {
+		for b.Loop() {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			db := build()
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/key")
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(n), "alloc-B/key")
+			runtime.KeepAlive(db)
+		}
+	}
+	b.Run("set", func(b *testing.B) { measure(b, func() *memdb.MemDB { return write(b) }) })
+	b.Run("restore", func(b *testing.B) {
+		mh := &codec.MsgpackHandle{}
+		mh.RawToString = true
+		var snap bytes.Buffer
+		if err := Snapshot(write(b).Txn(false), codec.NewEncoder(&snap, mh)); err != nil {
+			b.Fatalf("Snapshot: %v", err)
+		}
+		measure(b, func() *memdb.MemDB {
+			db := newDB(b)
+			tx := db.Txn(true)
+			if err := Restore(tx, codec.NewDecoder(bytes.NewReader(snap.Bytes()), mh)); err != nil {
+				b.Fatalf("Restore: %v", err)
+			}
+			tx.Commit()
+			return db
+		})
+	})
 }

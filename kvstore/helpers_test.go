@@ -86,7 +86,8 @@ func list(t testing.TB, db *memdb.MemDB, prefix string) (uint64, []string) {
 }
 
 // fired reports whether any channel of ws is closed. memdb closes them
-// inside Commit, so no waiting is needed.
+// inside Commit, and kvstore's watches in the functions Commit runs last
+// (Txn.Defer), so no waiting is needed.
 func fired(ws memdb.WatchSet) bool {
 	for ch := range ws {
 		select {

@@ -151,7 +151,7 @@ func KVDelete(tx *memdb.Txn, idx uint64, key string) error {
 	if err != nil || existing == nil {
 		return wrapIf(err, "delete key %q", key)
 	}
-	return deleteEntry(tx, idx, existing)
+	return deleteEntry(tx, idx, existing.Key, existing.Session)
 }
 
 // KVDeleteCAS deletes key if its ModifyIndex is cas. Like Consul it reports
@@ -170,18 +170,24 @@ func KVDeleteCAS(tx *memdb.Txn, idx uint64, cas uint64, key string) (bool, error
 	if existing.ModifyIndex != cas {
 		return false, nil
 	}
-	return true, deleteEntry(tx, idx, existing)
+	return true, deleteEntry(tx, idx, existing.Key, existing.Session)
 }
 
 // KVDeleteTree deletes every key that starts with prefix ("" deletes every
 // key), leaving a tombstone for each.
 func KVDeleteTree(tx *memdb.Txn, idx uint64, prefix string) error {
-	entries, err := collect[*DirEntry](tx, tableKV, "id_prefix", prefix)
+	t, err := readTable(tx, nil)
 	if err != nil {
 		return fmt.Errorf("delete tree %q: %w", prefix, err)
 	}
-	for _, e := range entries {
-		if err := deleteEntry(tx, idx, e); err != nil {
+	var doomed []record
+	t.under(prefix, func(r record) bool {
+		doomed = append(doomed, r)
+		return true
+	})
+	for _, r := range doomed {
+		f := r.fields()
+		if err := deleteEntry(tx, idx, f.key, f.session); err != nil {
 			return fmt.Errorf("delete tree %q: %w", prefix, err)
 		}
 	}
@@ -219,15 +225,16 @@ func KVReapTombstones(tx *memdb.Txn, idx uint64, upTo uint64) error {
 // KVGet returns the entry for key, or nil and no error when there is none.
 // The index is the entry's ModifyIndex, or for a missing key the KV table's
 // index, so a 404 still carries X-Consul-Index. ws receives the key's own
-// watch channel: writes to other keys do not fire it (a missing key may
-// share a channel with keys near it).
+// watch channel: writes to other keys do not fire it (before the first
+// write of any key, the first write fires it).
 func KVGet(tx *memdb.Txn, ws memdb.WatchSet, key string) (uint64, *DirEntry, error) {
-	ch, raw, err := tx.FirstWatch(tableKV, "id", key)
+	t, err := readTable(tx, ws)
 	if err != nil {
 		return 0, nil, fmt.Errorf("get key %q: %w", key, err)
 	}
-	ws.Add(ch)
-	if e, ok := raw.(*DirEntry); ok {
+	t.watch(ws, key, false)
+	if r, ok := t.get(key); ok {
+		e := r.entry()
 		return max(e.ModifyIndex, 1), e, nil
 	}
 	idx, err := indexValue(tx, tableKV)
@@ -243,17 +250,15 @@ func KVGet(tx *memdb.Txn, ws memdb.WatchSet, key string) (uint64, *DirEntry, err
 // or nothing under it was ever seen. ws receives the prefix's channel,
 // which fires when anything under it changes.
 func KVList(tx *memdb.Txn, ws memdb.WatchSet, prefix string) (uint64, []*DirEntry, error) {
-	it, err := tx.Get(tableKV, "id_prefix", prefix)
+	t, err := readTable(tx, ws)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list prefix %q: %w", prefix, err)
 	}
-	ws.Add(it.WatchCh())
-	out := []*DirEntry{}
+	t.watch(ws, prefix, true)
+	out := entriesUnder(t, prefix)
 	var high uint64
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		e := raw.(*DirEntry)
+	for _, e := range out {
 		high = max(high, e.ModifyIndex)
-		out = append(out, e)
 	}
 	idx, err := prefixIndex(tx, prefix, high)
 	if err != nil {
@@ -268,23 +273,62 @@ func KVList(tx *memdb.Txn, ws memdb.WatchSet, prefix string) (uint64, []*DirEntr
 // foo/b/d and foo/e/, prefix "foo/" and separator "/" give foo/a, foo/b/
 // and foo/e/. Index and watch are KVList's.
 func KVKeys(tx *memdb.Txn, ws memdb.WatchSet, prefix, separator string) (uint64, []string, error) {
-	it, err := tx.Get(tableKV, "id_prefix", prefix)
+	t, err := readTable(tx, ws)
 	if err != nil {
 		return 0, nil, fmt.Errorf("keys of prefix %q: %w", prefix, err)
 	}
-	ws.Add(it.WatchCh())
+	t.watch(ws, prefix, true)
 	out := []string{}
 	var high uint64
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		e := raw.(*DirEntry)
-		high = max(high, e.ModifyIndex)
-		out = appendKey(out, e.Key, prefix, separator)
-	}
+	t.under(prefix, func(r record) bool {
+		high = max(high, r.modifyIndex())
+		out = appendKey(out, r.key(), prefix, separator)
+		return true
+	})
 	idx, err := prefixIndex(tx, prefix, high)
 	if err != nil {
 		return 0, nil, fmt.Errorf("keys of prefix %q: %w", prefix, err)
 	}
 	return idx, out, nil
+}
+
+// KVIndex returns the KV table's index: the highest index at which a key
+// was written or deleted (at least 1).
+func KVIndex(tx *memdb.Txn) (uint64, error) {
+	return indexValue(tx, tableKV)
+}
+
+// entriesUnder returns the entries of t under prefix, in key order. Their
+// structs and values are allocated together, two allocations in all.
+func entriesUnder(t *kvTable, prefix string) []*DirEntry {
+	var n, size int
+	t.under(prefix, func(r record) bool {
+		f := r.fields()
+		n, size = n+1, size+len(f.value)
+		return true
+	})
+	out := make([]*DirEntry, 0, n)
+	if n == 0 {
+		return out
+	}
+	structs := make([]DirEntry, n)
+	values := make([]byte, 0, size)
+	t.under(prefix, func(r record) bool {
+		f := r.fields()
+		e := &structs[len(out)]
+		*e = DirEntry{
+			Key: f.key, Session: f.session,
+			LockIndex: f.nums[0], Flags: f.nums[1], CreateIndex: f.nums[2], ModifyIndex: f.nums[3],
+		}
+		if !f.nilValue {
+			start := len(values)
+			values = append(values, f.value...)
+			e.Value = values[start:len(values):len(values)]
+		}
+		out = append(out, e)
+		return len(out) < n
+	})
+	return out
 }
 
 // appendKey adds key (which starts with prefix) to keys, cut after the
@@ -333,14 +377,14 @@ func prefixIndex(tx *memdb.Txn, prefix string, high uint64) (uint64, error) {
 // lock holder and LockIndex of existing are kept; with it true e's are
 // written. It returns the stored entry.
 func setEntry(tx *memdb.Txn, idx uint64, e, existing *DirEntry, session bool) (*DirEntry, error) {
-	ne := e.clone()
+	ne := *e
 	if existing != nil {
 		ne.CreateIndex = existing.CreateIndex
 		if !session {
 			ne.Session = existing.Session
 			ne.LockIndex = existing.LockIndex
 		}
-		if sameEntry(existing, ne) {
+		if sameEntry(existing, &ne) {
 			return existing, nil
 		}
 	} else {
@@ -350,7 +394,16 @@ func setEntry(tx *memdb.Txn, idx uint64, e, existing *DirEntry, session bool) (*
 		}
 	}
 	ne.ModifyIndex = idx
-	if err := tx.Insert(tableKV, ne); err != nil {
+	t, err := writeTable(tx)
+	if err != nil {
+		return nil, fmt.Errorf("write key %q: %w", ne.Key, err)
+	}
+	t.put(newRecord(&ne))
+	var held string
+	if existing != nil {
+		held = existing.Session
+	}
+	if err := setHolder(tx, ne.Key, held, ne.Session); err != nil {
 		return nil, fmt.Errorf("write key %q: %w", ne.Key, err)
 	}
 	if existing == nil {
@@ -366,7 +419,7 @@ func setEntry(tx *memdb.Txn, idx uint64, e, existing *DirEntry, session bool) (*
 	if err := bumpIndex(tx, tableKV, idx); err != nil {
 		return nil, fmt.Errorf("write key %q: %w", ne.Key, err)
 	}
-	return ne, nil
+	return &ne, nil
 }
 
 // sameEntry reports whether writing b over a would change nothing a reader
@@ -377,24 +430,44 @@ func sameEntry(a, b *DirEntry) bool {
 		(a.Value == nil) == (b.Value == nil)
 }
 
-// deleteEntry removes e and leaves a tombstone at idx.
-func deleteEntry(tx *memdb.Txn, idx uint64, e *DirEntry) error {
-	if err := tx.Delete(tableKV, e); err != nil {
-		return fmt.Errorf("delete key %q: %w", e.Key, err)
+// deleteEntry removes key, which session holds ("": none), and leaves a
+// tombstone at idx.
+func deleteEntry(tx *memdb.Txn, idx uint64, key, session string) error {
+	t, err := writeTable(tx)
+	if err != nil {
+		return fmt.Errorf("delete key %q: %w", key, err)
 	}
-	if err := tx.Insert(tableTombstones, &tombstone{Key: e.Key, Index: idx}); err != nil {
-		return fmt.Errorf("delete key %q: tombstone: %w", e.Key, err)
+	t.remove(key)
+	if err := setHolder(tx, key, session, ""); err != nil {
+		return fmt.Errorf("delete key %q: %w", key, err)
 	}
-	return wrapIf(bumpIndex(tx, tableKV, idx), "delete key %q", e.Key)
+	if err := tx.Insert(tableTombstones, &tombstone{Key: key, Index: idx}); err != nil {
+		return fmt.Errorf("delete key %q: tombstone: %w", key, err)
+	}
+	return wrapIf(bumpIndex(tx, tableKV, idx), "delete key %q", key)
+}
+
+// setHolder records that session now holds key, in place of was ("":
+// none).
+func setHolder(tx *memdb.Txn, key, was, session string) error {
+	switch {
+	case session == was:
+		return nil
+	case session != "":
+		return wrapIf(tx.Insert(tableLocks, &lockRow{Key: key, Session: session}), "record lock")
+	}
+	return wrapIf(tx.Delete(tableLocks, &lockRow{Key: key, Session: was}), "clear lock")
 }
 
 func getEntry(tx *memdb.Txn, key string) (*DirEntry, error) {
-	raw, err := tx.First(tableKV, "id", key)
+	t, err := readTable(tx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("lookup key: %w", err)
 	}
-	e, _ := raw.(*DirEntry)
-	return e, nil
+	if r, ok := t.get(key); ok {
+		return r.entry(), nil
+	}
+	return nil, nil
 }
 
 // indexValue reads an index row: at least 1, so that a blocking query with

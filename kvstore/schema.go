@@ -11,6 +11,7 @@ import (
 // tables to the same database.
 const (
 	tableKV         = "kv_entries"
+	tableLocks      = "kv_locks"
 	tableTombstones = "kv_tombstones"
 	tableLockDelays = "kv_lock_delays"
 	tableIndex      = "kv_index"
@@ -31,6 +32,13 @@ type tombstone struct {
 	Index uint64
 }
 
+// lockRow records that Session holds Key, so that SessionDestroy finds
+// the keys a session holds.
+type lockRow struct {
+	Key     string
+	Session string
+}
+
 // lockDelay says that Key may not be locked by any session before Until
 // (Unix nanoseconds of the leader's clock as carried by the commands).
 type lockDelay struct {
@@ -48,9 +56,9 @@ type indexRow struct {
 // Tables returns the schemas of kvstore's go-memdb tables, to be merged with
 // catalog.Tables() into one memdb.DBSchema:
 //
-//   - "kv_entries": *DirEntry rows; indexes "id" (Key, exact, prefix
-//     lookups with "id_prefix") and "session" (the lock holder; rows without
-//     one left out).
+//   - "kv_entries": one row, every entry (tree.go); index "id".
+//   - "kv_locks": the keys a session holds, with the session; indexes "id"
+//     (the key) and "session".
 //   - "kv_tombstones": deleted keys and the index they were deleted at,
 //     until KVReapTombstones removes them; index "id" (prefix lookups too).
 //   - "kv_lock_delays": keys that no session may lock before a time, set
@@ -63,8 +71,9 @@ type indexRow struct {
 //
 // Each call returns fresh values that the caller may keep.
 func Tables() map[string]*memdb.TableSchema {
-	kvKey := func(obj any) (string, bool) { return obj.(*DirEntry).Key, true }
-	kvSession := func(obj any) (string, bool) { s := obj.(*DirEntry).Session; return s, s != "" }
+	kvID := func(any) (string, bool) { return kvRowID, true }
+	lockKey := func(obj any) (string, bool) { return obj.(*lockRow).Key, true }
+	lockSession := func(obj any) (string, bool) { return obj.(*lockRow).Session, true }
 	tombKey := func(obj any) (string, bool) { return obj.(*tombstone).Key, true }
 	delayKey := func(obj any) (string, bool) { return obj.(*lockDelay).Key, true }
 	idxKey := func(obj any) (string, bool) { return obj.(*indexRow).Key, true }
@@ -75,8 +84,14 @@ func Tables() map[string]*memdb.TableSchema {
 		tableKV: {
 			Name: tableKV,
 			Indexes: map[string]*memdb.IndexSchema{
-				"id":      {Name: "id", Unique: true, Indexer: &stringIndexer{fn: kvKey}},
-				"session": {Name: "session", AllowMissing: true, Indexer: &stringIndexer{fn: kvSession, term: true}},
+				"id": {Name: "id", Unique: true, Indexer: &stringIndexer{fn: kvID}},
+			},
+		},
+		tableLocks: {
+			Name: tableLocks,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id":      {Name: "id", Unique: true, Indexer: &stringIndexer{fn: lockKey}},
+				"session": {Name: "session", Indexer: &stringIndexer{fn: lockSession, term: true}},
 			},
 		},
 		tableTombstones: {

@@ -46,21 +46,27 @@ func SessionDestroy(tx *memdb.Txn, idx uint64, now time.Time, id string) error {
 	if err != nil || s == nil {
 		return wrapIf(err, "destroy session %q", id)
 	}
-	held, err := collect[*DirEntry](tx, tableKV, "session", id)
+	held, err := collect[*lockRow](tx, tableLocks, "session", id)
 	if err != nil {
 		return fmt.Errorf("destroy session %q: %w", id, err)
 	}
 	until := now.Add(min(s.LockDelay, MaxLockDelay)).UnixNano()
-	for _, e := range held {
-		if s.Behavior == BehaviorDelete {
-			err = deleteEntry(tx, idx, e)
-		} else {
+	for _, l := range held {
+		var e *DirEntry
+		e, err = getEntry(tx, l.Key)
+		switch {
+		case err != nil:
+		case e == nil:
+			err = fmt.Errorf("key %q is locked but missing", l.Key)
+		case s.Behavior == BehaviorDelete:
+			err = deleteEntry(tx, idx, e.Key, e.Session)
+		default:
 			ne := *e
 			ne.Session = ""
 			_, err = setEntry(tx, idx, &ne, e, true)
 		}
 		if err == nil && s.LockDelay > 0 {
-			err = setLockDelay(tx, e.Key, until)
+			err = setLockDelay(tx, l.Key, until)
 		}
 		if err != nil {
 			return fmt.Errorf("destroy session %q: %w", id, err)

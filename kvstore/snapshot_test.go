@@ -5,7 +5,9 @@ import (
 	"encoding/gob"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,7 +131,7 @@ func TestRestoreBadHeader(t *testing.T) {
 		header any
 	}{
 		{"catalog section", map[string]any{"Format": "meridian-catalog", "Version": 1}},
-		{"future version", map[string]any{"Format": "meridian-kvstore", "Version": 2}},
+		{"future version", map[string]any{"Format": "meridian-kvstore", "Version": 3}},
 		{"negative count", map[string]any{"Format": "meridian-kvstore", "Version": 1, "Entries": -1}},
 	}
 	for _, tc := range tests {
@@ -145,5 +147,136 @@ func TestRestoreBadHeader(t *testing.T) {
 				t.Errorf("Restore(%s) = %v, want %v", tc.name, err, ErrBadSnapshot)
 			}
 		})
+	}
+}
+
+// TestRestoreVersion1 restores a section of version 1, which wrote each
+// entry as a struct: snapshots taken before version 2 must still restore.
+func TestRestoreVersion1(t *testing.T) {
+	t.Parallel()
+	mh := &codec.MsgpackHandle{}
+	mh.RawToString = true
+	mh.WriteExt = true
+	entries := []*DirEntry{
+		{Key: "a", Value: []byte("1"), Flags: 7, CreateIndex: 3, ModifyIndex: 4},
+		{Key: "b/c", Value: []byte("22"), LockIndex: 1, Session: "s1", CreateIndex: 5, ModifyIndex: 6},
+	}
+	var buf bytes.Buffer
+	enc := codec.NewEncoder(&buf, mh)
+	rows := []any{snapshotHeader{Format: snapshotFormat, Version: 1, Entries: len(entries), Indexes: 1}}
+	for _, e := range entries {
+		rows = append(rows, e)
+	}
+	rows = append(rows, &indexRow{Key: tableKV, Value: 6})
+	for _, r := range rows {
+		if err := enc.Encode(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := newDB(t)
+	apply(t, db, func(tx *memdb.Txn) error { return Restore(tx, codec.NewDecoder(&buf, mh)) })
+	for _, want := range entries {
+		_, got, err := KVGet(db.Txn(false), nil, want.Key)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("KVGet(%q) after restoring version 1 = %+v, %v; want %+v", want.Key, got, err, want)
+		}
+	}
+}
+
+// TestEntryRecord round-trips entries through their record and their
+// snapshot record, keeping a nil value apart from an empty one, and
+// refuses snapshot records that are cut short or carry unknown flags.
+func TestEntryRecord(t *testing.T) {
+	t.Parallel()
+	for _, e := range []*DirEntry{
+		{Key: "k"},
+		{Key: "k", Value: []byte{}},
+		{Key: "dir/k", Value: []byte("value"), Flags: 1 << 63, LockIndex: 300, Session: "sess", CreateIndex: 1, ModifyIndex: 1 << 40},
+		{Key: strings.Repeat("long/", 100), Value: bytes.Repeat([]byte("v"), 1000), ModifyIndex: 7},
+	} {
+		r := newRecord(e)
+		if got := r.entry(); !reflect.DeepEqual(got, e) || (got.Value == nil) != (e.Value == nil) {
+			t.Errorf("newRecord(%+v).entry() = %+v", e, got)
+		}
+		if r.key() != e.Key || r.modifyIndex() != e.ModifyIndex {
+			t.Errorf("newRecord(%+v): key %q, modify index %d", e, r.key(), r.modifyIndex())
+		}
+		f := entryFields(e)
+		rec := appendSnapshotRecord(nil, &f)
+		sf, err := parseSnapshotRecord(rec)
+		if err != nil {
+			t.Errorf("parseSnapshotRecord(appendSnapshotRecord(%+v)): %v", e, err)
+			continue
+		}
+		if got := record(appendRecord(nil, &sf)); got != r {
+			t.Errorf("record of the snapshot record of %+v = %q, want %q", e, got, r)
+		}
+		for n := range len(rec) - len(e.Value) - 1 {
+			if got, err := parseSnapshotRecord(rec[:n]); !errors.Is(err, ErrBadSnapshot) {
+				t.Errorf("parseSnapshotRecord(%q cut to %d bytes) = %+v, %v; want %v", e.Key, n, got, err, ErrBadSnapshot)
+			}
+		}
+	}
+	f := entryFields(&DirEntry{Key: "k"})
+	if got, err := parseSnapshotRecord(append([]byte{2}, appendSnapshotRecord(nil, &f)[1:]...)); !errors.Is(err, ErrBadSnapshot) {
+		t.Errorf("parseSnapshotRecord(unknown flag) = %+v, %v; want %v", got, err, ErrBadSnapshot)
+	}
+}
+
+// TestRestoreRuns restores more entries than a loader holds at once, some
+// of them locked, and a section that holds a key twice, which is refused.
+func TestRestoreRuns(t *testing.T) {
+	t.Parallel()
+	mh := &codec.MsgpackHandle{}
+	mh.RawToString = true
+	n := 2*loadRun + 17
+	src := newDB(t)
+	createSession(t, src, 1, session("s1", "n1", 0, ""))
+	apply(t, src, func(tx *memdb.Txn) error {
+		for i := range n {
+			e := &DirEntry{Key: fmt.Sprintf("k/%06d", i), Value: []byte(fmt.Sprint(i))}
+			if i%1000 == 0 {
+				e.Session = "s1"
+				if ok, err := KVLock(tx, 2, at(0), e); !ok || err != nil {
+					return fmt.Errorf("lock %s: %v, %v", e.Key, ok, err)
+				}
+				continue
+			}
+			if err := KVSet(tx, 2, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var buf bytes.Buffer
+	if err := Snapshot(src.Txn(false), codec.NewEncoder(&buf, mh)); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	dst := newDB(t)
+	apply(t, dst, func(tx *memdb.Txn) error { return Restore(tx, codec.NewDecoder(bytes.NewReader(buf.Bytes()), mh)) })
+	if got, want := dump(t, dst), dump(t, src); !reflect.DeepEqual(normalize(got), normalize(want)) {
+		t.Errorf("Restore(Snapshot()) of %d entries differs from the source", n)
+	}
+	apply(t, dst, func(tx *memdb.Txn) error { return SessionDestroy(tx, 3, at(0), "s1") })
+	if _, e := get(t, dst, "k/001000"); e == nil || e.Session != "" {
+		t.Errorf("k/001000 after its restored holder was destroyed = %+v, want released", e)
+	}
+
+	var dup bytes.Buffer
+	enc := codec.NewEncoder(&dup, mh)
+	rows := []any{snapshotHeader{Format: snapshotFormat, Version: snapshotVersion, Entries: loadRun + 2}}
+	for i := range loadRun + 2 {
+		f := entryFields(&DirEntry{Key: fmt.Sprintf("k/%06d", i%(loadRun+1))})
+		rows = append(rows, appendSnapshotRecord(nil, &f))
+	}
+	for _, r := range rows {
+		if err := enc.Encode(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx := newDB(t).Txn(true)
+	defer tx.Abort()
+	if err := Restore(tx, codec.NewDecoder(&dup, mh)); !errors.Is(err, ErrBadSnapshot) {
+		t.Errorf("Restore(a key twice) = %v, want %v", err, ErrBadSnapshot)
 	}
 }

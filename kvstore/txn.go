@@ -83,39 +83,52 @@ type TxnError struct {
 }
 
 // ValidateTxn checks a transaction before it is submitted: at most
-// MaxTxnOps operations (ErrTooManyOps), each non-nil with a known verb, a
-// key unless it is delete-tree or get-tree, and a value within MaxValueSize
-// (ErrInvalidTxn, wrapping ErrValueTooLarge for the latter).
+// MaxTxnOps operations (ErrTooManyOps), each valid (see TxnOp.Validate).
 func ValidateTxn(ops []*TxnOp) error {
 	if len(ops) > MaxTxnOps {
 		return fmt.Errorf("transaction contains too many operations (%d > %d): %w", len(ops), MaxTxnOps, ErrTooManyOps)
 	}
 	for i, op := range ops {
-		if op == nil {
-			return fmt.Errorf("operation %d: no KV operation: %w", i, ErrInvalidTxn)
-		}
-		if _, known := op.Verb.readOnly(); !known {
-			return fmt.Errorf("operation %d: unknown KV verb %q: %w", i, op.Verb, ErrInvalidTxn)
-		}
-		if op.Key == "" && op.Verb != VerbDeleteTree && op.Verb != VerbGetTree {
-			return fmt.Errorf("operation %d: %s: must provide key: %w", i, op.Verb, ErrInvalidTxn)
-		}
-		if len(op.Value) > MaxValueSize {
-			return fmt.Errorf("operation %d: value for key %q is too large (%d > %d bytes): %w",
-				i, op.Key, len(op.Value), MaxValueSize, errors.Join(ErrInvalidTxn, ErrValueTooLarge))
+		if err := op.Validate(); err != nil {
+			return fmt.Errorf("operation %d: %w", i, err)
 		}
 	}
 	return nil
+}
+
+// Validate checks one operation before it is submitted: non-nil, with a
+// known verb, a key unless it is delete-tree or get-tree, and a value
+// within MaxValueSize (ErrInvalidTxn, wrapping ErrValueTooLarge for the
+// latter).
+func (op *TxnOp) Validate() error {
+	if op == nil {
+		return fmt.Errorf("no KV operation: %w", ErrInvalidTxn)
+	}
+	if _, known := op.Verb.readOnly(); !known {
+		return fmt.Errorf("unknown KV verb %q: %w", op.Verb, ErrInvalidTxn)
+	}
+	if op.Key == "" && op.Verb != VerbDeleteTree && op.Verb != VerbGetTree {
+		return fmt.Errorf("%s: must provide key: %w", op.Verb, ErrInvalidTxn)
+	}
+	if len(op.Value) > MaxValueSize {
+		return fmt.Errorf("value for key %q is too large (%d > %d bytes): %w",
+			op.Key, len(op.Value), MaxValueSize, errors.Join(ErrInvalidTxn, ErrValueTooLarge))
+	}
+	return nil
+}
+
+// ReadOnly reports whether the operation only reads (get, get-tree and the
+// checks), so that a transaction of such operations needs no Raft entry.
+func (op *TxnOp) ReadOnly() bool {
+	ro, _ := op.Verb.readOnly()
+	return ro
 }
 
 // TxnReadOnly reports whether ops only read, so that the server may answer
 // them from a read transaction without going through Raft.
 func TxnReadOnly(ops []*TxnOp) bool {
 	for _, op := range ops {
-		if op == nil {
-			return false
-		}
-		if ro, _ := op.Verb.readOnly(); !ro {
+		if op == nil || !op.ReadOnly() {
 			return false
 		}
 	}
@@ -162,10 +175,11 @@ func refused(format string, args ...any) error { return &refusal{msg: fmt.Sprint
 // txnOp applies one operation; its error text is what TxnError.What says.
 func txnOp(tx *memdb.Txn, idx uint64, now time.Time, op *TxnOp) ([]*TxnResult, error) {
 	if op.Verb == VerbGetTree {
-		entries, err := collect[*DirEntry](tx, tableKV, "id_prefix", op.Key)
+		t, err := readTable(tx, nil)
 		if err != nil {
 			return nil, err
 		}
+		entries := entriesUnder(t, op.Key)
 		res := make([]*TxnResult, len(entries))
 		for i, e := range entries {
 			res[i] = &TxnResult{KV: e}

@@ -162,13 +162,22 @@ func dump(t *testing.T, db *memdb.MemDB) map[string]any {
 	t.Helper()
 	tx := db.Txn(false)
 	out := map[string]any{}
-	for _, table := range []string{tableKV, tableTombstones, tableSessions, tableLockDelays, tableIndex} {
+	for _, table := range []string{tableLocks, tableTombstones, tableSessions, tableLockDelays, tableIndex} {
 		rows, err := collect[any](tx, table, "id")
 		if err != nil {
 			t.Fatalf("dump %s: %v", table, err)
 		}
 		out[table] = rows
 	}
+	_, entries, err := KVList(tx, nil, "")
+	if err != nil {
+		t.Fatalf("dump entries: %v", err)
+	}
+	var rows []any
+	for _, e := range entries {
+		rows = append(rows, e)
+	}
+	out[tableKV] = rows
 	return out
 }
 

@@ -79,15 +79,6 @@ type DirEntry struct {
 	ModifyIndex uint64
 }
 
-// clone returns a copy of e that shares nothing with it.
-func (e *DirEntry) clone() *DirEntry {
-	c := *e
-	if e.Value != nil {
-		c.Value = bytes.Clone(e.Value)
-	}
-	return &c
-}
-
 // ServiceCheck names a service check a session is bound to
 // (api.ServiceCheck). The check is on the session's node.
 type ServiceCheck struct {

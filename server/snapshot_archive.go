@@ -10,11 +10,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"sort"
 	"strings"
 	"time"
-
-	"github.com/meridian/meridian/rpc"
 )
 
 // A snapshot archive is what `meridian snapshot save` writes and
@@ -227,78 +224,6 @@ func (a *ArchiveState) verify() error {
 type TableCount struct {
 	Table string
 	Count int
-}
-
-// scanState reads a state stream (fsm.go's format) through to its end
-// without restoring it: it checks the version and that every section is
-// one this version restores, and counts each section's rows. Each section
-// opens with a header of a Format, a Version and row counts (catalog and
-// kvstore's snapshot headers), and the counted rows follow.
-func scanState(r io.Reader) ([]TableCount, error) {
-	dec := rpc.NewDecoder(r)
-	var version int
-	if err := dec.Decode(&version); err != nil {
-		return nil, fmt.Errorf("%w: state header: %v", ErrBadArchive, err)
-	}
-	if version != snapshotVersion {
-		return nil, fmt.Errorf("%w: state version %d is not %d", ErrBadArchive, version, snapshotVersion)
-	}
-	known := map[string]bool{}
-	for _, s := range snapshotSections() {
-		known[s.name] = true
-	}
-	var counts []TableCount
-	for {
-		var name string
-		if err := dec.Decode(&name); err != nil {
-			return nil, fmt.Errorf("%w: state section name: %v", ErrBadArchive, err)
-		}
-		if name == "" {
-			return counts, nil
-		}
-		if !known[name] {
-			return nil, fmt.Errorf("%w: state section %q is unknown: it was written by a newer version", ErrBadArchive, name)
-		}
-		var header map[string]any
-		if err := dec.Decode(&header); err != nil {
-			return nil, fmt.Errorf("%w: %s header: %v", ErrBadArchive, name, err)
-		}
-		fields := make([]string, 0, len(header))
-		for k := range header {
-			fields = append(fields, k)
-		}
-		sort.Strings(fields)
-		rows := 0
-		for _, k := range fields {
-			if k == "Format" || k == "Version" {
-				continue
-			}
-			n, ok := asCount(header[k])
-			if !ok {
-				return nil, fmt.Errorf("%w: %s header field %s is not a count", ErrBadArchive, name, k)
-			}
-			rows += n
-			counts = append(counts, TableCount{Table: name + "." + k, Count: n})
-		}
-		for i := 0; i < rows; i++ {
-			var row any
-			if err := dec.Decode(&row); err != nil {
-				return nil, fmt.Errorf("%w: %s row %d of %d: %v", ErrBadArchive, name, i+1, rows, err)
-			}
-		}
-	}
-}
-
-func asCount(v any) (int, bool) {
-	switch n := v.(type) {
-	case int64:
-		return int(n), n >= 0
-	case uint64:
-		return int(n), true
-	case int:
-		return n, n >= 0
-	}
-	return 0, false
 }
 
 // InspectArchive reads a whole archive from r, verifying it, and reports

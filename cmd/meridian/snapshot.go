@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -48,6 +49,7 @@ func runSnapshotSave(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("snapshot save [options] FILE",
 		"Saves a snapshot of the datacenter's state (catalog, KV, sessions, prepared queries,\ncoordinates) to FILE, checking the archive's checksum as it arrives.", stderr)
 	stale := fs.Bool("stale", false, "let any server take it from its own state, not only the leader")
+	client = serverFlags(fs, client, staleOwn)
 	if ok, code := parseArgs(fs, args, 1, "one file name"); !ok {
 		return code
 	}
@@ -91,6 +93,7 @@ func runSnapshotSave(args []string, stdout, stderr io.Writer) int {
 func runSnapshotRestore(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("snapshot restore [options] FILE",
 		"Replaces the state of every server of the datacenter with the snapshot in FILE. The\narchive is checked whole first: one that is damaged or cut short changes nothing.", stderr)
+	client = serverFlags(fs, client, staleAccepted)
 	if ok, code := parseArgs(fs, args, 1, "one file name"); !ok {
 		return code
 	}
@@ -141,17 +144,18 @@ func runSnapshotInspect(args []string, stdout, stderr io.Writer) int {
 
 // streamRequest sends a request whose body (or answer) may be large: no
 // overall timeout, since a snapshot of gigabytes takes as long as it takes.
-// A status other than 200 is an error carrying the agent's one-line
-// answer.
+// It carries the client's token and parameters and goes through its
+// transport (TLS, unix socket). A status other than 200 is an error
+// carrying the agent's one-line answer.
 func streamRequest(c *httpClient, method, path string, body io.Reader, size int64) (*http.Response, error) {
-	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, body)
+	req, err := c.newStreamRequest(context.Background(), method, path, body)
 	if err != nil {
 		return nil, err
 	}
 	if size >= 0 {
 		req.ContentLength = size
 	}
-	resp, err := (&http.Client{}).Do(req)
+	resp, err := (&http.Client{Transport: c.http.Transport}).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the agent at %s (is it running? set -http-addr): %w", c.base, err)
 	}
