@@ -33,3 +33,28 @@ func BenchmarkCheckServiceNodes(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckFlip flips one check per transaction in a catalog of
+// 2,000 nodes of 5 services with 2 checks each: the write agents send
+// most.
+func BenchmarkCheckFlip(b *testing.B) {
+	db := newDB(b)
+	const nodes = 2000
+	registerAll(b, db, literalRequests(nodes))
+	status := []string{HealthCritical, HealthPassing}
+	idx := uint64(1 << 20)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		node := fmt.Sprintf("node-%05d", i%nodes)
+		c := &HealthCheck{Node: node, CheckID: "service:web-0", Name: "Service 'web' check", ServiceID: "web-0",
+			Status: status[(i/nodes)%2], Type: "ttl", Definition: HealthCheckDefinition{TTL: "30s"}}
+		idx++
+		tx := db.Txn(true)
+		if err := EnsureCheck(tx, idx, c); err != nil {
+			b.Fatal(err)
+		}
+		tx.Commit()
+		i++
+	}
+}

@@ -29,6 +29,14 @@ func cloneService(s *Service) *Service {
 	c.Tags = cloneTags(s.Tags)
 	c.Meta = cloneMap(s.Meta)
 	c.TaggedAddresses = cloneMap(s.TaggedAddresses)
+	c.Ports = nil
+	if len(s.Ports) > 0 {
+		c.Ports = slices.Clone(s.Ports)
+	}
+	if s.Locality != nil {
+		l := *s.Locality
+		c.Locality = &l
+	}
 	if c.Weights == (Weights{}) {
 		c.Weights = Weights{Passing: 1, Warning: 1}
 	}
@@ -81,39 +89,6 @@ func canonicalService(s *Service) {
 	if s.Tags == nil {
 		s.Tags = []string{}
 	}
-}
-
-func canonicalCheck(c *HealthCheck) {
-	if c.ServiceTags == nil {
-		c.ServiceTags = []string{}
-	}
-}
-
-func getNode(tx *memdb.Txn, name string) (*Node, error) {
-	raw, err := tx.First(tableNodes, "id", name)
-	if err != nil {
-		return nil, fmt.Errorf("lookup node: %w", err)
-	}
-	n, _ := raw.(*Node)
-	return n, nil
-}
-
-func getService(tx *memdb.Txn, node, id string) (*serviceRow, error) {
-	raw, err := tx.First(tableServices, "id", node, id)
-	if err != nil {
-		return nil, fmt.Errorf("lookup service: %w", err)
-	}
-	r, _ := raw.(*serviceRow)
-	return r, nil
-}
-
-func getCheck(tx *memdb.Txn, node, id string) (*HealthCheck, error) {
-	raw, err := tx.First(tableChecks, "id", node, id)
-	if err != nil {
-		return nil, fmt.Errorf("lookup check: %w", err)
-	}
-	c, _ := raw.(*HealthCheck)
-	return c, nil
 }
 
 // collect reads every row of an index lookup into a slice, so that the

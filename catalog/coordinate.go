@@ -99,7 +99,7 @@ func nodeAtAddress(tx *memdb.Txn, ip string) (string, error) {
 		return "", err
 	}
 	for obj := it.Next(); obj != nil; obj = it.Next() {
-		if n := obj.(*Node); n.Address == ip {
+		if n := obj.(*nodeRow).node; n.Address == ip {
 			return n.Node, nil
 		}
 	}

@@ -16,7 +16,7 @@ func coordinatesTable() *memdb.TableSchema {
 	return &memdb.TableSchema{
 		Name: tableCoordinates,
 		Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &keyIndexer{fn: node, args: 1, lower: true}},
+			"id": {Name: "id", Unique: true, Indexer: &keyIndexer{fn: node, lower: true}},
 		},
 	}
 }

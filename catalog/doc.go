@@ -5,7 +5,8 @@
 // from them.
 //
 // In DESIGN.md it sits at the bottom of the import graph, beside kvstore: it
-// imports only the standard library and go-memdb, and knows nothing of the
+// imports only the standard library, go-memdb and google/btree (the
+// copy-on-write B-trees some rows hold, store.go), and knows nothing of the
 // network, Raft or HTTP. Each server owns one memdb database built from
 // Tables() (plus kvstore's tables); the FSM opens a write transaction, calls
 // Register, Deregister or the Ensure*/Delete* functions with the Raft index
@@ -17,11 +18,12 @@
 // never goes backwards, and it moves when the query's answer changes. The
 // watch set receives channels that fire when that index moves, so a blocking
 // query can park on ws.WatchCtx and re-run the read when it fires. Granularity
-// comes from per-key rows in the index table: "service.<name>" moves when any
-// instance of that service, any of their checks, or the record or node-level
-// checks of a node hosting it change; "node.<name>" moves when the node, its
-// services or its checks change. A write that changes nothing moves no index
-// and fires no watch.
+// comes from per-key indexes: "service.<name>", a row of the index table,
+// moves when any instance of that service, any of their checks, or the
+// record or node-level checks of a node hosting it change; a node's index
+// and watch are its row's (a node's row holds its services and checks, see
+// store.go) and move when the node, its services or its checks change. A
+// write that changes nothing moves no index and fires no watch.
 //
 // The exported types encode to JSON exactly as Consul's HTTP API writes them
 // (checked against github.com/hashicorp/consul/api) and are plain structs that

@@ -255,10 +255,10 @@ func queryTableSchema() *memdb.TableSchema {
 	return &memdb.TableSchema{
 		Name: tableQueries,
 		Indexes: map[string]*memdb.IndexSchema{
-			"id":       {Name: "id", Unique: true, Indexer: &keyIndexer{fn: qID, args: 1, lower: true}},
-			"name":     {Name: "name", Unique: true, AllowMissing: true, Indexer: &keyIndexer{fn: qName, args: 1, lower: true}},
+			"id":       {Name: "id", Unique: true, Indexer: &keyIndexer{fn: qID, lower: true}},
+			"name":     {Name: "name", Unique: true, AllowMissing: true, Indexer: &keyIndexer{fn: qName, lower: true}},
 			"template": {Name: "template", Unique: true, AllowMissing: true, Indexer: templateIndexer{}},
-			"session":  {Name: "session", AllowMissing: true, Indexer: &keyIndexer{fn: qSession, args: 1, lower: true}},
+			"session":  {Name: "session", AllowMissing: true, Indexer: &keyIndexer{fn: qSession, lower: true}},
 		},
 	}
 }

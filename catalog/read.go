@@ -3,6 +3,7 @@ package catalog
 import (
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -15,15 +16,15 @@ func Nodes(tx *memdb.Txn, ws memdb.WatchSet, nodeMeta map[string]string) (uint64
 	if err != nil {
 		return 0, nil, fmt.Errorf("nodes: %w", err)
 	}
-	it, err := tx.Get(tableNodes, "id")
+	out := []*Node{}
+	err = eachRow(tx, func(r *nodeRow) (bool, error) {
+		if metaMatches(r.node, nodeMeta) {
+			out = append(out, r.node)
+		}
+		return true, nil
+	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("nodes: %w", err)
-	}
-	out := []*Node{}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if n := raw.(*Node); metaMatches(n, nodeMeta) {
-			out = append(out, n)
-		}
 	}
 	return idx, out, nil
 }
@@ -31,31 +32,22 @@ func Nodes(tx *memdb.Txn, ws memdb.WatchSet, nodeMeta map[string]string) (uint64
 // GetNode returns the node with that name (case-insensitive), or nil and no
 // error when there is none.
 func GetNode(tx *memdb.Txn, ws memdb.WatchSet, name string) (uint64, *Node, error) {
-	idx, err := keyIndex(tx, ws, nodeKey(name))
-	if err != nil {
-		return 0, nil, fmt.Errorf("node %q: %w", name, err)
+	idx, r, err := nodeIndex(tx, ws, name)
+	if err != nil || r == nil {
+		return idx, nil, err
 	}
-	n, err := getNode(tx, name)
-	if err != nil {
-		return 0, nil, fmt.Errorf("node %q: %w", name, err)
-	}
-	return idx, n, nil
+	return idx, r.node, nil
 }
 
 // GetNodeServices returns a node and its services, or nil and no error when the
 // node is not registered.
 func GetNodeServices(tx *memdb.Txn, ws memdb.WatchSet, node string) (uint64, *NodeServices, error) {
-	idx, n, err := GetNode(tx, ws, node)
-	if err != nil || n == nil {
+	idx, r, err := nodeIndex(tx, ws, node)
+	if err != nil || r == nil {
 		return idx, nil, err
 	}
-	it, err := tx.Get(tableServices, "node", node)
-	if err != nil {
-		return 0, nil, fmt.Errorf("node %q services: %w", node, err)
-	}
-	out := &NodeServices{Node: n, Services: map[string]*Service{}}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		s := raw.(*serviceRow).svc
+	out := &NodeServices{Node: r.node, Services: make(map[string]*Service, len(r.services))}
+	for _, s := range r.services {
 		out.Services[s.ID] = s
 	}
 	return idx, out, nil
@@ -73,28 +65,22 @@ func Services(tx *memdb.Txn, ws memdb.WatchSet, nodeMeta map[string]string) (uin
 	if err != nil {
 		return 0, nil, fmt.Errorf("services: %w", err)
 	}
-	it, err := tx.Get(tableServices, "service")
+	out := map[string][]string{}
+	err = eachRow(tx, func(r *nodeRow) (bool, error) {
+		if !metaMatches(r.node, nodeMeta) {
+			return true, nil
+		}
+		for _, s := range r.services {
+			tags, ok := out[s.Service]
+			if !ok {
+				tags = []string{}
+			}
+			out[s.Service] = append(tags, s.Tags...)
+		}
+		return true, nil
+	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("services: %w", err)
-	}
-	var nodes nodeCache
-	out := map[string][]string{}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		r := raw.(*serviceRow)
-		if len(nodeMeta) > 0 {
-			n, err := nodes.get(tx, r.node)
-			if err != nil {
-				return 0, nil, fmt.Errorf("services: %w", err)
-			}
-			if !metaMatches(n, nodeMeta) {
-				continue
-			}
-		}
-		tags, ok := out[r.svc.Service]
-		if !ok {
-			tags = []string{}
-		}
-		out[r.svc.Service] = append(tags, r.svc.Tags...)
 	}
 	for name, tags := range out {
 		slices.Sort(tags)
@@ -112,7 +98,8 @@ func ServiceNodes(tx *memdb.Txn, ws memdb.WatchSet, service string, q ServiceQue
 		return 0, nil, fmt.Errorf("service %q nodes: %w", service, err)
 	}
 	out := []*ServiceNode{}
-	err = eachInstance(tx, service, q, func(n *Node, s *Service) error {
+	err = eachInstance(tx, service, q, func(r *nodeRow, s *Service) error {
+		n := r.node
 		out = append(out, &ServiceNode{
 			ID:                       n.ID,
 			Node:                     n.Node,
@@ -129,7 +116,10 @@ func ServiceNodes(tx *memdb.Txn, ws memdb.WatchSet, service string, q ServiceQue
 			ServiceWeights:           s.Weights,
 			ServiceMeta:              s.Meta,
 			ServicePort:              s.Port,
+			ServicePorts:             s.Ports,
+			ServiceSocketPath:        s.SocketPath,
 			ServiceEnableTagOverride: s.EnableTagOverride,
+			ServiceLocality:          s.Locality,
 			CreateIndex:              s.CreateIndex,
 			ModifyIndex:              s.ModifyIndex,
 		})
@@ -152,50 +142,20 @@ func CheckServiceNodes(tx *memdb.Txn, ws memdb.WatchSet, service string, q Servi
 	}
 	out := []*CheckServiceNode{}
 	var (
-		lastNode  *Node
-		allChecks []*HealthCheck // every check on lastNode, by check ID
-		nodeLevel int            // how many of them are node-level
+		lastRow   *nodeRow
+		nodeLevel []*HealthCheck // lastRow's node-level checks
 	)
-	err = eachInstance(tx, service, q, func(n *Node, s *Service) error {
-		if n != lastNode {
-			lastNode, allChecks, nodeLevel = n, allChecks[:0], 0
-			it, err := tx.Get(tableChecks, "node", n.Node)
-			if err != nil {
-				return err
-			}
-			for raw := it.Next(); raw != nil; raw = it.Next() {
-				c := raw.(*HealthCheck)
-				allChecks = append(allChecks, c)
-				if c.ServiceID == "" {
-					nodeLevel++
-				}
-			}
+	err = eachInstance(tx, service, q, func(r *nodeRow, s *Service) error {
+		if r != lastRow {
+			lastRow, nodeLevel = r, r.serviceChecks("")
 		}
-		own := 0
-		for _, c := range allChecks {
-			if c.ServiceID == s.ID {
-				own++
-			}
+		if q.Passing && !r.passing(s.ID) {
+			return nil
 		}
-		checks := make([]*HealthCheck, 0, nodeLevel+own)
-		for _, c := range allChecks {
-			if c.ServiceID == "" {
-				checks = append(checks, c)
-			}
-		}
-		for _, c := range allChecks {
-			if c.ServiceID == s.ID {
-				checks = append(checks, c)
-			}
-		}
-		if q.Passing {
-			for _, c := range checks {
-				if c.Status != HealthPassing {
-					return nil
-				}
-			}
-		}
-		out = append(out, &CheckServiceNode{Node: n, Service: s, Checks: checks})
+		own := r.serviceChecks(s.ID)
+		checks := make([]*HealthCheck, 0, len(nodeLevel)+len(own))
+		checks = append(append(checks, nodeLevel...), own...)
+		out = append(out, &CheckServiceNode{Node: r.node, Service: s, Checks: checks})
 		return nil
 	})
 	if err != nil {
@@ -204,19 +164,26 @@ func CheckServiceNodes(tx *memdb.Txn, ws memdb.WatchSet, service string, q Servi
 	return idx, out, nil
 }
 
+// passing reports whether every check of the instance with that ID and
+// every node-level check is passing.
+func (r *nodeRow) passing(serviceID string) bool {
+	for _, c := range r.checks {
+		if c.status != statusPassing && (c.serviceID == "" || strings.EqualFold(c.serviceID, serviceID)) {
+			return false
+		}
+	}
+	return true
+}
+
 // NodeChecks returns every check on the node, ordered by check ID.
 func NodeChecks(tx *memdb.Txn, ws memdb.WatchSet, node string) (uint64, []*HealthCheck, error) {
-	idx, err := keyIndex(tx, ws, nodeKey(node))
+	idx, r, err := nodeIndex(tx, ws, node)
 	if err != nil {
 		return 0, nil, fmt.Errorf("checks of node %q: %w", node, err)
 	}
 	out := []*HealthCheck{}
-	it, err := tx.Get(tableChecks, "node", node)
-	if err != nil {
-		return 0, nil, fmt.Errorf("checks of node %q: %w", node, err)
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*HealthCheck))
+	if r != nil {
+		out = append(out, r.healthChecks(nil)...)
 	}
 	return idx, out, nil
 }
@@ -229,23 +196,47 @@ func ServiceChecks(tx *memdb.Txn, ws memdb.WatchSet, service string, nodeMeta ma
 	if err != nil {
 		return 0, nil, fmt.Errorf("checks of service %q: %w", service, err)
 	}
-	out, err := filterChecks(tx, nodeMeta, tableChecks, "service", service)
+	// The checks of each instance, found in the instance's node row, in
+	// the order of node and check ID.
+	out := []*HealthCheck{}
+	var keys []string
+	err = eachInstance(tx, service, ServiceQuery{NodeMeta: nodeMeta}, func(r *nodeRow, s *Service) error {
+		for _, c := range r.serviceChecks(s.ID) {
+			out = append(out, c)
+			keys = append(keys, strings.ToLower(join(c.Node, c.CheckID)))
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("checks of service %q: %w", service, err)
 	}
+	sort.Stable(byKey{out, keys})
 	return idx, out, nil
 }
 
+// byKey sorts checks by their keys.
+type byKey struct {
+	checks []*HealthCheck
+	keys   []string
+}
+
+func (b byKey) Len() int           { return len(b.checks) }
+func (b byKey) Less(i, j int) bool { return b.keys[i] < b.keys[j] }
+func (b byKey) Swap(i, j int) {
+	b.checks[i], b.checks[j] = b.checks[j], b.checks[i]
+	b.keys[i], b.keys[j] = b.keys[j], b.keys[i]
+}
+
 // ChecksInState returns the checks in a state (HealthAny for all),
-// keeping only those on nodes whose Meta carries all of nodeMeta. An unknown
-// state is ErrInvalidRequest.
+// keeping only those on nodes whose Meta carries all of nodeMeta, ordered
+// by node and check ID. An unknown state is ErrInvalidRequest.
 func ChecksInState(tx *memdb.Txn, ws memdb.WatchSet, state string, nodeMeta map[string]string) (uint64, []*HealthCheck, error) {
-	var args []any
-	index := "id"
+	keep := func(*checkRow) bool { return true }
 	switch state {
 	case HealthAny:
 	case HealthPassing, HealthWarning, HealthCritical:
-		index, args = "status", []any{state}
+		code := statusCode(state)
+		keep = func(c *checkRow) bool { return c.status == code }
 	default:
 		return 0, nil, fmt.Errorf("checks in state %q: %w", state, ErrInvalidRequest)
 	}
@@ -257,80 +248,47 @@ func ChecksInState(tx *memdb.Txn, ws memdb.WatchSet, state string, nodeMeta map[
 	if err != nil {
 		return 0, nil, fmt.Errorf("checks in state %q: %w", state, err)
 	}
-	out, err := filterChecks(tx, nodeMeta, tableChecks, index, args...)
+	// A scan of every node: a status index cost two index entries per
+	// instance, and a node's checks are at hand in its row.
+	out := []*HealthCheck{}
+	err = eachRow(tx, func(r *nodeRow) (bool, error) {
+		if metaMatches(r.node, nodeMeta) {
+			out = append(out, r.healthChecks(keep)...)
+		}
+		return true, nil
+	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("checks in state %q: %w", state, err)
 	}
 	return idx, out, nil
 }
 
-func filterChecks(tx *memdb.Txn, nodeMeta map[string]string, table, index string, args ...any) ([]*HealthCheck, error) {
-	it, err := tx.Get(table, index, args...)
-	if err != nil {
-		return nil, err
-	}
-	var nodes nodeCache
-	out := []*HealthCheck{}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		c := raw.(*HealthCheck)
-		if len(nodeMeta) > 0 {
-			n, err := nodes.get(tx, c.Node)
-			if err != nil {
-				return nil, err
-			}
-			if !metaMatches(n, nodeMeta) {
-				continue
-			}
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
 // eachInstance calls fn for each instance of service that matches q's tags
-// and node meta, in index order (node name, then service ID).
-func eachInstance(tx *memdb.Txn, service string, q ServiceQuery, fn func(*Node, *Service) error) error {
-	it, err := tx.Get(tableServices, "service", service)
-	if err != nil {
+// and node meta, with its node's row, in the order of node name, then
+// service ID.
+func eachInstance(tx *memdb.Txn, service string, q ServiceQuery, fn func(*nodeRow, *Service) error) error {
+	set, err := serviceSet(tx, service)
+	if err != nil || set == nil {
 		return err
 	}
-	var nodes nodeCache
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		r := raw.(*serviceRow)
-		if !tagsMatch(r.svc.Tags, q.Tags) {
-			continue
+	set.nodes.Ascend(func(node string) bool {
+		var r *nodeRow
+		if r, err = getRow(tx, node); err != nil {
+			return false
 		}
-		n, err := nodes.get(tx, r.node)
-		if err != nil {
-			return err
+		if r == nil || !metaMatches(r.node, q.NodeMeta) {
+			return true
 		}
-		if n == nil || !metaMatches(n, q.NodeMeta) {
-			continue
+		for _, s := range r.services {
+			if strings.EqualFold(s.Service, service) && tagsMatch(s.Tags, q.Tags) {
+				if err = fn(r, s); err != nil {
+					return false
+				}
+			}
 		}
-		if err := fn(n, r.svc); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// nodeCache remembers the last node looked up: rows come in node order, so
-// consecutive rows usually share it.
-type nodeCache struct {
-	name string
-	node *Node
-}
-
-func (c *nodeCache) get(tx *memdb.Txn, name string) (*Node, error) {
-	if c.node != nil && c.name == name {
-		return c.node, nil
-	}
-	n, err := getNode(tx, name)
-	if err != nil {
-		return nil, err
-	}
-	c.name, c.node = name, n
-	return n, nil
+		return true
+	})
+	return err
 }
 
 func tagsMatch(have, want []string) bool {
@@ -352,6 +310,22 @@ func metaMatches(n *Node, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// nodeIndex returns the node's row and index, and watches the row. An
+// absent node answers the highest table index, and watches the radix node
+// where its row would go, which fires when it is created.
+func nodeIndex(tx *memdb.Txn, ws memdb.WatchSet, name string) (uint64, *nodeRow, error) {
+	ch, raw, err := tx.FirstWatch(tableNodes, "id", name)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read node %q: %w", name, err)
+	}
+	ws.Add(ch)
+	if r, ok := raw.(*nodeRow); ok {
+		return max(r.index, 1), r, nil
+	}
+	idx, err := tablesIndex(tx, nil, tableNodes, tableServices, tableChecks)
+	return idx, nil, err
 }
 
 // keyIndex returns the index row key and watches it. An absent row (nothing

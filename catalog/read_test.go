@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -225,5 +226,61 @@ func TestEmptyDBIndexIsOne(t *testing.T) {
 	idx, got, err := CheckServiceNodes(tx, nil, "web", ServiceQuery{})
 	if err != nil || idx != 1 || got == nil || len(got) != 0 {
 		t.Errorf("CheckServiceNodes(empty) = %d, %v, %v, want 1, [], nil", idx, got, err)
+	}
+}
+
+// TestReadsSeeTheirTransaction reads a service while another goroutine
+// registers instances of it one transaction at a time: each read sees
+// exactly the instances committed before its transaction began, however
+// the B-tree of the service's nodes and the node rows change meanwhile
+// (run with -race too).
+func TestReadsSeeTheirTransaction(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	const n = 300
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			node := fmt.Sprintf("node-%03d", (i*7)%n) // not in name order
+			r := svc(node, "10.0.0.1", "web", "web", 80)
+			r.Check = chk(node, "web-check", "web", HealthPassing)
+			tx := db.Txn(true)
+			if err := Register(tx, uint64(i+1), r); err != nil {
+				tx.Abort()
+				t.Errorf("Register(%s): %v", node, err)
+				return
+			}
+			tx.Commit()
+		}
+	}()
+	for reading := true; reading; {
+		select {
+		case <-done:
+			reading = false
+		default:
+		}
+		tx := db.Txn(false)
+		_, nodes, err := Nodes(tx, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, out, err := CheckServiceNodes(tx, nil, "web", ServiceQuery{Passing: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != len(nodes) {
+			t.Fatalf("a read transaction sees %d nodes but %d passing instances of web, want as many", len(nodes), len(out))
+		}
+		for i := 1; i < len(out); i++ {
+			if out[i-1].Node.Node >= out[i].Node.Node {
+				t.Fatalf("instances out of node order: %q before %q", out[i-1].Node.Node, out[i].Node.Node)
+			}
+		}
+		tx.Abort()
+	}
+	_, out, _ := CheckServiceNodes(db.Txn(false), nil, "web", ServiceQuery{})
+	if len(out) != n {
+		t.Errorf("CheckServiceNodes(web) = %d instances after all registrations, want %d", len(out), n)
 	}
 }

@@ -8,7 +8,8 @@ import (
 )
 
 // Table names. They carry the package's prefix because kvstore adds its
-// tables to the same database.
+// tables to the same database. tableChecks names no table any more (checks
+// live in their node's row) but still keys the checks' index row.
 const (
 	tableNodes    = "catalog_nodes"
 	tableServices = "catalog_services"
@@ -17,18 +18,12 @@ const (
 )
 
 // Prefixes of the per-key rows of tableIndex; the other rows are keyed by
-// table name.
+// table name. Nodes keep their index in their row (nodeRow.index); the
+// "node.<name>" rows exist only in snapshots, for other versions.
 const (
 	serviceIndexPrefix = "service."
 	nodeIndexPrefix    = "node."
 )
-
-// serviceRow is what tableServices stores: a service and the name of the
-// node (as the node record spells it) that hosts it.
-type serviceRow struct {
-	node string
-	svc  *Service
-}
 
 // indexRow is what tableIndex stores: the highest Raft index at which the
 // thing named by Key changed.
@@ -40,67 +35,54 @@ type indexRow struct {
 // Tables returns the schemas of the catalog's go-memdb tables, to be merged
 // with other packages' tables into one memdb.DBSchema:
 //
-//   - "catalog_nodes": *Node rows; indexes "id" (node name, case-insensitive)
-//     and "uuid" (node ID, case-insensitive, rows without ID left out).
-//   - "catalog_services": service instances; indexes "id" (node, service ID),
-//     "node" and "service" (service name), all case-insensitive.
-//   - "catalog_checks": *HealthCheck rows; indexes "id" (node, check ID),
-//     "node", "node_service" (node, service ID; node-level checks under ""),
-//     "service" (service name) and "status".
-//   - "catalog_index": the index rows: one per table above (keyed by table
-//     name), "service.<name>" and "node.<name>" (lower case).
+//   - "catalog_nodes": *nodeRow rows, a node with its services and checks
+//     (store.go); index "id" (node name, case-insensitive).
+//   - "catalog_node_ids": one row, the node IDs (case-insensitive) with the
+//     names of their nodes, in a B-tree (store.go).
+//   - "catalog_services": *serviceSetRow rows, the nodes hosting each
+//     service name; index "id" (service name, case-insensitive).
+//   - "catalog_index": the index rows: one per kind of row (keyed
+//     "catalog_nodes", "catalog_services" and "catalog_checks") and
+//     "service.<name>" (lower case).
 //   - "catalog_coordinates": LAN coordinates; index "id" (node name,
 //     case-insensitive). See coordinate_table.go.
+//   - "catalog_interns": the intern table of repeated values (intern.go).
 //   - "catalog_queries": *PreparedQuery rows; indexes "id", "name",
 //     "template" (templates by name, for longest-prefix matches) and
 //     "session". See query.go.
 //
+// A service instance costs no index entry of its own: each entry costs a
+// radix leaf and node with their watch channels (about 450 bytes with the
+// keys), and the fourteen entries an instance had with a table per kind of
+// row were most of its 5.5 KB (issue 18).
+//
 // Each call returns fresh values that the caller may keep.
 func Tables() map[string]*memdb.TableSchema {
-	nodeName := func(obj any) (string, bool) { return obj.(*Node).Node, true }
-	nodeID := func(obj any) (string, bool) { id := obj.(*Node).ID; return id, id != "" }
-	svcID := func(obj any) (string, bool) { r := obj.(*serviceRow); return join(r.node, r.svc.ID), true }
-	svcNode := func(obj any) (string, bool) { return obj.(*serviceRow).node, true }
-	svcName := func(obj any) (string, bool) { return obj.(*serviceRow).svc.Service, true }
-	chkID := func(obj any) (string, bool) { c := obj.(*HealthCheck); return join(c.Node, c.CheckID), true }
-	chkNode := func(obj any) (string, bool) { return obj.(*HealthCheck).Node, true }
-	chkNodeSvc := func(obj any) (string, bool) { c := obj.(*HealthCheck); return join(c.Node, c.ServiceID), true }
-	chkSvc := func(obj any) (string, bool) { n := obj.(*HealthCheck).ServiceName; return n, n != "" }
-	chkStatus := func(obj any) (string, bool) { return obj.(*HealthCheck).Status, true }
+	nodeName := func(obj any) (string, bool) { return obj.(*nodeRow).node.Node, true }
+	setKey := func(obj any) (string, bool) { return obj.(*serviceSetRow).key, true }
 	idxKey := func(obj any) (string, bool) { return obj.(*indexRow).Key, true }
 
 	return map[string]*memdb.TableSchema{
 		tableNodes: {
 			Name: tableNodes,
 			Indexes: map[string]*memdb.IndexSchema{
-				"id":   {Name: "id", Unique: true, Indexer: &keyIndexer{fn: nodeName, args: 1, lower: true}},
-				"uuid": {Name: "uuid", Unique: true, AllowMissing: true, Indexer: &keyIndexer{fn: nodeID, args: 1, lower: true}},
+				"id": {Name: "id", Unique: true, Indexer: &keyIndexer{fn: nodeName, lower: true}},
 			},
 		},
 		tableServices: {
 			Name: tableServices,
 			Indexes: map[string]*memdb.IndexSchema{
-				"id":      {Name: "id", Unique: true, Indexer: &keyIndexer{fn: svcID, args: 2, lower: true}},
-				"node":    {Name: "node", Indexer: &keyIndexer{fn: svcNode, args: 1, lower: true}},
-				"service": {Name: "service", Indexer: &keyIndexer{fn: svcName, args: 1, lower: true}},
+				"id": {Name: "id", Unique: true, Indexer: &keyIndexer{fn: setKey, lower: true}},
 			},
 		},
-		tableChecks: {
-			Name: tableChecks,
-			Indexes: map[string]*memdb.IndexSchema{
-				"id":           {Name: "id", Unique: true, Indexer: &keyIndexer{fn: chkID, args: 2, lower: true}},
-				"node":         {Name: "node", Indexer: &keyIndexer{fn: chkNode, args: 1, lower: true}},
-				"node_service": {Name: "node_service", Indexer: &keyIndexer{fn: chkNodeSvc, args: 2, lower: true}},
-				"service":      {Name: "service", AllowMissing: true, Indexer: &keyIndexer{fn: chkSvc, args: 1, lower: true}},
-				"status":       {Name: "status", Indexer: &keyIndexer{fn: chkStatus, args: 1}},
-			},
-		},
+		tableNodeIDs:     nodeIDsTable(),
 		tableCoordinates: coordinatesTable(),
 		tableQueries:     queryTableSchema(),
+		tableInterns:     internsTable(),
 		tableIndex: {
 			Name: tableIndex,
 			Indexes: map[string]*memdb.IndexSchema{
-				"id": {Name: "id", Unique: true, Indexer: &keyIndexer{fn: idxKey, args: 1}},
+				"id": {Name: "id", Unique: true, Indexer: &keyIndexer{fn: idxKey}},
 			},
 		},
 	}
@@ -115,7 +97,6 @@ func join(parts ...string) string { return strings.Join(parts, "\x00") }
 // non-unique index (memdb appends the primary key to those).
 type keyIndexer struct {
 	fn    func(obj any) (string, bool)
-	args  int
 	lower bool
 }
 
@@ -130,27 +111,16 @@ func (k *keyIndexer) FromObject(obj any) (bool, []byte, error) {
 	return true, k.key(v), nil
 }
 
-// FromArgs implements memdb.Indexer.
+// FromArgs implements memdb.Indexer: one string.
 func (k *keyIndexer) FromArgs(args ...any) ([]byte, error) {
-	if len(args) != k.args {
-		return nil, fmt.Errorf("index takes %d arguments, got %d", k.args, len(args))
+	if len(args) != 1 {
+		return nil, fmt.Errorf("index takes 1 argument, got %d", len(args))
 	}
-	if k.args == 1 {
-		s, ok := args[0].(string)
-		if !ok {
-			return nil, fmt.Errorf("index argument %v: want a string, got %T", args[0], args[0])
-		}
-		return k.key(s), nil
+	s, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("index argument %v: want a string, got %T", args[0], args[0])
 	}
-	parts := make([]string, len(args))
-	for i, a := range args {
-		s, ok := a.(string)
-		if !ok {
-			return nil, fmt.Errorf("index argument %d: want a string, got %T", i, a)
-		}
-		parts[i] = s
-	}
-	return k.key(join(parts...)), nil
+	return k.key(s), nil
 }
 
 func (k *keyIndexer) key(v string) []byte {

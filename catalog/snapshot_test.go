@@ -111,3 +111,41 @@ func TestRestoreRejectsForeignStream(t *testing.T) {
 		t.Errorf("Restore(kvstore header) = %v, want %v", err, ErrBadSnapshot)
 	}
 }
+
+// TestRestoreCutShort: a catalog section cut anywhere after its header
+// fails to restore, whether the decoder or the store meets the end first,
+// and Restore returns only once its decoding goroutine has.
+func TestRestoreCutShort(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	registerAll(t, db, bigCatalogRequests(30))
+	var buf bytes.Buffer
+	if err := Snapshot(db.Txn(false), json.NewEncoder(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	header := bytes.IndexByte(data, '\n') + 1
+	for _, n := range []int{header, header + 1, len(data) / 3, len(data) / 2, len(data) - 2} {
+		tx := newDB(t).Txn(true)
+		err := Restore(tx, json.NewDecoder(bytes.NewReader(data[:n])))
+		tx.Abort()
+		if err == nil {
+			t.Errorf("Restore(cut to %d of %d bytes) = nil, want an error", n, len(data))
+		}
+	}
+	// When the store stops (its insert failed), the decoder stops at its
+	// next batch rather than blocking on it.
+	var rows bytes.Buffer
+	enc := json.NewEncoder(&rows)
+	for range 2 * restoreBatch {
+		if err := enc.Encode(&HealthCheck{Node: "n", CheckID: "c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	close(stop)
+	h := snapshotHeader{Checks: 2 * restoreBatch}
+	if err := decodeRows(json.NewDecoder(&rows), &h, make(chan []any), stop); err != nil {
+		t.Errorf("decodeRows after stop = %v, want nil", err)
+	}
+}

@@ -52,6 +52,20 @@ type ServiceAddress struct {
 	Port    int
 }
 
+// ServicePort is one named port of a service with several
+// (api.ServicePort); one of them is the Default.
+type ServicePort struct {
+	Name    string
+	Port    int
+	Default bool
+}
+
+// Locality is where a service runs (api.Locality).
+type Locality struct {
+	Region string
+	Zone   string
+}
+
 // Weights are the DNS SRV weights of a service instance by health state
 // (api.AgentWeights). A registration with both zero gets {1, 1}.
 type Weights struct {
@@ -71,8 +85,11 @@ type Service struct {
 	TaggedAddresses   map[string]ServiceAddress `json:",omitempty"`
 	Meta              map[string]string
 	Port              int
+	Ports             []ServicePort `json:",omitempty" bexpr:"-"`
+	SocketPath        string        `json:",omitempty"`
 	Weights           Weights
 	EnableTagOverride bool
+	Locality          *Locality `json:",omitempty" bexpr:"-"`
 	CreateIndex       uint64
 	ModifyIndex       uint64
 }
@@ -148,7 +165,10 @@ type ServiceNode struct {
 	ServiceWeights           Weights
 	ServiceMeta              map[string]string
 	ServicePort              int
+	ServicePorts             []ServicePort `json:",omitempty" bexpr:"-"`
+	ServiceSocketPath        string        `json:",omitempty"`
 	ServiceEnableTagOverride bool
+	ServiceLocality          *Locality `json:",omitempty" bexpr:"-"`
 	CreateIndex              uint64
 	ModifyIndex              uint64
 }

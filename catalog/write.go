@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -122,31 +123,27 @@ func EnsureNode(tx *memdb.Txn, idx uint64, n *Node) error {
 		return fmt.Errorf("ensure node: name missing: %w", ErrInvalidRequest)
 	}
 	nn := cloneNode(n)
-	existing, err := getNode(tx, nn.Node)
+	row, err := getRow(tx, nn.Node)
 	if err != nil {
 		return fmt.Errorf("ensure node %q: %w", nn.Node, err)
 	}
-	if existing != nil && nn.ID != "" && existing.ID != "" && !strings.EqualFold(existing.ID, nn.ID) {
-		dead, err := nodeIsDead(tx, existing.Node)
-		if err != nil {
-			return fmt.Errorf("ensure node %q: %w", nn.Node, err)
-		}
-		if !dead {
-			return fmt.Errorf("ensure node %q with ID %q: held by ID %q: %w", nn.Node, nn.ID, existing.ID, ErrNodeIDConflict)
-		}
+	if row != nil && nn.ID != "" && row.node.ID != "" && !strings.EqualFold(row.node.ID, nn.ID) && !row.dead() {
+		return fmt.Errorf("ensure node %q with ID %q: held by ID %q: %w", nn.Node, nn.ID, row.node.ID, ErrNodeIDConflict)
 	}
 	if nn.ID != "" {
-		raw, err := tx.First(tableNodes, "uuid", nn.ID)
+		old, err := nodeNameOf(tx, nn.ID)
 		if err != nil {
 			return fmt.Errorf("ensure node %q: lookup ID %q: %w", nn.Node, nn.ID, err)
 		}
-		if old, ok := raw.(*Node); ok && !strings.EqualFold(old.Node, nn.Node) {
-			if err := DeleteNode(tx, idx, old.Node); err != nil {
-				return fmt.Errorf("ensure node %q: rename from %q: %w", nn.Node, old.Node, err)
+		if old != "" && !strings.EqualFold(old, nn.Node) {
+			if err := DeleteNode(tx, idx, old); err != nil {
+				return fmt.Errorf("ensure node %q: rename from %q: %w", nn.Node, old, err)
 			}
 		}
 	}
-	if existing != nil {
+	nr := &nodeRow{index: idx}
+	if row != nil {
+		existing := row.node
 		// The name is the node's identity; its first spelling stays.
 		nn.Node = existing.Node
 		if nn.ID == "" {
@@ -156,21 +153,30 @@ func EnsureNode(tx *memdb.Txn, idx uint64, n *Node) error {
 		if reflect.DeepEqual(existing, nn) {
 			return nil
 		}
+		nr = row.copyRow(idx)
 	} else {
 		nn.CreateIndex = idx
 	}
 	nn.ModifyIndex = idx
-	if err := tx.Insert(tableNodes, nn); err != nil {
-		return fmt.Errorf("ensure node %q: %w", nn.Node, err)
-	}
-	if err := touchNode(tx, idx, nn.Node); err != nil {
-		return fmt.Errorf("ensure node %q: %w", nn.Node, err)
-	}
-	names, err := serviceNamesOn(tx, nn.Node)
+	t, err := internsOf(tx)
 	if err != nil {
 		return fmt.Errorf("ensure node %q: %w", nn.Node, err)
 	}
-	for _, name := range names {
+	t.internNode(tx, nn)
+	nr.node = nn
+	if err := putRow(tx, nr); err != nil {
+		return fmt.Errorf("ensure node %q: %w", nn.Node, err)
+	}
+	oldID := ""
+	if row != nil {
+		t.count(tx, nodeHeld(row.node), -1)
+		oldID = row.node.ID
+	}
+	t.count(tx, nodeHeld(nn), 1)
+	if err := moveNodeID(tx, nn.Node, oldID, nn.ID); err != nil {
+		return fmt.Errorf("ensure node %q: %w", nn.Node, err)
+	}
+	for _, name := range nr.serviceNames() {
 		if err := touchService(tx, idx, name); err != nil {
 			return fmt.Errorf("ensure node %q: %w", nn.Node, err)
 		}
@@ -181,40 +187,46 @@ func EnsureNode(tx *memdb.Txn, idx uint64, n *Node) error {
 // DeleteNode removes a node with all its services, checks and coordinate.
 // An absent node is not an error.
 func DeleteNode(tx *memdb.Txn, idx uint64, name string) error {
-	n, err := getNode(tx, name)
-	if err != nil || n == nil {
+	row, err := getRow(tx, name)
+	if err != nil || row == nil {
 		return wrapIf(err, "delete node %q", name)
 	}
-	svcs, err := collect[*serviceRow](tx, tableServices, "node", name)
+	t, err := internsOf(tx)
 	if err != nil {
 		return fmt.Errorf("delete node %q: %w", name, err)
 	}
-	for _, r := range svcs {
-		if err := DeleteService(tx, idx, r.node, r.svc.ID); err != nil {
+	if err := tx.Delete(tableNodes, row); err != nil {
+		return fmt.Errorf("delete node %q: %w", name, err)
+	}
+	for _, c := range row.checks {
+		t.count(tx, checkHeld(c), -1)
+	}
+	for _, s := range row.services {
+		t.count(tx, serviceHeld(s), -1)
+	}
+	t.count(tx, nodeHeld(row.node), -1)
+	if err := moveNodeID(tx, row.node.Node, row.node.ID, ""); err != nil {
+		return fmt.Errorf("delete node %q: %w", name, err)
+	}
+	for _, svc := range row.serviceNames() {
+		if err := removeFromServiceSet(tx, svc, row.node.Node); err != nil {
+			return fmt.Errorf("delete node %q: %w", name, err)
+		}
+		if err := touchService(tx, idx, svc); err != nil {
 			return fmt.Errorf("delete node %q: %w", name, err)
 		}
 	}
-	checks, err := collect[*HealthCheck](tx, tableChecks, "node", name)
-	if err != nil {
-		return fmt.Errorf("delete node %q: %w", name, err)
-	}
-	for _, c := range checks {
-		if err := tx.Delete(tableChecks, c); err != nil {
-			return fmt.Errorf("delete node %q: check %q: %w", name, c.CheckID, err)
+	if len(row.services) > 0 {
+		if err := bumpIndex(tx, tableServices, idx); err != nil {
+			return fmt.Errorf("delete node %q: %w", name, err)
 		}
 	}
-	if len(checks) > 0 {
+	if len(row.checks) > 0 {
 		if err := bumpIndex(tx, tableChecks, idx); err != nil {
 			return fmt.Errorf("delete node %q: %w", name, err)
 		}
 	}
 	if err := deleteCoordinate(tx, idx, name); err != nil {
-		return fmt.Errorf("delete node %q: %w", name, err)
-	}
-	if err := tx.Delete(tableNodes, n); err != nil {
-		return fmt.Errorf("delete node %q: %w", name, err)
-	}
-	if err := deleteIndex(tx, nodeKey(name)); err != nil {
 		return fmt.Errorf("delete node %q: %w", name, err)
 	}
 	return wrapIf(bumpIndex(tx, tableNodes, idx), "delete node %q", name)
@@ -227,100 +239,116 @@ func EnsureService(tx *memdb.Txn, idx uint64, node string, s *Service) error {
 	if s == nil || s.Service == "" {
 		return fmt.Errorf("ensure service on node %q: service name missing: %w", node, ErrInvalidRequest)
 	}
-	n, err := getNode(tx, node)
+	row, err := getRow(tx, node)
 	if err != nil {
 		return fmt.Errorf("ensure service %q: %w", s.ID, err)
 	}
-	if n == nil {
+	if row == nil {
 		return fmt.Errorf("ensure service %q on node %q: %w", s.ID, node, ErrMissingNode)
 	}
 	ns := cloneService(s)
-	old, err := getService(tx, node, ns.ID)
-	if err != nil {
-		return fmt.Errorf("ensure service %q on node %q: %w", ns.ID, node, err)
-	}
+	old := row.service(ns.ID)
 	if old != nil {
-		ns.CreateIndex, ns.ModifyIndex = old.svc.CreateIndex, old.svc.ModifyIndex
-		if reflect.DeepEqual(old.svc, ns) {
+		ns.CreateIndex, ns.ModifyIndex = old.CreateIndex, old.ModifyIndex
+		if reflect.DeepEqual(old, ns) {
 			return nil
 		}
 	} else {
 		ns.CreateIndex = idx
 	}
 	ns.ModifyIndex = idx
-	if err := tx.Insert(tableServices, &serviceRow{node: n.Node, svc: ns}); err != nil {
+	t, err := internsOf(tx)
+	if err != nil {
 		return fmt.Errorf("ensure service %q on node %q: %w", ns.ID, node, err)
 	}
-	if err := refreshServiceChecks(tx, idx, n.Node, ns); err != nil {
+	t.internService(tx, ns)
+	nr := row.copyRow(idx)
+	nr.putService(ns)
+	// The service's checks carry its name and tags: they changed too.
+	checksChanged := false
+	if old != nil && (old.Service != ns.Service || !slices.Equal(old.Tags, ns.Tags)) {
+		for i, c := range nr.checks {
+			if !strings.EqualFold(c.serviceID, ns.ID) {
+				continue
+			}
+			if !checksChanged {
+				nr.checks = slices.Clone(nr.checks)
+				checksChanged = true
+			}
+			cc := *c
+			cc.modifyIndex = idx
+			nr.checks[i] = &cc
+		}
+	}
+	if err := putRow(tx, nr); err != nil {
+		return fmt.Errorf("ensure service %q on node %q: %w", ns.ID, node, err)
+	}
+	if old != nil {
+		t.count(tx, serviceHeld(old), -1)
+	}
+	t.count(tx, serviceHeld(ns), 1)
+	if checksChanged {
+		if err := bumpIndex(tx, tableChecks, idx); err != nil {
+			return fmt.Errorf("ensure service %q on node %q: %w", ns.ID, node, err)
+		}
+	}
+	if err := addToServiceSet(tx, ns.Service, nr.node.Node); err != nil {
 		return fmt.Errorf("ensure service %q on node %q: %w", ns.ID, node, err)
 	}
 	names := []string{ns.Service}
-	if old != nil && !strings.EqualFold(old.svc.Service, ns.Service) {
-		names = append(names, old.svc.Service)
+	if old != nil && !strings.EqualFold(old.Service, ns.Service) {
+		names = append(names, old.Service)
+		if !nr.hosts(old.Service) {
+			if err := removeFromServiceSet(tx, old.Service, nr.node.Node); err != nil {
+				return fmt.Errorf("ensure service %q on node %q: %w", ns.ID, node, err)
+			}
+		}
 	}
 	for _, name := range names {
 		if err := touchService(tx, idx, name); err != nil {
 			return fmt.Errorf("ensure service %q on node %q: %w", ns.ID, node, err)
 		}
 	}
-	if err := touchNode(tx, idx, n.Node); err != nil {
-		return fmt.Errorf("ensure service %q on node %q: %w", ns.ID, node, err)
-	}
 	return wrapIf(bumpIndex(tx, tableServices, idx), "ensure service %q on node %q", ns.ID, node)
-}
-
-// refreshServiceChecks copies the service's name and tags into its checks.
-func refreshServiceChecks(tx *memdb.Txn, idx uint64, node string, s *Service) error {
-	checks, err := collect[*HealthCheck](tx, tableChecks, "node_service", node, s.ID)
-	if err != nil {
-		return err
-	}
-	changed := false
-	for _, c := range checks {
-		if c.ServiceName == s.Service && reflect.DeepEqual(c.ServiceTags, s.Tags) {
-			continue
-		}
-		cc := *c
-		cc.ServiceName, cc.ServiceTags, cc.ModifyIndex = s.Service, s.Tags, idx
-		if err := tx.Insert(tableChecks, &cc); err != nil {
-			return fmt.Errorf("update check %q: %w", c.CheckID, err)
-		}
-		changed = true
-	}
-	if changed {
-		return bumpIndex(tx, tableChecks, idx)
-	}
-	return nil
 }
 
 // DeleteService removes a service instance and its checks. An absent
 // service is not an error.
 func DeleteService(tx *memdb.Txn, idx uint64, node, id string) error {
-	r, err := getService(tx, node, id)
-	if err != nil || r == nil {
+	row, err := getRow(tx, node)
+	if err != nil || row == nil {
 		return wrapIf(err, "delete service %q on node %q", id, node)
 	}
-	checks, err := collect[*HealthCheck](tx, tableChecks, "node_service", node, id)
+	i, ok := row.serviceAt(id)
+	if !ok {
+		return nil
+	}
+	s := row.services[i]
+	t, err := internsOf(tx)
 	if err != nil {
 		return fmt.Errorf("delete service %q on node %q: %w", id, node, err)
 	}
-	for _, c := range checks {
-		if err := tx.Delete(tableChecks, c); err != nil {
-			return fmt.Errorf("delete service %q on node %q: check %q: %w", id, node, c.CheckID, err)
-		}
+	nr := row.copyRow(idx)
+	nr.services = slices.Delete(slices.Clone(row.services), i, i+1)
+	gone := nr.dropChecks(func(c *checkRow) bool { return strings.EqualFold(c.serviceID, s.ID) })
+	if err := putRow(tx, nr); err != nil {
+		return fmt.Errorf("delete service %q on node %q: %w", id, node, err)
 	}
-	if len(checks) > 0 {
+	for _, c := range gone {
+		t.count(tx, checkHeld(c), -1)
+	}
+	t.count(tx, serviceHeld(s), -1)
+	if len(gone) > 0 {
 		if err := bumpIndex(tx, tableChecks, idx); err != nil {
 			return fmt.Errorf("delete service %q on node %q: %w", id, node, err)
 		}
 	}
-	if err := tx.Delete(tableServices, r); err != nil {
-		return fmt.Errorf("delete service %q on node %q: %w", id, node, err)
+	if !nr.hosts(s.Service) {
+		if err := removeFromServiceSet(tx, s.Service, nr.node.Node); err != nil {
+			return fmt.Errorf("delete service %q on node %q: %w", id, node, err)
+		}
 	}
-	if err := touchService(tx, idx, r.svc.Service); err != nil {
-		return fmt.Errorf("delete service %q on node %q: %w", id, node, err)
-	}
-	if err := touchNode(tx, idx, r.node); err != nil {
+	if err := touchService(tx, idx, s.Service); err != nil {
 		return fmt.Errorf("delete service %q on node %q: %w", id, node, err)
 	}
 	return wrapIf(bumpIndex(tx, tableServices, idx), "delete service %q on node %q", id, node)
@@ -335,146 +363,122 @@ func EnsureCheck(tx *memdb.Txn, idx uint64, c *HealthCheck) error {
 	if c == nil || c.Node == "" || c.CheckID == "" {
 		return fmt.Errorf("ensure check: node or check ID missing: %w", ErrInvalidRequest)
 	}
-	n, err := getNode(tx, c.Node)
+	row, err := getRow(tx, c.Node)
 	if err != nil {
 		return fmt.Errorf("ensure check %q: %w", c.CheckID, err)
 	}
-	if n == nil {
+	if row == nil {
 		return fmt.Errorf("ensure check %q on node %q: %w", c.CheckID, c.Node, ErrMissingNode)
 	}
 	nc := cloneCheck(c)
-	nc.Node = n.Node
 	switch nc.Status {
 	case HealthPassing, HealthWarning, HealthCritical:
 	default:
-		return fmt.Errorf("ensure check %q on node %q: status %q: %w", nc.CheckID, nc.Node, nc.Status, ErrInvalidRequest)
+		return fmt.Errorf("ensure check %q on node %q: status %q: %w", nc.CheckID, row.node.Node, nc.Status, ErrInvalidRequest)
 	}
-	if nc.ServiceID != "" {
-		r, err := getService(tx, n.Node, nc.ServiceID)
-		if err != nil {
-			return fmt.Errorf("ensure check %q on node %q: %w", nc.CheckID, nc.Node, err)
-		}
-		if r == nil {
-			return fmt.Errorf("ensure check %q on node %q: service %q: %w", nc.CheckID, nc.Node, nc.ServiceID, ErrMissingService)
-		}
-		nc.ServiceName, nc.ServiceTags = r.svc.Service, r.svc.Tags
-	} else {
-		nc.ServiceName, nc.ServiceTags = "", []string{}
+	if nc.ServiceID != "" && row.service(nc.ServiceID) == nil {
+		return fmt.Errorf("ensure check %q on node %q: service %q: %w", nc.CheckID, row.node.Node, nc.ServiceID, ErrMissingService)
 	}
-	old, err := getCheck(tx, n.Node, nc.CheckID)
-	if err != nil {
-		return fmt.Errorf("ensure check %q on node %q: %w", nc.CheckID, nc.Node, err)
-	}
+	cr := newCheckRow(nc)
+	old := row.check(cr.id)
 	if old != nil {
-		nc.CreateIndex, nc.ModifyIndex = old.CreateIndex, old.ModifyIndex
-		if reflect.DeepEqual(old, nc) {
+		cr.createIndex, cr.modifyIndex = old.createIndex, old.modifyIndex
+		if cr.equal(old) {
 			return nil
 		}
 	} else {
-		nc.CreateIndex = idx
+		cr.createIndex = idx
 	}
-	nc.ModifyIndex = idx
-	if err := tx.Insert(tableChecks, nc); err != nil {
-		return fmt.Errorf("ensure check %q on node %q: %w", nc.CheckID, nc.Node, err)
+	cr.modifyIndex = idx
+	t, err := internsOf(tx)
+	if err != nil {
+		return fmt.Errorf("ensure check %q on node %q: %w", nc.CheckID, row.node.Node, err)
 	}
-	if err := touchForCheck(tx, idx, old, nc); err != nil {
-		return fmt.Errorf("ensure check %q on node %q: %w", nc.CheckID, nc.Node, err)
+	t.internCheck(tx, cr)
+	nr := row.copyRow(idx)
+	nr.putCheck(cr)
+	if err := putRow(tx, nr); err != nil {
+		return fmt.Errorf("ensure check %q on node %q: %w", nc.CheckID, row.node.Node, err)
 	}
-	return nil
+	if old != nil {
+		t.count(tx, checkHeld(old), -1)
+	}
+	t.count(tx, checkHeld(cr), 1)
+	return wrapIf(touchForCheck(tx, idx, nr, old, cr), "ensure check %q on node %q", nc.CheckID, row.node.Node)
 }
 
 // DeleteCheck removes a check. An absent check is not an error.
 func DeleteCheck(tx *memdb.Txn, idx uint64, node, id string) error {
-	c, err := getCheck(tx, node, id)
-	if err != nil || c == nil {
+	row, err := getRow(tx, node)
+	if err != nil || row == nil {
 		return wrapIf(err, "delete check %q on node %q", id, node)
 	}
-	if err := tx.Delete(tableChecks, c); err != nil {
+	i, ok := row.checkAt(id)
+	if !ok {
+		return nil
+	}
+	c := row.checks[i]
+	nr := row.copyRow(idx)
+	nr.checks = slices.Delete(slices.Clone(row.checks), i, i+1)
+	if err := putRow(tx, nr); err != nil {
 		return fmt.Errorf("delete check %q on node %q: %w", id, node, err)
 	}
-	return wrapIf(touchForCheck(tx, idx, c, nil), "delete check %q on node %q", id, node)
+	t, err := internsOf(tx)
+	if err != nil {
+		return fmt.Errorf("delete check %q on node %q: %w", id, node, err)
+	}
+	t.count(tx, checkHeld(c), -1)
+	return wrapIf(touchForCheck(tx, idx, nr, c, nil), "delete check %q on node %q", id, node)
 }
 
 // touchForCheck moves the indexes whose answers include check old or new
-// (either may be nil): the checks table, the node, and the service the check
-// belongs to, or every service on the node for a node-level check.
-func touchForCheck(tx *memdb.Txn, idx uint64, old, nc *HealthCheck) error {
+// (either may be nil) of the node row r (as stored after the change): the
+// checks' index, and the service the check belongs to, or every service on
+// the node for a node-level check. The node's own index moved with its
+// row.
+func touchForCheck(tx *memdb.Txn, idx uint64, r *nodeRow, old, nc *checkRow) error {
 	var names []string
 	nodeLevel := false
-	node := ""
-	for _, c := range []*HealthCheck{old, nc} {
-		if c == nil {
-			continue
-		}
-		node = c.Node
-		if c.ServiceID == "" {
+	for _, c := range []*checkRow{old, nc} {
+		switch {
+		case c == nil:
+		case c.serviceID == "":
 			nodeLevel = true
-		} else {
-			names = append(names, c.ServiceName)
+		default:
+			if s := r.service(c.serviceID); s != nil {
+				names = append(names, s.Service)
+			}
 		}
 	}
 	if nodeLevel {
-		all, err := serviceNamesOn(tx, node)
-		if err != nil {
-			return err
-		}
-		names = append(names, all...)
+		names = r.serviceNames()
 	}
 	for _, name := range names {
 		if err := touchService(tx, idx, name); err != nil {
 			return err
 		}
 	}
-	if err := touchNode(tx, idx, node); err != nil {
-		return err
-	}
 	return bumpIndex(tx, tableChecks, idx)
 }
 
-// nodeIsDead reports whether the node's serfHealth check is critical.
-func nodeIsDead(tx *memdb.Txn, node string) (bool, error) {
-	c, err := getCheck(tx, node, SerfCheckID)
-	if err != nil {
-		return false, err
-	}
-	return c != nil && c.Status == HealthCritical, nil
-}
-
-// serviceNamesOn lists the distinct service names on a node.
-func serviceNamesOn(tx *memdb.Txn, node string) ([]string, error) {
-	rows, err := collect[*serviceRow](tx, tableServices, "node", node)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	seen := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		k := strings.ToLower(r.svc.Service)
-		if !seen[k] {
-			seen[k] = true
-			names = append(names, r.svc.Service)
-		}
-	}
-	return names, nil
+// dead reports whether the node's serfHealth check is critical.
+func (r *nodeRow) dead() bool {
+	c := r.check(SerfCheckID)
+	return c != nil && c.status == statusCritical
 }
 
 // touchService moves the "service.<name>" index to idx, or removes it when
 // no instance of the service is left (reads then fall back to the tables'
 // indexes, which are at least as high).
 func touchService(tx *memdb.Txn, idx uint64, name string) error {
-	raw, err := tx.First(tableServices, "service", name)
+	set, err := serviceSet(tx, name)
 	if err != nil {
-		return fmt.Errorf("lookup service %q: %w", name, err)
+		return err
 	}
-	if raw == nil {
+	if set == nil {
 		return deleteIndex(tx, serviceKey(name))
 	}
 	return bumpIndex(tx, serviceKey(name), idx)
-}
-
-// touchNode moves the "node.<name>" index to idx.
-func touchNode(tx *memdb.Txn, idx uint64, name string) error {
-	return bumpIndex(tx, nodeKey(name), idx)
 }
 
 // bumpIndex raises the index row key to idx; it never lowers it.
@@ -507,7 +511,6 @@ func deleteIndex(tx *memdb.Txn, key string) error {
 }
 
 func serviceKey(name string) string { return serviceIndexPrefix + strings.ToLower(name) }
-func nodeKey(name string) string    { return nodeIndexPrefix + strings.ToLower(name) }
 
 func wrapIf(err error, format string, args ...any) error {
 	if err == nil {

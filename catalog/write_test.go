@@ -2,6 +2,9 @@ package catalog
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
+	"slices"
 	"testing"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -200,7 +203,8 @@ func TestDeregisterCascades(t *testing.T) {
 			apply(t, db, func(tx *memdb.Txn) error { return Deregister(tx, 20, tc.req) })
 			tx := db.Txn(false)
 			_, nodes, _ := Nodes(tx, nil, nil)
-			svcs, _ := collect[*serviceRow](tx, tableServices, "id")
+			var svcs []*Service
+			_ = eachRow(tx, func(r *nodeRow) (bool, error) { svcs = append(svcs, r.services...); return true, nil })
 			_, checks, _ := ChecksInState(tx, nil, HealthAny, nil)
 			if len(nodes) != tc.wantNodes || len(svcs) != tc.wantServices || len(checks) != tc.wantChecks {
 				t.Errorf("Deregister(%+v) left %d nodes, %d services, %d checks; want %d, %d, %d",
@@ -302,5 +306,95 @@ func TestNodeIdentity(t *testing.T) {
 				t.Errorf("GetNode(%q) = %+v, want ID %q", tc.write.Node, n, tc.wantID)
 			}
 		})
+	}
+}
+
+// TestCheckRoundTrip stores a check with every field set, through the
+// packed form and through the whole-definition form, and reads back what
+// was written: a field the packing forgets fails here.
+func TestCheckRoundTrip(t *testing.T) {
+	t.Parallel()
+	filled := func(withLists bool) *HealthCheck {
+		c := &HealthCheck{Node: "n1", CheckID: "c1", Name: "name", Status: HealthWarning, Notes: "notes",
+			Output: "output", ServiceID: "web1", Type: "http", Interval: "10s", Timeout: "5s", ExposedPort: -21000}
+		d := reflect.ValueOf(&c.Definition).Elem()
+		for i := range d.NumField() {
+			f := d.Field(i)
+			switch f.Kind() {
+			case reflect.String:
+				f.SetString(fmt.Sprintf("value %d é", i))
+			case reflect.Bool:
+				f.SetBool(true)
+			case reflect.Uint:
+				f.SetUint(1<<40 + uint64(i))
+			}
+		}
+		if withLists {
+			c.Definition.Header = map[string][]string{"X-A": {"1", "2"}}
+			c.Definition.ScriptArgs = []string{"/bin/check", "-v"}
+		}
+		return c
+	}
+	for _, withLists := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lists=%v", withLists), func(t *testing.T) {
+			t.Parallel()
+			db := newDB(t)
+			register(t, db, 5, svc("n1", "10.0.0.1", "web", "web1", 80, "a"))
+			want := filled(withLists)
+			apply(t, db, func(tx *memdb.Txn) error { return EnsureCheck(tx, 6, want) })
+			_, got, err := NodeChecks(db.Txn(false), nil, "n1")
+			if err != nil || len(got) != 1 {
+				t.Fatalf("NodeChecks = %v, %v; want one check", got, err)
+			}
+			want.ServiceName, want.ServiceTags, want.CreateIndex, want.ModifyIndex = "web", []string{"a"}, 6, 6
+			if !reflect.DeepEqual(got[0], want) {
+				t.Errorf("stored check reads back as\n%+v\nwant\n%+v", got[0], want)
+			}
+			// The same check again changes nothing.
+			again := filled(withLists)
+			apply(t, db, func(tx *memdb.Txn) error { return EnsureCheck(tx, 7, again) })
+			if _, got, _ := NodeChecks(db.Txn(false), nil, "n1"); got[0].ModifyIndex != 6 {
+				t.Errorf("re-registering the same check moved its ModifyIndex to %d, want 6", got[0].ModifyIndex)
+			}
+		})
+	}
+}
+
+// TestServiceSets follows which nodes host a service through renames,
+// second instances, deletions and names that differ only in case.
+func TestServiceSets(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	instances := func(name string) []string {
+		_, sn, err := ServiceNodes(db.Txn(false), nil, name, ServiceQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range sn {
+			out = append(out, s.Node+"/"+s.ServiceID)
+		}
+		return out
+	}
+	check := func(step, name string, want ...string) {
+		t.Helper()
+		if got := instances(name); !slices.Equal(got, want) {
+			t.Errorf("after %s: instances of %q = %v, want %v", step, name, got, want)
+		}
+	}
+	register(t, db, 10, svc("Node-B", "10.0.0.2", "web", "w1", 80), svc("node-a", "10.0.0.1", "Web", "w2", 80),
+		svc("node-a", "10.0.0.1", "web", "W1", 81))
+	check("registering", "WEB", "node-a/W1", "node-a/w2", "Node-B/w1")
+	register(t, db, 11, svc("node-a", "10.0.0.1", "api", "w2", 80))
+	check("renaming w2", "web", "node-a/W1", "Node-B/w1")
+	check("renaming w2", "api", "node-a/w2")
+	apply(t, db, func(tx *memdb.Txn) error { return DeleteService(tx, 12, "NODE-A", "w1") })
+	check("deleting W1", "web", "Node-B/w1")
+	apply(t, db, func(tx *memdb.Txn) error { return DeleteNode(tx, 13, "node-b") })
+	check("deleting Node-B", "web")
+	check("deleting Node-B", "api", "node-a/w2")
+	tx := db.Txn(false)
+	if set, _ := serviceSet(tx, "web"); set != nil {
+		t.Errorf("service web has no instance left, but its set holds %d nodes", set.nodes.Len())
 	}
 }

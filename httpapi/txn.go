@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
 )
@@ -13,41 +14,99 @@ import (
 // base64 encoded, which is more than Consul's txn_max_req_len allows.
 const maxTxnBody = 4 << 20
 
-// txnOpJSON is one operation of a /v1/txn body; only KV operations are
-// supported.
-type txnOpJSON struct {
-	KV *kvstore.TxnOp
+// TxnOp is one operation of a /v1/txn body, Consul's api.TxnOp: exactly
+// one field is set, kvstore's operation on a key or catalog's on a node, a
+// service or a check. The agent turns it into the server's transaction
+// (httpapi does not import server); the fields are the same.
+type TxnOp struct {
+	KV      *kvstore.TxnOp        `json:",omitempty"`
+	Node    *catalog.NodeTxnOp    `json:",omitempty"`
+	Service *catalog.ServiceTxnOp `json:",omitempty"`
+	Check   *catalog.CheckTxnOp   `json:",omitempty"`
 }
 
-// txnAnswer is /v1/txn's answer: Results on 200, Errors on 409.
-type txnAnswer struct {
-	Results []*kvstore.TxnResult
-	Errors  []*kvstore.TxnError
+// TxnRequest is a /v1/txn transaction with the read options it was sent
+// with (see Agent.Txn).
+type TxnRequest struct {
+	Ops               []*TxnOp
+	AllowStale        bool
+	RequireConsistent bool
+}
+
+// TxnResult is what one operation answered, Consul's api.TxnResult: the
+// entry it read or wrote, in the field of its kind.
+type TxnResult struct {
+	KV      *kvstore.DirEntry    `json:",omitempty"`
+	Node    *catalog.Node        `json:",omitempty"`
+	Service *catalog.Service     `json:",omitempty"`
+	Check   *catalog.HealthCheck `json:",omitempty"`
+}
+
+// TxnResponse is the /v1/txn answer, Consul's api.TxnResponse: Results
+// on 200, Errors on 409.
+type TxnResponse struct {
+	Results []*TxnResult
+	Errors  []*rpc.TxnError
 }
 
 // decodeTxn decodes and checks a /v1/txn body: a JSON array of at most
-// kvstore.MaxTxnOps {"KV": {...}} operations with known verbs and base64
-// values; anything else is a badRequest naming what is wrong, except too
-// many operations, which answers 413 as Consul's does.
-func decodeTxn(body []byte) ([]*kvstore.TxnOp, error) {
-	var raw []txnOpJSON
-	if err := json.Unmarshal(body, &raw); err != nil {
+// kvstore.MaxTxnOps operations, each of exactly one kind (KV, Node,
+// Service or Check) and valid for it; anything else is a badRequest naming
+// what is wrong, except too many operations, which answers 413 as
+// Consul's does.
+func decodeTxn(body []byte) ([]*TxnOp, error) {
+	var ops []*TxnOp
+	if err := json.Unmarshal(body, &ops); err != nil {
 		return nil, badf("transaction: %s", jsonError(err))
 	}
-	if len(raw) > kvstore.MaxTxnOps {
-		return nil, &tooLarge{msg: fmt.Sprintf("Transaction contains too many operations (%d > %d)", len(raw), kvstore.MaxTxnOps)}
+	if len(ops) > kvstore.MaxTxnOps {
+		return nil, &tooLarge{msg: fmt.Sprintf("Transaction contains too many operations (%d > %d)", len(ops), kvstore.MaxTxnOps)}
 	}
-	ops := make([]*kvstore.TxnOp, len(raw))
-	for i, op := range raw {
-		if op.KV == nil {
-			return nil, badf("transaction: operation %d: only KV operations are supported", i)
+	for i, op := range ops {
+		if err := validateTxnOp(op); err != nil {
+			return nil, badf("transaction: operation %d: %v", i, err)
 		}
-		ops[i] = op.KV
-	}
-	if err := kvstore.ValidateTxn(ops); err != nil {
-		return nil, badf("transaction: %v", err)
 	}
 	return ops, nil
+}
+
+func validateTxnOp(op *TxnOp) error {
+	n := 0
+	if op != nil {
+		for _, set := range []bool{op.KV != nil, op.Node != nil, op.Service != nil, op.Check != nil} {
+			if set {
+				n++
+			}
+		}
+	}
+	switch {
+	case n != 1:
+		return fmt.Errorf("want exactly one of KV, Node, Service or Check, got %d", n)
+	case op.KV != nil:
+		return op.KV.Validate()
+	case op.Node != nil:
+		return op.Node.Validate()
+	case op.Service != nil:
+		return op.Service.Validate()
+	default:
+		return op.Check.Validate()
+	}
+}
+
+// txnReadOnly reports whether every operation only reads: the answer then
+// carries the read headers.
+func txnReadOnly(ops []*TxnOp) bool {
+	for _, op := range ops {
+		switch {
+		case op.KV != nil && op.KV.ReadOnly():
+		case op.Node != nil && op.Node.ReadOnly():
+		case op.Service != nil && op.Service.ReadOnly():
+		case op.Check != nil && op.Check.ReadOnly():
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) txn(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -63,19 +122,19 @@ func (s *Server) txn(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := rpc.Write[kvstore.TxnRequest]{
+	args := rpc.Write[TxnRequest]{
 		WriteOptions: rpc.WriteOptions{Datacenter: opts.Datacenter, Token: opts.Token},
-		Args:         kvstore.TxnRequest{Ops: ops, AllowStale: opts.AllowStale, RequireConsistent: opts.RequireConsistent},
+		Args:         TxnRequest{Ops: ops, AllowStale: opts.AllowStale, RequireConsistent: opts.RequireConsistent},
 	}
-	var reply rpc.Answer[kvstore.TxnResponse]
-	if err := s.agent.RPC(r.Context(), rpc.MethodTxnApply, &args, &reply); err != nil {
+	var reply rpc.Answer[TxnResponse]
+	if err := s.agent.Txn(r.Context(), &args, &reply); err != nil {
 		return nil, err
 	}
-	if kvstore.TxnReadOnly(ops) {
+	if txnReadOnly(ops) {
 		setMeta(w, &reply.QueryMeta)
 	}
 	if len(reply.Value.Errors) > 0 {
-		return statusBody{code: http.StatusConflict, body: txnAnswer{Errors: reply.Value.Errors}}, nil
+		return statusBody{code: http.StatusConflict, body: TxnResponse{Errors: reply.Value.Errors}}, nil
 	}
-	return txnAnswer{Results: emptyIfNil(reply.Value.Results)}, nil
+	return TxnResponse{Results: emptyIfNil(reply.Value.Results)}, nil
 }
