@@ -110,6 +110,17 @@ func (a *Agent) agentToken() string {
 	return a.tokens.Default
 }
 
+// requestToken is secret or, for a request that carries none, the
+// agent's default token.
+func (a *Agent) requestToken(secret string) string {
+	if secret != "" {
+		return secret
+	}
+	a.tokens.mu.RLock()
+	defer a.tokens.mu.RUnlock()
+	return a.tokens.Default
+}
+
 // ACLEnabled reports whether requests are checked.
 func (a *Agent) ACLEnabled() bool { return a.cfg.ACL.Enabled }
 
@@ -199,6 +210,11 @@ func (a *Agent) SetAgentToken(ctx context.Context, caller, kind, secret string) 
 	if err := auth.Check(acl.ResACL, "", acl.AccessWrite); err != nil {
 		return &rpc.Error{Code: rpc.ErrPermissionDenied.Code, Message: err.Error()}
 	}
+	if kind == "default" || kind == "acl_token" {
+		// DNS views were fetched with the old default token (a server
+		// filters what a client's token may not read): fetch them again.
+		defer a.flushDNS()
+	}
 	t := &a.tokens
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -230,6 +246,13 @@ func (a *Agent) SetAgentToken(ctx context.Context, caller, kind, secret string) 
 		return fmt.Errorf("persist acl tokens: %w", err)
 	}
 	return nil
+}
+
+// flushDNS drops the DNS server's views, when it runs.
+func (a *Agent) flushDNS() {
+	if a.dns != nil {
+		a.dns.Flush()
+	}
 }
 
 // dnsAllowed reports whether DNS may answer seg of res: with ACLs on, what

@@ -65,7 +65,7 @@ func requestToken(r *http.Request) string {
 			return strings.TrimSpace(t)
 		}
 	}
-	return r.URL.Query().Get("token")
+	return params(r).Get("token")
 }
 
 // aclStatus maps the ACL errors to Consul's statuses: 403 for a denial or

@@ -115,12 +115,12 @@ var routeGuards = map[string]guardFunc{
 	"GET /v1/catalog/node/{node}":              needPathFiltered(acl.ResNode, "node"),
 	"GET /v1/catalog/node-services/{node}":     needPathFiltered(acl.ResNode, "node"),
 	"GET /v1/catalog/services":                 filtered,
-	"GET /v1/catalog/service/{service}":        needPath(acl.ResService, "service", acl.AccessRead),
+	"GET /v1/catalog/service/{service}":        needPathFiltered(acl.ResService, "service"),
 	"GET /v1/internal/ui/services":             filtered,
 	"PUT /v1/catalog/register":                 catalogRegisterGuard,
 	"PUT /v1/catalog/deregister":               catalogDeregisterGuard,
-	"GET /v1/health/service/{service}":         needPath(acl.ResService, "service", acl.AccessRead),
-	"GET /v1/health/checks/{service}":          needPath(acl.ResService, "service", acl.AccessRead),
+	"GET /v1/health/service/{service}":         needPathFiltered(acl.ResService, "service"),
+	"GET /v1/health/checks/{service}":          needPathFiltered(acl.ResService, "service"),
 	"GET /v1/health/node/{node}":               needPathFiltered(acl.ResNode, "node"),
 	"GET /v1/health/state/{state}":             filtered,
 	"GET /v1/coordinate/nodes":                 filtered,
@@ -133,6 +133,8 @@ var routeGuards = map[string]guardFunc{
 	"PUT /v1/operator/autopilot/configuration": need(acl.ResOperator, acl.AccessWrite),
 	"GET /v1/operator/autopilot/health":        need(acl.ResOperator, acl.AccessRead),
 	"GET /v1/operator/autopilot/state":         need(acl.ResOperator, acl.AccessRead),
+	"GET /v1/operator/replication":             need(acl.ResOperator, acl.AccessRead),
+	"GET /v1/operator/federation/routes":       need(acl.ResOperator, acl.AccessRead),
 	"GET /v1/operator/keyring":                 need(acl.ResKeyring, acl.AccessRead),
 	"POST /v1/operator/keyring":                need(acl.ResKeyring, acl.AccessWrite),
 	"PUT /v1/operator/keyring":                 need(acl.ResKeyring, acl.AccessWrite),
@@ -184,6 +186,9 @@ var routeGuards = map[string]guardFunc{
 	"GET /v1/acl/replication":        self, // none needed, as in Consul
 }
 
+// headerFiltered marks an answer that ACLs cut down.
+const headerFiltered = "X-Consul-Results-Filtered-By-ACLs"
+
 // undeclared is the guard of a route routeGuards does not know.
 var undeclared = need(acl.ResACL, acl.AccessWrite)
 
@@ -226,7 +231,7 @@ func (s *Server) guarded(pattern string, h handlerFunc) handlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		if r.URL.RawQuery != "" && r.URL.Query().Has("index") {
+		if r.URL.RawQuery != "" && params(r).Has("index") {
 			// A blocking read may have waited minutes: the token may have
 			// lost its rights, or its life, meanwhile.
 			if auth, err = s.authorize(r, gd); err != nil {
@@ -238,7 +243,7 @@ func (s *Server) guarded(pattern string, h handlerFunc) handlerFunc {
 		}
 		out, removed, err := filterAnswer(auth, v)
 		if removed {
-			w.Header().Set("X-Consul-Results-Filtered-By-ACLs", "true")
+			w.Header().Set(headerFiltered, "true")
 		}
 		if err != nil {
 			return nil, err
@@ -246,8 +251,16 @@ func (s *Server) guarded(pattern string, h handlerFunc) handlerFunc {
 		if _, isRaw := out.(rawValue); isRaw {
 			return out, nil
 		}
-		// The answer depends on the token: never from or into the cache.
-		return uncached{out}, nil
+		if !removed && w.Header().Get(headerFiltered) == "" {
+			// Nothing was cut, here or by the server that answered: the
+			// answer is every reader's, and the shared body cache keeps it.
+			return v, nil
+		}
+		if _, unc := v.(uncached); unc {
+			return uncached{out}, nil // filterAnswer unwrapped it
+		}
+		// The answer depends on the reader: cached for its authorizer only.
+		return scoped{v: out, auth: auth, filtered: true}, nil
 	}
 }
 
@@ -470,8 +483,12 @@ func kvDeleteGuard(_ *Server, r *http.Request) (guard, error) {
 	return guard{checks: []perm{{res: acl.ResKey, seg: key, want: acl.AccessWrite}}}, nil
 }
 
-// txnGuard checks every operation of a transaction: reads need key:read,
-// writes key:write, a tree delete write on everything under its prefix.
+// txnGuard checks every operation of a transaction as the single
+// endpoints would: key:read or key:write (on everything under the prefix
+// for delete-tree), node:read or node:write on a node, service:read or
+// service:write on a service, and for a check what its node (node check)
+// or service needs. What the body does not name (a node given by ID, a
+// service by ID) the server checks against its catalog.
 func txnGuard(_ *Server, r *http.Request) (guard, error) {
 	b, err := peekBody(r, maxTxnBody)
 	if err != nil {
@@ -482,15 +499,36 @@ func txnGuard(_ *Server, r *http.Request) (guard, error) {
 		return guard{}, err
 	}
 	var g guard
-	for _, op := range ops {
-		p := perm{res: acl.ResKey, seg: op.Key, want: acl.AccessWrite}
-		switch op.Verb {
-		case kvstore.VerbGet, kvstore.VerbGetOrEmpty, kvstore.VerbGetTree, kvstore.VerbCheckIndex, kvstore.VerbCheckSession, kvstore.VerbCheckNotExists:
-			p.want = acl.AccessRead
-		case kvstore.VerbDeleteTree:
-			p.prefix = true
+	add := func(res acl.Resource, seg string, readOnly bool) {
+		if seg == "" {
+			return
 		}
-		g.checks = append(g.checks, p)
+		want := acl.AccessWrite
+		if readOnly {
+			want = acl.AccessRead
+		}
+		g.checks = append(g.checks, perm{res: res, seg: seg, want: want})
+	}
+	for _, op := range ops {
+		switch {
+		case op.KV != nil:
+			p := perm{res: acl.ResKey, seg: op.KV.Key, want: acl.AccessWrite}
+			switch {
+			case op.KV.ReadOnly():
+				p.want = acl.AccessRead
+			case op.KV.Verb == kvstore.VerbDeleteTree:
+				p.prefix = true
+			}
+			g.checks = append(g.checks, p)
+		case op.Node != nil:
+			add(acl.ResNode, op.Node.Node.Node, op.Node.ReadOnly())
+		case op.Service != nil:
+			add(acl.ResService, op.Service.Service.Service, op.Service.ReadOnly())
+		case op.Check.Check.ServiceID == "":
+			add(acl.ResNode, op.Check.Check.Node, op.Check.ReadOnly())
+		default:
+			add(acl.ResService, op.Check.Check.ServiceName, op.Check.ReadOnly())
+		}
 	}
 	return g, nil
 }

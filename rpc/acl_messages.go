@@ -80,6 +80,10 @@ var (
 	ErrACLNotFound = &Error{Code: "acl_not_found", Message: "ACL not found"}
 	// ErrACLDisabled is an ACL endpoint called where ACLs are off.
 	ErrACLDisabled = &Error{Code: "acl_disabled", Message: "ACL support disabled"}
+	// ErrACLNotPrimary is a request a secondary sent to its ACL primary
+	// (rpc.QueryOptions.ACLSecondary) reaching a datacenter that is not
+	// the primary itself; the message names both datacenters.
+	ErrACLNotPrimary = &Error{Code: "acl_not_primary", Message: "not the ACL primary datacenter"}
 )
 
 // MethodACLReplicationStatus answers how a secondary datacenter's leader

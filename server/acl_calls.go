@@ -5,6 +5,7 @@ import (
 
 	"github.com/meridian/meridian/acl"
 	"github.com/meridian/meridian/catalog"
+	"github.com/meridian/meridian/federation"
 	"github.com/meridian/meridian/kvstore"
 	"github.com/meridian/meridian/rpc"
 )
@@ -78,6 +79,8 @@ var callGuards = map[string]callGuard{
 	rpc.MethodCoordinateLAN:        filtered,
 	rpc.MethodKVList:               filtered,
 	rpc.MethodKVKeys:               filtered,
+	rpc.MethodKVChanges:            filtered,
+	rpc.MethodKVReplicationStatus:  needs(acl.ResOperator, acl.AccessRead),
 	rpc.MethodSessionGet:           filtered,
 	rpc.MethodSessionList:          filtered,
 	rpc.MethodQueryGet:             filtered,
@@ -86,9 +89,10 @@ var callGuards = map[string]callGuard{
 	rpc.MethodQueryExecuteRemote:   filtered,
 	rpc.MethodCatalogNode:          needsArg(acl.ResNode, acl.AccessRead, true, func(q *nodeQuery) string { return q.Args.Node }),
 	rpc.MethodHealthNode:           needsArg(acl.ResNode, acl.AccessRead, true, func(q *nodeQuery) string { return q.Args.Node }),
-	rpc.MethodCatalogSvc:           needsArg(acl.ResService, acl.AccessRead, false, func(q *serviceQuery) string { return q.Args.Service }),
-	rpc.MethodHealthService:        needsArg(acl.ResService, acl.AccessRead, false, func(q *serviceQuery) string { return q.Args.Service }),
-	rpc.MethodHealthChecks:         needsArg(acl.ResService, acl.AccessRead, false, func(q *checksQuery) string { return q.Args.Name }),
+	rpc.MethodCatalogSvc:           needsArg(acl.ResService, acl.AccessRead, true, func(q *serviceQuery) string { return q.Args.Service }),
+	rpc.MethodHealthService:        needsArg(acl.ResService, acl.AccessRead, true, func(q *serviceQuery) string { return q.Args.Service }),
+	rpc.MethodSubscribeHealth:      needsArg(acl.ResService, acl.AccessRead, true, func(q *serviceQuery) string { return q.Args.Service }),
+	rpc.MethodHealthChecks:         needsArg(acl.ResService, acl.AccessRead, true, func(q *checksQuery) string { return q.Args.Name }),
 	rpc.MethodKVGet:                needsArg(acl.ResKey, acl.AccessRead, false, func(q *keyQuery) string { return q.Args.Key }),
 	rpc.MethodSessionNodeSessions:  needsArg(acl.ResSession, acl.AccessRead, false, func(q *sessionQuery) string { return q.Args.Node }),
 	rpc.MethodQueryExplain:         {filter: true},
@@ -107,6 +111,13 @@ var callGuards = map[string]callGuard{
 	rpc.MethodACLRoleDelete:        selfCall,
 	rpc.MethodACLRoleList:          selfCall,
 	rpc.MethodACLResolve:           selfCall, // answers the envelope's own token
+	// The route exchange tells datacenter names, paths and round trips,
+	// as Catalog.ListDatacenters and Coordinate.ListDatacenters do.
+	federation.MethodRoutes: openCall,
+	// A relayed request is checked at its destination, as the call it
+	// carries, with the token it carries.
+	federation.MethodRelay:     openCall,
+	rpc.MethodFederationRoutes: needs(acl.ResOperator, acl.AccessRead),
 }
 
 // tokenCarrier is an envelope with a token (rpc.QueryOptions,
@@ -152,14 +163,22 @@ func (s *Server) authorizeCall(method string, args any) (*acl.Authorizer, error)
 func filterReply(auth *acl.Authorizer, reply any) error {
 	node := func(n string) bool { return auth.Allowed(acl.ResNode, n, acl.AccessRead) }
 	service := func(n string) bool { return auth.Allowed(acl.ResService, n, acl.AccessRead) }
+	// A service's instance or check is seen only by a token that may read
+	// both the service and its node, as in Consul.
 	check := func(c *catalog.HealthCheck) bool {
-		if c.ServiceName != "" {
-			return service(c.ServiceName)
-		}
-		return node(c.Node)
+		return node(c.Node) && (c.ServiceName == "" || service(c.ServiceName))
+	}
+	instance := func(n *catalog.CheckServiceNode) bool {
+		return n.Node != nil && n.Service != nil && node(n.Node.Node) && service(n.Service.Service)
 	}
 	var removed bool
 	switch r := reply.(type) {
+	case *rpc.Answer[[]*catalog.CheckServiceNode]:
+		r.Value, removed = keepIf(r.Value, instance)
+		r.ResultsFilteredByACLs = r.ResultsFilteredByACLs || removed
+	case *rpc.Answer[[]*catalog.ServiceNode]:
+		r.Value, removed = keepIf(r.Value, func(n *catalog.ServiceNode) bool { return node(n.Node) && service(n.ServiceName) })
+		r.ResultsFilteredByACLs = r.ResultsFilteredByACLs || removed
 	case *rpc.Answer[[]*catalog.Node]:
 		r.Value, removed = keepIf(r.Value, func(n *catalog.Node) bool { return node(n.Node) })
 		r.ResultsFilteredByACLs = r.ResultsFilteredByACLs || removed
@@ -174,7 +193,21 @@ func filterReply(auth *acl.Authorizer, reply any) error {
 		r.Value = out
 		r.ResultsFilteredByACLs = r.ResultsFilteredByACLs || removed
 	case *rpc.Answer[[]*catalog.ServiceSummary]:
-		r.Value, removed = keepIf(r.Value, func(sum *catalog.ServiceSummary) bool { return service(sum.Name) })
+		// Each service summed over the nodes the token may read; one with
+		// none is dropped, as Consul drops instances before it sums them.
+		out := make([]*catalog.ServiceSummary, 0, len(r.Value))
+		for _, sum := range r.Value {
+			if !service(sum.Name) {
+				removed = true
+				continue
+			}
+			kept, cut := sum.Restrict(node)
+			removed = removed || cut
+			if kept != nil {
+				out = append(out, kept)
+			}
+		}
+		r.Value = out
 		r.ResultsFilteredByACLs = r.ResultsFilteredByACLs || removed
 	case *rpc.Answer[*catalog.NodeServices]:
 		if r.Value == nil {
@@ -198,6 +231,14 @@ func filterReply(auth *acl.Authorizer, reply any) error {
 	case *rpc.Answer[[]*kvstore.DirEntry]:
 		r.Value, removed = keepIf(r.Value, func(e *kvstore.DirEntry) bool { return auth.Allowed(acl.ResKey, e.Key, acl.AccessRead) })
 		r.ResultsFilteredByACLs = r.ResultsFilteredByACLs || removed
+	case *rpc.Answer[kvstore.Changes]:
+		key := func(k string) bool { return auth.Allowed(acl.ResKey, k, acl.AccessRead) }
+		var gone bool
+		r.Value.Entries, removed = keepIf(r.Value.Entries, func(e *kvstore.DirEntry) bool { return key(e.Key) })
+		r.Value.Deleted, gone = keepIf(r.Value.Deleted, func(d kvstore.Deletion) bool { return key(d.Key) })
+		removed = removed || gone
+		r.Value.Keys, gone = keepIf(r.Value.Keys, key)
+		r.ResultsFilteredByACLs = r.ResultsFilteredByACLs || removed || gone
 	case *rpc.Answer[[]string]:
 		r.Value, removed = keepIf(r.Value, func(k string) bool { return auth.Allowed(acl.ResKey, k, acl.AccessRead) })
 		r.ResultsFilteredByACLs = r.ResultsFilteredByACLs || removed
@@ -216,7 +257,7 @@ func filterReply(auth *acl.Authorizer, reply any) error {
 		r.Value, removed = keepIf(r.Value, func(q *catalog.PreparedQuery) bool { return auth.Allowed(acl.ResQuery, q.Name, acl.AccessRead) })
 		r.ResultsFilteredByACLs = r.ResultsFilteredByACLs || removed
 	case *queryExecAnswer:
-		r.Value.Nodes, removed = keepIf(r.Value.Nodes, func(n *catalog.CheckServiceNode) bool { return n.Service != nil && service(n.Service.Service) })
+		r.Value.Nodes, removed = keepIf(r.Value.Nodes, instance)
 		r.ResultsFilteredByACLs = r.ResultsFilteredByACLs || removed
 	case *queryExplainReply:
 		if err := auth.Check(acl.ResQuery, r.Value.Query.Name, acl.AccessRead); err != nil {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/meridian/meridian/acl"
@@ -64,5 +65,62 @@ func TestServerPortChecksReads(t *testing.T) {
 	}
 	if err := cl.call(rpc.MethodCatalogNodes, &rpc.Query[catalog.NodesRequest]{QueryOptions: rpc.QueryOptions{Token: boot.SecretID}}, &nodes); err != nil || len(nodes.Value) == 0 {
 		t.Errorf("catalog nodes with the management token = %d nodes, %v; want the server's", len(nodes.Value), err)
+	}
+}
+
+// TestServerPortInstancesNeedNodeRead: an instance sent over the server
+// port is the token's to see only with service:read on its service and
+// node:read on its node, in health and catalog answers alike.
+func TestServerPortInstancesNeedNodeRead(t *testing.T) {
+	_, cl := newACLCluster(t, 1, server.ACLConfig{Enabled: true})
+	boot := cl.bootstrap()
+	for _, node := range []string{"ext1", "ext2"} {
+		reg := catalog.RegisterRequest{Node: node, Address: "10.0.0.1", Service: &catalog.Service{ID: "web", Service: "web"}}
+		var wr rpc.WriteResult
+		if err := cl.call(rpc.MethodCatalogReg, &rpc.Write[catalog.RegisterRequest]{WriteOptions: rpc.WriteOptions{Token: boot.SecretID}, Args: reg}, &wr); err != nil {
+			t.Fatalf("register web on %s: %v", node, err)
+		}
+	}
+	for _, tc := range []struct {
+		name, rules string
+		want        int
+		filtered    bool
+	}{
+		{"service read only", `service "web" { policy = "read" }`, 0, true},
+		{"node read on ext1", `service "web" { policy = "read" }
+node "ext1" { policy = "read" }`, 1, true},
+		{"node read on all", `service "web" { policy = "read" }
+node_prefix "" { policy = "read" }`, 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol, err := cl.setPolicy(boot.SecretID, acl.Policy{Name: fmt.Sprintf("p-%d", tc.want), Rules: tc.rules})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := cl.createToken(boot.SecretID, acl.Token{Policies: []acl.PolicyLink{{ID: pol.ID}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := &rpc.Query[catalog.ServiceRequest]{QueryOptions: rpc.QueryOptions{Token: tok.SecretID}, Args: catalog.ServiceRequest{Service: "web"}}
+			var health rpc.Answer[[]*catalog.CheckServiceNode]
+			if err := cl.call(rpc.MethodHealthService, q, &health); err != nil {
+				t.Fatal(err)
+			}
+			if len(health.Value) != tc.want || health.ResultsFilteredByACLs != tc.filtered {
+				t.Errorf("health service web = %d instances (filtered %v), want %d (filtered %v)", len(health.Value), health.ResultsFilteredByACLs, tc.want, tc.filtered)
+			}
+			for _, n := range health.Value {
+				if tc.want == 1 && n.Node.Node != "ext1" {
+					t.Errorf("health service web showed node %s", n.Node.Node)
+				}
+			}
+			var svc rpc.Answer[[]*catalog.ServiceNode]
+			if err := cl.call(rpc.MethodCatalogSvc, q, &svc); err != nil {
+				t.Fatal(err)
+			}
+			if len(svc.Value) != tc.want || svc.ResultsFilteredByACLs != tc.filtered {
+				t.Errorf("catalog service web = %d instances (filtered %v), want %d (filtered %v)", len(svc.Value), svc.ResultsFilteredByACLs, tc.want, tc.filtered)
+			}
+		})
 	}
 }

@@ -560,13 +560,20 @@ func (s *Server) aclResolve(ctx context.Context, args *aclIDQuery, reply *rpc.An
 	}
 	if tok == nil && s.aclSecondary() && !s.remote(args.Datacenter) {
 		// Not replicated here (yet): the primary knows it, if anyone.
-		args.Datacenter = s.cfg.ACL.PrimaryDatacenter
-		return s.forwardDC(ctx, args.Datacenter, rpc.MethodACLResolve, args, reply)
+		args.Datacenter, args.ACLSecondary = s.cfg.ACL.PrimaryDatacenter, s.cfg.Datacenter
+		return s.deniedNotPrimary(s.forwardDC(ctx, args.Datacenter, rpc.MethodACLResolve, args, reply))
 	}
-	if tok == nil || tok.Expired(time.Now()) {
+	if tok == nil || tok.Expired(time.Now()) || (tok.Local && args.ACLSecondary != "") {
+		// A local token lives only in its datacenter: unknown elsewhere.
 		return rpc.ErrACLNotFound
 	}
-	rules, err := acl.TokenRules(tx, tok, s.cfg.Datacenter)
+	// The rules of the datacenter the token is used in: a secondary asks
+	// for its own, and a policy limited to others grants nothing there.
+	dc := s.cfg.Datacenter
+	if args.ACLSecondary != "" {
+		dc = args.ACLSecondary
+	}
+	rules, err := acl.TokenRules(tx, tok, dc)
 	if err != nil {
 		return err
 	}

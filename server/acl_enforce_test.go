@@ -87,7 +87,8 @@ func TestACLEnforcedThroughConsulAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	web := withToken(node, t, tokenWith(t, mgmt, "web-read", `service_prefix "web" { policy = "read" }`))
+	web := withToken(node, t, tokenWith(t, mgmt, "web-read", `service_prefix "web" { policy = "read" }
+node_prefix "" { policy = "read" }`))
 	svcs, meta, err := web.Catalog().Services(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -82,9 +82,10 @@ func (s *Server) fetchFromPrimary(secret string, old remoteEntry, had bool, idx 
 	ctx, cancel := context.WithTimeout(context.Background(), remoteResolveTimeout)
 	defer cancel()
 	var reply rpc.Answer[acl.Identity]
-	err := s.forwardDC(ctx, primary, rpc.MethodACLResolve, &aclIDQuery{QueryOptions: rpc.QueryOptions{Datacenter: primary, Token: secret, AllowStale: true}}, &reply)
+	err := s.forwardDC(ctx, primary, rpc.MethodACLResolve, &aclIDQuery{QueryOptions: rpc.QueryOptions{Datacenter: primary, Token: secret, AllowStale: true, ACLSecondary: s.cfg.Datacenter}}, &reply)
 	c := &s.acl.remote
 	if err != nil {
+		err = s.deniedNotPrimary(err)
 		if errors.Is(err, rpc.ErrACLNotFound) || errors.Is(err, rpc.ErrACLDisabled) || errors.Is(err, rpc.ErrPermissionDenied) {
 			c.mu.Lock()
 			delete(c.entries, secret)
@@ -118,4 +119,16 @@ func (s *Server) fetchFromPrimary(secret string, old remoteEntry, had bool, idx 
 	c.entries[secret] = remoteEntry{auth: auth, fetched: time.Now(), aclIndex: idx, expires: id.ExpirationTime}
 	c.mu.Unlock()
 	return auth, nil
+}
+
+// deniedNotPrimary turns the primary's refusal to resolve a token
+// (rpc.ErrACLNotPrimary: a misconfiguration, not an outage) into a denial
+// that says why, so that no down_policy (nor a client agent's) applies to
+// it; other errors pass as they are.
+func (s *Server) deniedNotPrimary(err error) error {
+	if !errors.Is(err, rpc.ErrACLNotPrimary) {
+		return err
+	}
+	s.logger.Warn("cannot resolve a token against the primary datacenter", "primary", s.cfg.ACL.PrimaryDatacenter, "error", err)
+	return &rpc.Error{Code: rpc.ErrPermissionDenied.Code, Message: "Permission denied: the token cannot be resolved: " + err.Error()}
 }

@@ -128,7 +128,7 @@ func (s *Server) replicateOnce(ctx context.Context, kind replicationKind, remote
 		return 0, errNoReplicationToken
 	}
 	primary := s.cfg.ACL.PrimaryDatacenter
-	q := &aclListQuery{QueryOptions: rpc.QueryOptions{Datacenter: primary, Token: token, AllowStale: true, MinIndex: remoteIndex, MaxWait: replicationWait}}
+	q := &aclListQuery{QueryOptions: rpc.QueryOptions{Datacenter: primary, Token: token, AllowStale: true, MinIndex: remoteIndex, MaxWait: replicationWait, ACLSecondary: s.cfg.Datacenter}}
 	cmd := &aclCommand{Op: aclOpReplicate, Kind: kind}
 	var remoteIdx uint64
 	var remote, local map[string]any
@@ -278,8 +278,34 @@ func forwardACLPrimary[A, R any](s *Server, ctx context.Context, method string, 
 	if !s.aclSecondary() || s.remote(args.Datacenter) {
 		return false, nil
 	}
-	args.Datacenter = s.cfg.ACL.PrimaryDatacenter
+	args.Datacenter, args.ACLSecondary = s.cfg.ACL.PrimaryDatacenter, s.cfg.Datacenter
 	return true, s.forwardDC(ctx, args.Datacenter, method, args, reply)
+}
+
+// aclSecondaryOf is an envelope that can say a secondary sent it to its
+// ACL primary (rpc.QueryOptions, rpc.WriteOptions).
+type aclSecondaryOf interface{ ACLSecondaryOf() string }
+
+// checkACLPrimary refuses a request a secondary sent to this datacenter
+// as its ACL primary when this one is not the primary itself: passing it
+// on could go round forever (two datacenters naming each other
+// primary_datacenter), and replicating from a copy would make the asker
+// delete what the copy lacks. The error names the datacenters and the fix.
+func (s *Server) checkACLPrimary(args any) error {
+	sec, ok := args.(aclSecondaryOf)
+	if !ok {
+		return nil
+	}
+	from := sec.ACLSecondaryOf()
+	if from == "" || !s.aclSecondary() {
+		return nil
+	}
+	dc, primary := s.cfg.Datacenter, s.cfg.ACL.PrimaryDatacenter
+	msg := fmt.Sprintf("datacenter %s names %s its primary_datacenter, but %s is not the ACL primary: it names %s; set primary_datacenter = %q in %s", from, dc, dc, primary, primary, from)
+	if primary == from {
+		msg = fmt.Sprintf("datacenters %s and %s each name the other primary_datacenter: exactly one datacenter must be the ACL primary (primary_datacenter its own name), and every other must name it", from, dc)
+	}
+	return &rpc.Error{Code: rpc.ErrACLNotPrimary.Code, Message: msg}
 }
 
 // localToken reports whether the token with accessor is one of this

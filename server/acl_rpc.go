@@ -37,10 +37,7 @@ func (s *Server) authorizeWrite(args any) error {
 		p.prefix = a.Args.Op == kvstore.VerbDeleteTree
 		token, perms = a.Token, []aclPerm{p}
 	case *txnWrite:
-		token = a.Token
-		for _, op := range a.Args.Ops {
-			perms = append(perms, txnPerm(op))
-		}
+		token, perms = a.Token, s.txnPerms(a.Args.Ops)
 	case *sessionWrite:
 		token, perms = a.Token, []aclPerm{{res: acl.ResSession, seg: s.sessionNode(&a.Args), want: acl.AccessWrite}}
 	case *rpc.Write[kvstore.SessionQuery]: // a renew

@@ -40,29 +40,30 @@ func runACL(args []string, stdout, stderr io.Writer) int {
 			return runSubcommand("acl policy", aclUsage, []subcommand{
 				{[]string{"create"}, aclPolicyCreate},
 				{[]string{"list"}, aclPolicyList},
-				{[]string{"read"}, aclPolicyRead},
+				{[]string{"read"}, policyKind.read},
 				{[]string{"update"}, aclPolicyUpdate},
-				{[]string{"delete"}, aclPolicyDelete},
+				{[]string{"delete"}, policyKind.delete},
 			}, args, stdout, stderr)
 		}},
 		{[]string{"role"}, func(args []string, stdout, stderr io.Writer) int {
 			return runSubcommand("acl role", aclUsage, []subcommand{
 				{[]string{"create"}, aclRoleCreate},
 				{[]string{"list"}, aclRoleList},
-				{[]string{"read"}, aclRoleRead},
+				{[]string{"read"}, roleKind.read},
 				{[]string{"update"}, aclRoleUpdate},
-				{[]string{"delete"}, aclRoleDelete},
+				{[]string{"delete"}, roleKind.delete},
 			}, args, stdout, stderr)
 		}},
 		{[]string{"set-agent-token"}, aclSetAgentToken},
 	}, args, stdout, stderr)
 }
 
-// aclFlags are a command's client flags plus -format.
+// aclFlags are a command's client flags plus -format, -datacenter and
+// -stale.
 func aclFlags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, func() *httpClient, *string) {
 	fs, client := clientFlags(name, synopsis, stderr)
 	format := fs.String("format", "pretty", "output format: pretty or json")
-	return fs, client, format
+	return fs, serverFlags(fs, client, staleRead), format
 }
 
 // printACL prints v as JSON or through pretty.
@@ -458,40 +459,6 @@ func aclPolicyList(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// policyPath is the path of the policy named by -id or -name.
-func policyPath(id, name string) (string, error) {
-	switch {
-	case id != "" && name != "":
-		return "", fmt.Errorf("give -id or -name, not both")
-	case id != "":
-		return "/v1/acl/policy/" + url.PathEscape(id), nil
-	case name != "":
-		return "/v1/acl/policy/name/" + url.PathEscape(name), nil
-	}
-	return "", fmt.Errorf("missing -id or -name")
-}
-
-func aclPolicyRead(args []string, stdout, stderr io.Writer) int {
-	fs, client, format := aclFlags("acl policy read", "Reads a policy by -id or -name.", stderr)
-	id := fs.String("id", "", "ID of the policy")
-	name := fs.String("name", "", "name of the policy")
-	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
-		return code
-	}
-	path, err := policyPath(*id, *name)
-	if err != nil {
-		return fail(stderr, "acl policy read", err)
-	}
-	var p acl.Policy
-	if err := client().do("GET", path, &p); err != nil {
-		return fail(stderr, "acl policy read", err)
-	}
-	if err := printACL(stdout, *format, &p, func(tw *tabwriter.Writer) { printPolicy(tw, &p) }); err != nil {
-		return fail(stderr, "acl policy read", err)
-	}
-	return 0
-}
-
 func aclPolicyUpdate(args []string, stdout, stderr io.Writer) int {
 	fs, client, format := aclFlags("acl policy update", "Updates a policy: the fields given replace the policy's.", stderr)
 	id := fs.String("id", "", "ID of the policy")
@@ -533,42 +500,6 @@ func aclPolicyUpdate(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "acl policy update", err)
 	}
 	return 0
-}
-
-func aclPolicyDelete(args []string, stdout, stderr io.Writer) int {
-	fs, client, _ := aclFlags("acl policy delete", "Deletes a policy by -id or -name.", stderr)
-	id := fs.String("id", "", "ID of the policy")
-	name := fs.String("name", "", "name of the policy")
-	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
-		return code
-	}
-	path, err := policyPath(*id, *name)
-	if err != nil {
-		return fail(stderr, "acl policy delete", err)
-	}
-	c := client()
-	var p acl.Policy
-	if err := c.do("GET", path, &p); err != nil {
-		return fail(stderr, "acl policy delete", err)
-	}
-	if err := c.do("DELETE", "/v1/acl/policy/"+url.PathEscape(p.ID), nil); err != nil {
-		return fail(stderr, "acl policy delete", err)
-	}
-	fmt.Fprintf(stdout, "Policy %q deleted successfully\n", p.ID)
-	return 0
-}
-
-// rolePath is the path of the role named by -id or -name.
-func rolePath(id, name string) (string, error) {
-	switch {
-	case id != "" && name != "":
-		return "", fmt.Errorf("give -id or -name, not both")
-	case id != "":
-		return "/v1/acl/role/" + url.PathEscape(id), nil
-	case name != "":
-		return "/v1/acl/role/name/" + url.PathEscape(name), nil
-	}
-	return "", fmt.Errorf("missing -id or -name")
 }
 
 func aclRoleCreate(args []string, stdout, stderr io.Writer) int {
@@ -621,27 +552,6 @@ func aclRoleList(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func aclRoleRead(args []string, stdout, stderr io.Writer) int {
-	fs, client, format := aclFlags("acl role read", "Reads a role by -id or -name.", stderr)
-	id := fs.String("id", "", "ID of the role")
-	name := fs.String("name", "", "name of the role")
-	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
-		return code
-	}
-	path, err := rolePath(*id, *name)
-	if err != nil {
-		return fail(stderr, "acl role read", err)
-	}
-	var r acl.Role
-	if err := client().do("GET", path, &r); err != nil {
-		return fail(stderr, "acl role read", err)
-	}
-	if err := printACL(stdout, *format, &r, func(tw *tabwriter.Writer) { printRole(tw, &r) }); err != nil {
-		return fail(stderr, "acl role read", err)
-	}
-	return 0
-}
-
 func aclRoleUpdate(args []string, stdout, stderr io.Writer) int {
 	fs, client, format := aclFlags("acl role update", "Updates a role: the links given replace the role's.", stderr)
 	id := fs.String("id", "", "ID of the role")
@@ -684,26 +594,75 @@ func aclRoleUpdate(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func aclRoleDelete(args []string, stdout, stderr io.Writer) int {
-	fs, client, _ := aclFlags("acl role delete", "Deletes a role by -id or -name.", stderr)
-	id := fs.String("id", "", "ID of the role")
-	name := fs.String("name", "", "name of the role")
+// aclKind is what the read and delete commands of policies and roles
+// share: the object's noun in paths and messages, its ID and its printer.
+type aclKind[T any] struct {
+	noun  string // "policy": /v1/acl/policy/ID and /v1/acl/policy/name/NAME
+	title string // "Policy", in "Policy "ID" deleted successfully"
+	id    func(*T) string
+	print func(*tabwriter.Writer, *T)
+}
+
+var (
+	policyKind = aclKind[acl.Policy]{"policy", "Policy", func(p *acl.Policy) string { return p.ID }, printPolicy}
+	roleKind   = aclKind[acl.Role]{"role", "Role", func(r *acl.Role) string { return r.ID }, printRole}
+)
+
+// path is the path of the object named by -id or -name.
+func (k aclKind[T]) path(id, name string) (string, error) {
+	switch {
+	case id != "" && name != "":
+		return "", fmt.Errorf("give -id or -name, not both")
+	case id != "":
+		return "/v1/acl/" + k.noun + "/" + url.PathEscape(id), nil
+	case name != "":
+		return "/v1/acl/" + k.noun + "/name/" + url.PathEscape(name), nil
+	}
+	return "", fmt.Errorf("missing -id or -name")
+}
+
+// fetch parses the -id/-name command line of cmd and reads the object.
+func (k aclKind[T]) fetch(cmd, synopsis string, args []string, stderr io.Writer) (v *T, c *httpClient, format string, code int) {
+	fs, client, formatFlag := aclFlags(cmd, synopsis, stderr)
+	id := fs.String("id", "", "ID of the "+k.noun)
+	name := fs.String("name", "", "name of the "+k.noun)
 	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
+		return nil, nil, "", code
+	}
+	path, err := k.path(*id, *name)
+	if err != nil {
+		return nil, nil, "", fail(stderr, cmd, err)
+	}
+	c = client()
+	v = new(T)
+	if err := c.do("GET", path, v); err != nil {
+		return nil, nil, "", fail(stderr, cmd, err)
+	}
+	return v, c, *formatFlag, 0
+}
+
+func (k aclKind[T]) read(args []string, stdout, stderr io.Writer) int {
+	cmd := "acl " + k.noun + " read"
+	v, _, format, code := k.fetch(cmd, "Reads a "+k.noun+" by -id or -name.", args, stderr)
+	if v == nil {
 		return code
 	}
-	path, err := rolePath(*id, *name)
-	if err != nil {
-		return fail(stderr, "acl role delete", err)
+	if err := printACL(stdout, format, v, func(tw *tabwriter.Writer) { k.print(tw, v) }); err != nil {
+		return fail(stderr, cmd, err)
 	}
-	c := client()
-	var r acl.Role
-	if err := c.do("GET", path, &r); err != nil {
-		return fail(stderr, "acl role delete", err)
+	return 0
+}
+
+func (k aclKind[T]) delete(args []string, stdout, stderr io.Writer) int {
+	cmd := "acl " + k.noun + " delete"
+	v, c, _, code := k.fetch(cmd, "Deletes a "+k.noun+" by -id or -name.", args, stderr)
+	if v == nil {
+		return code
 	}
-	if err := c.do("DELETE", "/v1/acl/role/"+url.PathEscape(r.ID), nil); err != nil {
-		return fail(stderr, "acl role delete", err)
+	if err := c.do("DELETE", "/v1/acl/"+k.noun+"/"+url.PathEscape(k.id(v)), nil); err != nil {
+		return fail(stderr, cmd, err)
 	}
-	fmt.Fprintf(stdout, "Role %q deleted successfully\n", r.ID)
+	fmt.Fprintf(stdout, "%s %q deleted successfully\n", k.title, k.id(v))
 	return 0
 }
 

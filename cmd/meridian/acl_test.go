@@ -65,6 +65,12 @@ func TestACLCommands(t *testing.T) {
 	if code, out, errOut := meridian("acl", "role", "create", addr, mgmt, "-name", "web", "-service-identity", "web", "-policy-name", "app"); code != 0 || !strings.Contains(out, "web (Datacenters: all)") {
 		t.Fatalf("role create: exit %d, %q, %q", code, out, errOut)
 	}
+	if code, out, errOut := meridian("acl", "role", "read", addr, mgmt, "-name", "web", "-format", "json"); code != 0 || !strings.Contains(out, `"ServiceName": "web"`) {
+		t.Errorf("role read -name -format json: exit %d, %q, %q", code, out, errOut)
+	}
+	if code, _, errOut := meridian("acl", "role", "read", addr, mgmt, "-id", "x", "-name", "web"); code != 1 || !strings.Contains(errOut, "give -id or -name, not both") {
+		t.Errorf("role read with -id and -name: exit %d, %q", code, errOut)
+	}
 
 	code, out, errOut = meridian("acl", "token", "create", addr, mgmt, "-description", "app token", "-policy-name", "app", "-format", "json")
 	var tok acl.Token
