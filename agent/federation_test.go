@@ -170,9 +170,13 @@ func TestFederationRemoteServerDies(t *testing.T) {
 	dc2 := testcluster.New(t, testcluster.Options{Servers: 3, Datacenter: "dc2"})
 	testcluster.Federate(t, dc1, dc2)
 	kv := dc2.Servers[0].API().KV()
-	if _, err := kv.Put(&api.KVPair{Key: "k", Value: []byte("v")}, nil); err != nil {
-		t.Fatal(err)
-	}
+	// A write to a three-server DC just formed may meet a leader change
+	// (CI under -race: "leadership lost while committing log"): it is
+	// written again.
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		_, err := kv.Put(&api.KVPair{Key: "k", Value: []byte("v")}, nil)
+		return err
+	})
 	read := func() error {
 		p, _, err := dc1.Clients[0].API().KV().Get("k", &api.QueryOptions{Datacenter: "dc2", AllowStale: true})
 		if err == nil && (p == nil || string(p.Value) != "v") {

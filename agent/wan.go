@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/meridian/meridian/lan"
@@ -32,6 +34,7 @@ func (a *Agent) startWAN(tags map[string]string, sc *server.Config) error {
 	wc.EncryptAcceptPlain, wc.EncryptSendPlain = !a.cfg.EncryptVerifyIncoming, !a.cfg.EncryptVerifyOutgoing
 	wc.ReconnectTimeout = a.cfg.ReconnectTimeout
 	wc.RejoinAfterLeave = a.cfg.RejoinAfterLeave
+	wc.Links = a.cfg.Federation.Links
 	if a.cfg.DataDir != "" && !a.cfg.Dev {
 		wc.SnapshotPath = filepath.Join(a.cfg.DataDir, "serf", "remote.snapshot")
 		wc.KeyringFile = filepath.Join(a.cfg.DataDir, "serf", "remote.keyring")
@@ -106,15 +109,48 @@ func (a *Agent) joinWAN(ctx context.Context) error {
 }
 
 // handleWANEvents keeps the server's routing to other datacenters in step
-// with WAN membership.
+// with WAN membership, and syncs with each server of its own datacenter
+// that joins the pool.
 func (a *Agent) handleWANEvents() {
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
-		case <-a.wanEvents:
+		case ev := <-a.wanEvents:
 			a.server.NotifyWAN()
+			if ev.Type == wan.MemberJoin {
+				a.syncWAN(ev.Members)
+			}
 		}
+	}
+}
+
+// wanSyncTimeout bounds one state exchange with a server of this
+// datacenter.
+const wanSyncTimeout = 10 * time.Second
+
+// syncWAN exchanges the whole WAN member list (a join: memberlist's
+// push/pull) with each server of this datacenter among members, in the
+// background. Where datacenters do not all reach each other, a server
+// that rejoins through one spoke learns from that spoke only the
+// datacenters it links to, and would learn the other spokes' servers at
+// the next periodic push/pull (tens of seconds); its own datacenter's
+// servers know every datacenter it links to, so it learns them at once.
+// (Consul's servers flood-join each other for the same reason.)
+func (a *Agent) syncWAN(members []wan.Member) {
+	self := a.wan.LocalMember().Name
+	for _, m := range members {
+		if _, dc, _ := wan.SplitName(m.Name); dc != a.cfg.Datacenter || m.Name == self || m.Addr == nil {
+			continue
+		}
+		addr := net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))
+		a.goFunc(func() {
+			ctx, cancel := context.WithTimeout(a.ctx, wanSyncTimeout)
+			defer cancel()
+			if _, err := a.wan.Join(ctx, []string{addr}); err != nil && a.ctx.Err() == nil {
+				a.logger.Warn("wan sync with a server of this datacenter failed", "server", m.Name, "addr", addr, "error", err)
+			}
+		})
 	}
 }
 

@@ -31,6 +31,16 @@ type Federation struct {
 	// query over the WAN link, instead of one WAN round trip per request.
 	// Default true.
 	StaleView bool `config:"stale_view"`
+	// Links are the other datacenters this one gossips with directly over
+	// the WAN, e.g. [dc1] on each spoke of a hub dc1 when the spokes cannot
+	// reach each other: servers of other datacenters are kept out of this
+	// server's WAN pool, so it never probes them or marks them failed, and
+	// requests for them are relayed through a linked datacenter. Empty (the
+	// default) learns them: a server of another datacenter is linked once
+	// it answers a direct probe, so where every datacenter reaches every
+	// other nothing changes. Names neither this datacenter nor one twice.
+	// Servers only.
+	Links []string `config:"links"`
 }
 
 func defaultFederation() Federation {
@@ -81,6 +91,27 @@ func (v *validation) wan() {
 		v.failf("wan_transport", "must be quic or tcp, got %q", c.WANTransport)
 	}
 	v.positive("federation.timeout", c.Federation.Timeout)
+	v.links()
+}
+
+// links checks federation.links.
+func (v *validation) links() {
+	c := v.c
+	if len(c.Federation.Links) > 0 && !c.Server && !c.Dev {
+		v.failf("federation.links", "only servers join the WAN pool; set server: true")
+	}
+	seen := map[string]bool{}
+	for _, dc := range c.Federation.Links {
+		switch {
+		case !isDatacenterName(dc):
+			v.failf("federation.links", "must be datacenter names (lowercase letters, digits, '-' and '_'), got %q", dc)
+		case dc == c.Datacenter:
+			v.failf("federation.links", "%q is this agent's own datacenter, which is always linked; remove it", dc)
+		case seen[dc]:
+			v.failf("federation.links", "%q is named twice; name each datacenter once", dc)
+		}
+		seen[dc] = true
+	}
 }
 
 // readable checks that path is a file this process can open for reading.

@@ -231,3 +231,29 @@ func TestLoadWANDefaults(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestLoadFederationLinks: federation.links reads the same from YAML, JSON
+// and HCL (a spoke of hub dc1), and is empty (learned) by default.
+func TestLoadFederationLinks(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{"default", map[string]string{"a.yaml": "dev: true\n"}, nil},
+		{"yaml", map[string]string{"a.yaml": "dev: true\ndatacenter: dc2\nfederation: { links: [dc1] }\n"}, []string{"dc1"}},
+		{"json", map[string]string{"a.json": `{"dev": true, "datacenter": "dc2", "federation": {"links": ["dc1", "dc3"]}}`}, []string{"dc1", "dc3"}},
+		{"hcl", map[string]string{"a.hcl": "dev = true\ndatacenter = \"dc2\"\nfederation {\n  links = [\"dc1\"]\n}\n"}, []string{"dc1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := writeFiles(t, tc.files)
+			c := mustLoad(t, []string{"-config-dir", dir}, nil)
+			if !reflect.DeepEqual(c.Federation.Links, tc.want) {
+				t.Errorf("federation.links = %q, want %q", c.Federation.Links, tc.want)
+			}
+		})
+	}
+}

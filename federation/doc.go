@@ -1,7 +1,7 @@
 // Package federation carries requests between datacenters.
 //
 // Every server of every datacenter is a member of the WAN gossip pool (package
-// wan). The server package turns that membership into []Server and feeds it
+// wan), or of the pools of the links it has. The server package turns that membership into []Server and feeds it
 // to a Router, which keeps, per datacenter, the alive servers nearest first
 // by round-trip time (serf's Vivaldi coordinates) and the datacenters in
 // order of distance (/v1/catalog/datacenters).
@@ -15,6 +15,43 @@
 // over TCP. Both are rpc.Session, so nothing here knows which it has. The
 // remote server answers the request as its own (forwarding to its leader
 // when needed) and the answer travels back.
+//
+// Datacenters need not all reach each other. Every server runs a route
+// exchange (Forwarder.Run) with each server of another datacenter that WAN
+// gossip sees alive: one call (MethodRoutes) held open over the link,
+// answered with that server's Advertisement (every datacenter it reaches
+// and the path to it, its own datacenter first) as soon as a path in it
+// changes, and every RefreshInterval anyway (fresh round-trip times). The
+// Table keeps, for each destination, the best route per neighbour: a
+// direct link wins whenever it is up, then the lowest round trip (serf's
+// distance to the neighbour plus what it advertised), then fewer hops.
+// It is a path vector: a path that crosses this datacenter or holds one
+// twice, starts elsewhere than at its advertiser, or is longer than
+// MaxHops is refused and logged with the datacenter and the reason; paths
+// through the asker are not sent to it (split horizon). A neighbour
+// server whose exchange fails, or that gossip declares failed, has its
+// routes withdrawn at once, and the change travels on as triggered
+// updates. The exchange dials with Config.DialTLS, so with
+// verify_server_hostname a server is believed to be of the datacenter
+// its certificate names, and its advertisement must name that one.
+//
+// A request for a datacenter that is not a neighbour goes as a
+// RelayRequest (origin, destination, the datacenters crossed, a hop count,
+// the encoded request and the caller's token inside it) to a server of
+// the next hop, which hands it on over its own link, each hop on its own
+// stream, until the destination runs it as a call from the network
+// (rpc.Server.Dispatch): its ACL checks are the destination's. A relay
+// gives up a little before its sender does, answering why, so that the
+// sender tries the next server or the next route within the same
+// Config.Timeout; a relay never hands a request back to a datacenter it
+// crossed. A relay that lets a request time out is probed (a route
+// exchange call, answered at once); if it does not answer that either
+// within a second (or half of Config.Timeout), its link is closed and the
+// routes through it are withdrawn, within about Config.Timeout of the
+// first request it lost instead of QUIC's idle timeout; one that answers
+// was slow beyond it and keeps its link. With rpc's QUIC defaults a
+// neighbour that falls silent with no request in flight is found out
+// within 3.25s of its last packet (keepalives every 250ms, 3s idle).
 //
 // Failures are told apart as Consul does: a datacenter nobody knows is
 // rpc.ErrNoPathToDC (HTTP 500, DNS NXDOMAIN); a known one whose servers are

@@ -49,6 +49,9 @@ type Config struct {
 	QUIC rpc.QUICConfig
 	// RTT estimates the distance to a WAN member; nil sorts by name.
 	RTT RTTFunc
+	// Node is this server's name, which its route advertisements carry
+	// (for the neighbours' logs).
+	Node string
 	// Logger receives link failures; nil discards them.
 	Logger *slog.Logger
 	// Dial, when set, opens the TCP connections of TransportTCP links
@@ -89,10 +92,15 @@ type Forwarder struct {
 	cfg    Config
 	log    *slog.Logger
 	router *Router
+	table  *Table
 	links  *rpc.Pool
+	ex     exchange
 
-	mu   sync.Mutex
-	dcOf map[string]string // server address -> its datacenter, for DialTLS
+	mu      sync.Mutex
+	dcOf    map[string]string // server address -> its datacenter, for DialTLS
+	probing map[string]bool   // relays being probed (suspect), by address
+	closed  bool              // Close was called: no more probes
+	probes  sync.WaitGroup
 }
 
 // New returns a Forwarder; links are dialed lazily, on the first request
@@ -134,7 +142,11 @@ func New(cfg Config) (*Forwarder, error) {
 		log:    cfg.Logger,
 		router: NewRouter(cfg.Datacenter, cfg.RTT, cfg.Timeout),
 		dcOf:   map[string]string{},
+
+		probing: map[string]bool{},
 	}
+	f.table = NewTable(cfg.Datacenter, cfg.Node, f.router.RTT, cfg.Logger)
+	f.ex.pollers = map[string]*poller{}
 	if cfg.DialTLS != nil {
 		f.dialTLS(&pc)
 	}
@@ -178,9 +190,12 @@ const maxBlockingWait = 10 * time.Minute
 func (f *Forwarder) Router() *Router { return f.router }
 
 // Update feeds WAN membership (every server, alive or not) to the router
-// and closes the links to servers that are not alive, so that requests in
-// flight on them fail over at once instead of waiting for the link's own
-// timeout.
+// and the route exchange, and closes the links to servers that are not
+// alive, so that requests in flight on them fail over at once instead of
+// waiting for the link's own timeout (a yamux link over a path that went
+// silent can hold a call past its deadline). The route exchange dials
+// such a server again: if gossip was wrong, its link is back in use
+// within a retry.
 func (f *Forwarder) Update(servers []Server) {
 	f.router.Update(servers)
 	f.mu.Lock()
@@ -194,75 +209,17 @@ func (f *Forwarder) Update(servers []Server) {
 			f.links.Forget(s.Addr)
 		}
 	}
-}
-
-// Forward runs method on a server of datacenter dc and decodes its answer
-// into reply. It tries dc's servers nearest first, moving to the next one
-// when a server cannot be reached or does not answer; a write that may
-// have been delivered is never sent twice. The whole request takes at most
-// Config.Timeout (plus a blocking query's wait): each try gets an equal
-// share of what is left, so that a silent link leaves time for the next
-// server. It answers rpc.ErrNoPathToDC for a datacenter nobody knows and
-// rpc.ErrDCUnreachable when no server of dc answers.
-func (f *Forwarder) Forward(ctx context.Context, dc, method string, args, reply any) error {
-	if !f.router.Known(dc) {
-		return fmt.Errorf("%w %q", rpc.ErrNoPathToDC, dc)
-	}
-	servers := f.router.Servers(dc)
-	if len(servers) == 0 {
-		return fmt.Errorf("%w %q: no server alive or reachable", rpc.ErrDCUnreachable, dc)
-	}
-	servers = servers[:min(len(servers), maxTries)]
-	_, isRead := args.(interface{ IsRead() bool })
-	wait := blockingWait(args)
-	deadline := time.Now().Add(f.cfg.Timeout)
-	var last error
-	for i, s := range servers {
-		share := time.Until(deadline) / time.Duration(len(servers)-i)
-		if share <= 0 {
-			break
-		}
-		tctx, cancel := context.WithTimeout(ctx, share+wait)
-		err := f.links.Call(tctx, s.Addr, method, args, reply)
-		timedOut := tctx.Err() != nil && ctx.Err() == nil
-		cancel()
-		if err == nil || !errors.Is(err, rpc.ErrTransport) && !timedOut {
-			if err == nil {
-				f.router.Succeeded(s.Addr)
-			}
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		f.router.Failed(s.Addr)
-		if timedOut {
-			// The link said nothing for its whole share: it is dead to
-			// us, whatever QUIC or yamux think of it yet.
-			f.links.Forget(s.Addr)
-			took := (share + wait).Round(time.Millisecond)
-			f.log.Warn("wan link timed out", "dc", dc, "server", s.Name, "addr", s.Addr, "after", took)
-			err = fmt.Errorf("no answer from %s within %v", s.Name, took)
-			if !isRead {
-				err = fmt.Errorf("%w: %w", err, rpc.ErrMaybeDelivered)
-			}
-		} else {
-			f.log.Warn("wan link failed", "dc", dc, "server", s.Name, "addr", s.Addr, "error", err)
-		}
-		if errors.Is(err, rpc.ErrMaybeDelivered) && !isRead {
-			return fmt.Errorf("forward %s to dc %q: %w", method, dc, err)
-		}
-		last = err
-	}
-	if last == nil {
-		last = fmt.Errorf("no answer within %v", f.cfg.Timeout)
-	}
-	return fmt.Errorf("%w %q: %w", rpc.ErrDCUnreachable, dc, last)
+	f.reconcile(servers)
 }
 
 // maxTries is how many servers of a DC one request tries: three down in
-// a row and the DC is cut off.
-const maxTries = 3
+// a row and the DC is cut off. A relayed request tries two servers of each
+// next hop, and at most maxRelayTries servers in all.
+const (
+	maxTries      = 3
+	maxHopTries   = 2
+	maxRelayTries = 6
+)
 
 // blockingWait is how long the answering server may hold args, a blocking
 // query, before it answers: its wait and the server's jitter; zero for
@@ -282,5 +239,13 @@ func blockingWait(args any) time.Duration {
 	return wait + wait/16
 }
 
-// Close closes every link.
-func (f *Forwarder) Close() error { return f.links.Close() }
+// Close closes every link and waits for relay probes. Stop the route
+// exchange (Run's ctx) first.
+func (f *Forwarder) Close() error {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	err := f.links.Close()
+	f.probes.Wait()
+	return err
+}

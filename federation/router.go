@@ -19,6 +19,9 @@ type Server struct {
 	Addr string
 	// Alive is false once WAN gossip declared the server failed or left.
 	Alive bool
+	// Left is true once the server left the WAN pool gracefully (or is
+	// leaving): unlike a failed one, it is no longer tried at all.
+	Left bool
 }
 
 // RTTFunc estimates the round-trip time from this server to the WAN member
@@ -217,6 +220,25 @@ func (r *Router) usable(dc string, claim bool) []Server {
 				q.until = now.Add(r.probe)
 				r.down[s.Addr] = q
 			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Alive returns dc's alive servers, nearest first, quarantined or not.
+func (r *Router) Alive(dc string) []Server {
+	return r.table.Load().byDC[dc]
+}
+
+// Members returns every server of dc in the WAN pool, alive or not, in
+// the order of the last Update.
+func (r *Router) Members(dc string) []Server {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Server
+	for _, s := range r.servers {
+		if s.Datacenter == dc {
 			out = append(out, s)
 		}
 	}

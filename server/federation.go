@@ -37,6 +37,7 @@ func (s *Server) startFederation() error {
 		fc.RTT = s.cfg.WAN.RTT
 	}
 	fc.Logger = s.logger.With("component", "federation")
+	fc.Node = s.cfg.NodeName
 	fed, err := federation.New(fc)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -58,6 +59,7 @@ func (s *Server) startFederation() error {
 		s.goFunc(func() { s.rpcServer.ServeQUIC(ln) })
 	}
 	s.NotifyWAN()
+	s.goFunc(func() { fed.Run(s.ctx) })
 	s.goFunc(func() {
 		t := time.NewTicker(resortInterval)
 		defer t.Stop()
@@ -66,10 +68,64 @@ func (s *Server) startFederation() error {
 			case <-s.ctx.Done():
 				return
 			case <-t.C:
-				s.fed.Router().Resort()
+				s.fed.Resort()
 			}
 		}
 	})
+	return nil
+}
+
+// registerFederationEndpoints exposes the route exchange, relaying and the
+// operator's view of routes.
+func (s *Server) registerFederationEndpoints() {
+	register(s, federation.MethodRoutes, s.federationRoutesExchange)
+	register(s, federation.MethodRelay, s.federationRelay)
+	register(s, rpc.MethodFederationRoutes, s.federationRoutes)
+}
+
+// federationRoutesExchange answers a neighbour server's route exchange
+// call with this server's advertisement, once it changes.
+func (s *Server) federationRoutesExchange(ctx context.Context, args *federation.RoutesRequest, reply *federation.Advertisement) error {
+	if s.fed == nil {
+		return fmt.Errorf("%w: this server is in no WAN pool", rpc.ErrNoPathToDC)
+	}
+	wait := min(max(args.Wait, 0), federation.RefreshInterval)
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)/2)
+	}
+	*reply = *s.fed.Table().Advertise(ctx.Done(), args.Datacenter, args.Index, wait)
+	return nil
+}
+
+// federationRelay answers or hands on a request relayed from another
+// datacenter. At its destination it runs as a call from the network,
+// checked against the token it carries.
+func (s *Server) federationRelay(ctx context.Context, args *federation.RelayRequest, reply *federation.RelayReply) error {
+	if s.fed == nil {
+		return fmt.Errorf("%w: this server is in no WAN pool", rpc.ErrNoPathToDC)
+	}
+	return s.fed.Relay(ctx, args, reply, s.rpcServer.Dispatch)
+}
+
+// federationRoutes is this server's view of links and routes (or, with
+// ?dc=, that of a server of that datacenter).
+func (s *Server) federationRoutes(ctx context.Context, args *rpc.Query[struct{}], reply *rpc.Answer[rpc.FederationRoutes]) error {
+	if s.remote(args.Datacenter) {
+		return s.forwardDC(ctx, args.Datacenter, rpc.MethodFederationRoutes, args, reply)
+	}
+	v := rpc.FederationRoutes{Datacenter: s.cfg.Datacenter, Server: s.cfg.NodeName, Links: []rpc.FederationLink{}, Routes: []rpc.FederationRoute{}}
+	if s.fed != nil {
+		t := s.fed.Table()
+		for _, l := range t.Links() {
+			v.Links = append(v.Links, rpc.FederationLink{Datacenter: l.Datacenter, Server: l.Server, Addr: l.Addr, Up: l.Up, Routes: l.Routes, Error: l.Error})
+		}
+		for _, r := range t.Routes() {
+			v.Routes = append(v.Routes, rpc.FederationRoute{Datacenter: r.Dest, NextHop: r.NextHop, Path: r.Path, RTT: r.RTT, Hops: r.Hops()})
+		}
+	}
+	reply.Value = v
+	reply.Index = 1
+	s.setQueryMeta(&reply.QueryMeta)
 	return nil
 }
 
@@ -90,6 +146,7 @@ func (s *Server) NotifyWAN() {
 			Datacenter: meta.Datacenter,
 			Addr:       meta.Addr,
 			Alive:      m.Status == lan.StatusAlive,
+			Left:       m.Status == lan.StatusLeft || m.Status == lan.StatusLeaving,
 		})
 	}
 	s.fed.Update(servers)
@@ -114,7 +171,7 @@ func (s *Server) Datacenters() []string {
 	if s.fed == nil {
 		return []string{s.cfg.Datacenter}
 	}
-	return s.fed.Router().Datacenters()
+	return s.fed.Datacenters()
 }
 
 // DatacenterStatus reports whether dc is known and, if so, whether one of
@@ -126,8 +183,7 @@ func (s *Server) DatacenterStatus(dc string) (known, reachable bool) {
 	if s.fed == nil {
 		return false, false
 	}
-	r := s.fed.Router()
-	return r.Known(dc), r.Reachable(dc)
+	return s.fed.Known(dc), s.fed.Reachable(dc)
 }
 
 func (s *Server) catalogDatacenters(_ context.Context, _ *struct{}, reply *[]string) error {

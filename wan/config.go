@@ -118,6 +118,29 @@ type Config struct {
 	// DefaultTimings; tests use FastTimings.
 	Timings Timings
 
+	// Links are the other datacenters this one gossips with directly
+	// (federation.links): only servers of these datacenters, and of this
+	// one, are admitted to the pool, so a datacenter that is not linked is
+	// never probed by this server and never marked failed by it; requests
+	// for it go through a linked datacenter. Empty learns the links: a
+	// server of a datacenter not linked yet is admitted once it answers a
+	// direct probe (a gossip ping to its advertised WAN address), so where
+	// every datacenter reaches every other the pool is the full mesh it
+	// always was. This server's own datacenter is always linked and may
+	// not be named. Copied by New.
+	Links []string
+
+	// LinkProbeInterval is how long, with learned links, the servers of an
+	// unlinked datacenter wait at most to be probed again after they did
+	// not answer (when gossip still mentions them): 1s after the first
+	// unanswered probe, doubling up to this. Default 30s.
+	LinkProbeInterval time.Duration
+
+	// LinkWarnAfter is how long a datacenter named in Links may have no
+	// server in the pool before a warning names it (in the log and in
+	// Stats' links_missing). Default 1m.
+	LinkWarnAfter time.Duration
+
 	// WrapTransport is lan.Config.WrapTransport: a test seam, nil unless
 	// a test routes WAN gossip through internal/testcluster's bridge.
 	WrapTransport func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
@@ -190,13 +213,15 @@ func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")
 	return Config{
-		Node:             host,
-		Datacenter:       "dc1",
-		BindAddr:         "0.0.0.0",
-		BindPort:         DefaultPort,
-		ReconnectTimeout: 72 * time.Hour,
-		TombstoneTimeout: 24 * time.Hour,
-		Timings:          DefaultTimings(),
+		Node:              host,
+		Datacenter:        "dc1",
+		BindAddr:          "0.0.0.0",
+		BindPort:          DefaultPort,
+		ReconnectTimeout:  72 * time.Hour,
+		TombstoneTimeout:  24 * time.Hour,
+		Timings:           DefaultTimings(),
+		LinkProbeInterval: 30 * time.Second,
+		LinkWarnAfter:     time.Minute,
 	}
 }
 
@@ -210,12 +235,38 @@ func (c Config) Validate() error {
 	case !validDatacenter.MatchString(c.Datacenter):
 		return fmt.Errorf("datacenter %q may hold only letters, digits, '_' and '-'", c.Datacenter)
 	}
+	if err := c.validateLinks(); err != nil {
+		return err
+	}
 	for _, t := range []struct{ key, want string }{{tagRole, roleServer}, {tagDatacenter, c.Datacenter}} {
 		if v, ok := c.Tags[t.key]; ok && v != t.want {
 			return fmt.Errorf("tag %s=%q: a WAN member's %s is %q", t.key, v, t.key, t.want)
 		}
 	}
 	return c.lanConfig().Validate()
+}
+
+// validateLinks checks Links and the durations that go with them.
+func (c Config) validateLinks() error {
+	seen := make(map[string]bool, len(c.Links))
+	for _, dc := range c.Links {
+		switch {
+		case !validDatacenter.MatchString(dc):
+			return fmt.Errorf("links: datacenter %q may hold only letters, digits, '_' and '-'", dc)
+		case dc == c.Datacenter:
+			return fmt.Errorf("links: %q is this server's own datacenter, which is always linked; remove it", dc)
+		case seen[dc]:
+			return fmt.Errorf("links: %q is named twice; name each datacenter once", dc)
+		}
+		seen[dc] = true
+	}
+	if c.LinkProbeInterval <= 0 {
+		return fmt.Errorf("link probe interval %v is not positive", c.LinkProbeInterval)
+	}
+	if c.LinkWarnAfter <= 0 {
+		return fmt.Errorf("link warn after %v is not positive", c.LinkWarnAfter)
+	}
+	return nil
 }
 
 // Name returns the member name c gives: Node + "." + Datacenter.
@@ -239,7 +290,6 @@ func (c Config) lanConfig() lan.Config {
 		AdvertisePort:      c.AdvertisePort,
 		JoinPort:           DefaultPort,
 		Label:              Label,
-		Merge:              acceptServers,
 		Tags:               tags,
 		EncryptKey:         c.EncryptKey,
 		KeyringFile:        c.KeyringFile,

@@ -27,6 +27,12 @@ func TestConfigValidate(t *testing.T) {
 		{"spaced dc", func(c *wan.Config) { c.Datacenter = "dc 1" }, `datacenter "dc 1" may hold only`},
 		{"client role", func(c *wan.Config) { c.Tags = map[string]string{"role": "node"} }, `tag role="node": a WAN member's role is "consul"`},
 		{"other dc tag", func(c *wan.Config) { c.Tags = map[string]string{"dc": "dc2"} }, `tag dc="dc2": a WAN member's dc is "dc1"`},
+		{"links", func(c *wan.Config) { c.Links = []string{"dc2", "dc3"} }, ""},
+		{"link to itself", func(c *wan.Config) { c.Links = []string{"dc2", "dc1"} }, `links: "dc1" is this server's own datacenter, which is always linked; remove it`},
+		{"link twice", func(c *wan.Config) { c.Links = []string{"dc2", "dc2"} }, `links: "dc2" is named twice; name each datacenter once`},
+		{"link not a name", func(c *wan.Config) { c.Links = []string{"10.0.0.1:8302"} }, `links: datacenter "10.0.0.1:8302" may hold only letters, digits, '_' and '-'`},
+		{"link probe interval", func(c *wan.Config) { c.LinkProbeInterval = 0 }, "link probe interval 0s is not positive"},
+		{"link warn after", func(c *wan.Config) { c.LinkWarnAfter = -time.Second }, "link warn after -1s is not positive"},
 		{"long name", func(c *wan.Config) { c.Node = strings.Repeat("x", 125) }, "longer than 128"},
 		{"bind", func(c *wan.Config) { c.BindAddr = "localhost" }, `bind address "localhost" is not an IP address`},
 		{"key", func(c *wan.Config) { c.EncryptKey = make([]byte, 15) }, "encrypt key is 15 bytes"},
@@ -52,6 +58,9 @@ func TestDefaultConfig(t *testing.T) {
 	}
 	if strings.Contains(c.Node, ".") {
 		t.Errorf("DefaultConfig().Node = %q, want the host name without its domain", c.Node)
+	}
+	if c.Links != nil || c.LinkProbeInterval != 30*time.Second || c.LinkWarnAfter != time.Minute {
+		t.Errorf("DefaultConfig() = links %q, probe interval %v, warn after %v, want learned, 30s, 1m", c.Links, c.LinkProbeInterval, c.LinkWarnAfter)
 	}
 	if c.Timings != wan.DefaultTimings() {
 		t.Errorf("DefaultConfig().Timings = %+v, want DefaultTimings()", c.Timings)

@@ -43,6 +43,20 @@
 //		...
 //	}
 //
+// Liveness is judged only over links that exist. A pool admits servers of
+// its own datacenter and of the datacenters it links to, and no others:
+// they are refused on Join and in gossip (the merge rule, as for
+// non-servers), so it never probes them and never marks them failed. In a
+// hub-and-spoke federation a spoke's pool holds the hub and itself, the
+// hub's everyone. Links are Config.Links (federation.links) or, when none
+// are configured, learned: a server of a datacenter not linked yet that
+// gossip brings is pinged directly at its advertised address (lan.Pool.Ping's
+// gossip ping, over the pool's transport) and admitted, then joined, once
+// it answers; when one does not, its datacenter's servers are probed again
+// after a backoff from 1s up to Config.LinkProbeInterval. Links and Unreached say which datacenters are
+// linked and which were heard of but not reached; Stats carries both.
+// Where every datacenter reaches every other, the pool is the full mesh.
+//
 // DefaultTimings are tuned for links between datacenters: a dead server is
 // seen as failed within about 6s, and after a partition heals the two sides
 // reconnect by themselves within 10s. Tests start pools on 127.0.0.1 port 0

@@ -27,7 +27,8 @@ type testPool struct {
 	logs             *logRecorder
 }
 
-// logRecorder is a slog.Handler keeping the "text" of gossip log lines.
+// logRecorder is a slog.Handler keeping log lines as "LEVEL message
+// key=value...".
 type logRecorder struct {
 	mu    sync.Mutex
 	lines []string
@@ -38,7 +39,7 @@ func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
 func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
 
 func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	line := r.Message
+	line := r.Level.String() + " " + r.Message
 	r.Attrs(func(a slog.Attr) bool {
 		line += " " + a.Key + "=" + a.Value.String()
 		return true

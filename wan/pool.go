@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meridian/meridian/lan"
@@ -72,17 +74,6 @@ var (
 // Such members are refused, on Join and in gossip.
 var ErrNotServer = errors.New("not a datacenter server")
 
-// acceptServers is the WAN pool's lan.Config.Merge: it refuses any member
-// that is not a server named after its datacenter.
-func acceptServers(members []Member) error {
-	for _, m := range members {
-		if err := checkServer(m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // checkServer reports why m may not be in the WAN pool, if it may not.
 func checkServer(m Member) error {
 	if role := m.Tags[tagRole]; role != roleServer {
@@ -112,7 +103,14 @@ func SplitName(name string) (node, dc string, ok bool) {
 // the WAN's label, port, timings and merge rule. Create it with New; all
 // its methods are safe for concurrent use.
 type Pool struct {
-	lan *lan.Pool
+	lan   *lan.Pool
+	links *links
+	log   *slog.Logger
+
+	ctx    context.Context // ends at Shutdown: stops probes and their joins
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
 // New validates cfg, binds the WAN gossip port and starts gossiping as
@@ -123,15 +121,34 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("wan config: %w", err)
 	}
 	lc := cfg.lanConfig()
+	log := slog.New(slog.DiscardHandler)
 	if lc.Logger != nil {
-		lc.Logger = lc.Logger.With("pool", "wan")
+		log = slog.New(quietHandler{lc.Logger.Handler()}).With("pool", "wan")
+		lc.Logger = log
 	}
-	p, err := lan.New(lc)
+	links := newLinks(cfg)
+	lc.Merge = links.merge
+	lp, err := lan.New(lc)
 	if err != nil {
 		return nil, fmt.Errorf("wan pool: %w", err)
 	}
-	return &Pool{lan: p}, nil
+	p := &Pool{lan: lp, links: links, log: log}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if links.learned() {
+		for range probeWorkers {
+			p.wg.Add(1)
+			go p.probeLoop()
+		}
+	}
+	p.wg.Add(1)
+	go p.watchLinks()
+	return p, nil
 }
+
+// probeWorkers is how many probes of servers of unlinked datacenters run
+// at once: a probe that gets no answer takes probeTime,
+// and a hub hears of every spoke's servers at once.
+const probeWorkers = 4
 
 // Join contacts the given servers of the WAN pool ("host" or "host:port",
 // port 8302 by default) and merges their view of the pool. It returns how
@@ -140,8 +157,33 @@ func New(cfg Config) (*Pool, error) {
 // An address that is a LAN gossip port fails with ErrLabelMismatch, a pool
 // holding members that are not servers with ErrNotServer, another key with
 // ErrEncryptionMismatch.
+//
+// With learned links a server met on Join is admitted once it has answered
+// a probe: when the pool joined holds no server that has, Join waits for
+// the probes (a few probe timeouts and a join) and tries again each time
+// one answers (it may have been another join's), and fails with
+// ErrNotLinked if none of the pool's did within probeWait.
 func (p *Pool) Join(ctx context.Context, addrs []string) (int, error) {
-	return p.lan.Join(ctx, addrs)
+	deadline := time.Now().Add(p.probeWait())
+	for {
+		since := p.links.admissions()
+		n, err := p.lan.Join(ctx, addrs)
+		var ue *unlinkedError
+		if n > 0 || !errors.As(err, &ue) || !ue.probing {
+			return n, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 || !p.links.wait(ctx, since, left) {
+			return n, err
+		}
+	}
+}
+
+// probeWait bounds how long Join waits for a probe: its pings and the
+// join that follows.
+func (p *Pool) probeWait() time.Duration {
+	t := p.links.timings
+	return probeTime(t.ProbeTimeout) + t.TCPTimeout + time.Second
 }
 
 // Leave leaves the WAN pool gracefully, so that the other servers record
@@ -196,5 +238,10 @@ func (p *Pool) Addr() (net.IP, int) {
 // after a crash. It waits for the pool's goroutines and is safe to call more
 // than once.
 func (p *Pool) Shutdown() error {
-	return p.lan.Shutdown()
+	err := p.lan.Shutdown()
+	p.once.Do(func() {
+		p.cancel()
+		p.wg.Wait()
+	})
+	return err
 }

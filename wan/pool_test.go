@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -168,6 +169,23 @@ func TestForceLeave(t *testing.T) {
 		t.Run(fmt.Sprintf("prune=%v", prune), func(t *testing.T) {
 			t.Parallel()
 			pools := startCluster(t, nil, "s1.dc1", "s1.dc2", "s1.dc3")
+			// Serf ignores a force-leave whose Lamport time is not past
+			// the one at which a server last heard of the member's join:
+			// let every pool's clock reach the same time (the joins'
+			// news, from the victim's last gossip and the push/pulls
+			// after the probes of learned links, has spread) before the
+			// victim dies, as it has on a real network long before
+			// anyone forces a dead server out.
+			wait.Eventually(t, 10*time.Second, func() error {
+				var times []string
+				for _, p := range pools {
+					times = append(times, p.Stats()["member_time"])
+				}
+				if len(slices.Compact(slices.Clone(times))) != 1 {
+					return fmt.Errorf("serf member clocks %v, want them equal", times)
+				}
+				return nil
+			})
 			if err := pools[2].Shutdown(); err != nil {
 				t.Fatalf("Shutdown() = %v, want nil", err)
 			}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/meridian/meridian/rpc"
 )
 
 // Fault is what a Bridge does to the traffic from one agent to another.
@@ -29,6 +31,20 @@ type Fault struct {
 	// connection, that a write waits RetransmitDelay longer, as a lost
 	// TCP segment is retransmitted.
 	Loss float64
+	// RaftOnly limits the fault to Raft connections (those that open with
+	// rpc.ProtoRaft): RPC sessions, gossip and datagrams between the same
+	// agents pass untouched, and dials are not held. It holds a leader's
+	// heartbeats back, as a busy host delays them, while requests still
+	// flow.
+	RaftOnly bool
+}
+
+// on is the fault as it applies to traffic on a Raft connection or not.
+func (f Fault) on(raft bool) Fault {
+	if f.RaftOnly && !raft {
+		return Fault{}
+	}
+	return f
 }
 
 // RetransmitDelay is what a lost segment costs a connection under
@@ -179,13 +195,14 @@ func (b *Bridge) state(from, to string) (Fault, <-chan struct{}) {
 	return b.faults[[2]string{from, to}], b.changed
 }
 
-// pass waits until traffic from from to to may go: while the path is
-// blackholed, then its delay (and a retransmission under loss). It gives
-// up with os.ErrDeadlineExceeded at deadline (zero: none) and with
-// net.ErrClosed when closed is.
-func (b *Bridge) pass(from, to string, deadline func() time.Time, closed <-chan struct{}) error {
+// pass waits until traffic from from to to, on a Raft connection or not,
+// may go: while the path is blackholed, then its delay (and a
+// retransmission under loss). It gives up with os.ErrDeadlineExceeded at
+// deadline (zero: none) and with net.ErrClosed when closed is.
+func (b *Bridge) pass(from, to string, raft bool, deadline func() time.Time, closed <-chan struct{}) error {
 	for {
 		f, changed := b.state(from, to)
+		f = f.on(raft)
 		if !f.Blackhole {
 			d := f.Delay
 			if f.Loss > 0 && rand.Float64() < f.Loss {
@@ -246,7 +263,7 @@ func (b *Bridge) dropped(from, addr string) (drop bool, delay time.Duration, kno
 	if !known {
 		return false, 0, false
 	}
-	f := b.Fault(from, to)
+	f := b.Fault(from, to).on(false)
 	return f.Blackhole || f.Loss > 0 && rand.Float64() < f.Loss, f.Delay, true
 }
 
@@ -275,7 +292,7 @@ func (e *Endpoint) Dial(ctx context.Context, network, addr string) (net.Conn, er
 	to, known := e.b.owner(addr)
 	if known {
 		deadline := func() time.Time { dl, _ := ctx.Deadline(); return dl }
-		if err := e.b.pass(e.name, to, deadline, ctx.Done()); err != nil {
+		if err := e.b.pass(e.name, to, false, deadline, ctx.Done()); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				err = context.DeadlineExceeded // ctx's, seen before its timer fired
 			} else if ctx.Err() != nil {
@@ -381,14 +398,21 @@ func (t *transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 		return t.NodeAwareTransport.DialAddressTimeout(a, timeout)
 	}
 	deadline := time.Now().Add(timeout)
-	if err := t.e.b.pass(t.e.name, to, func() time.Time { return deadline }, nil); err != nil {
+	if err := t.e.b.pass(t.e.name, to, false, func() time.Time { return deadline }, nil); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("bridge %s -> %s: %w", t.e.name, to, err)}
 	}
 	c, err := t.NodeAwareTransport.DialAddressTimeout(a, time.Until(deadline))
 	if err != nil {
 		return nil, err
 	}
-	return newConn(c, t.e.b, t.e.name, to), nil
+	gossip := newConn(c, t.e.b, t.e.name, to)
+	gossip.written = true // never Raft, whatever its first byte
+	// memberlist writes its label header before it sets any deadline: a
+	// real socket takes those few bytes into its buffer at once, but a
+	// write here waits out a cut, so it gets one, or a probe stuck in it
+	// holds up its pool's Shutdown for ever (CI saw it under -race).
+	gossip.wdl = time.Now().Add(timeout)
+	return gossip, nil
 }
 
 // conn is a connection dialed from one agent to another. Its writes go
@@ -405,6 +429,8 @@ type conn struct {
 
 	mu       sync.Mutex
 	rdl, wdl time.Time
+	raft     bool // it opened with rpc.ProtoRaft
+	written  bool // its first byte is known
 
 	pending []byte // read from the peer, not yet passed on
 	readErr error  // what the read of pending returned with it
@@ -428,8 +454,19 @@ func (c *conn) writeDeadline() time.Time {
 	return c.wdl
 }
 
+// isRaft reports whether the connection carries Raft, learning it from
+// the first byte the dialer writes (p) if not known yet.
+func (c *conn) isRaft(p []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.written && len(p) > 0 {
+		c.raft, c.written = p[0] == rpc.ProtoRaft, true
+	}
+	return c.raft
+}
+
 func (c *conn) Write(p []byte) (int, error) {
-	if err := c.b.pass(c.from, c.to, c.writeDeadline, c.closed); err != nil {
+	if err := c.b.pass(c.from, c.to, c.isRaft(p), c.writeDeadline, c.closed); err != nil {
 		return 0, err
 	}
 	return c.Conn.Write(p)
@@ -438,12 +475,12 @@ func (c *conn) Write(p []byte) (int, error) {
 func (c *conn) Read(p []byte) (int, error) {
 	if len(c.pending) == 0 {
 		n, err := c.Conn.Read(p)
-		if n == 0 || c.b.Fault(c.to, c.from) == (Fault{}) {
+		if n == 0 || c.b.Fault(c.to, c.from).on(c.isRaft(nil)) == (Fault{}) {
 			return n, err
 		}
 		c.pending, c.readErr = append([]byte(nil), p[:n]...), err
 	}
-	if err := c.b.pass(c.to, c.from, c.readDeadline, c.closed); err != nil {
+	if err := c.b.pass(c.to, c.from, c.isRaft(nil), c.readDeadline, c.closed); err != nil {
 		return 0, err
 	}
 	n := copy(p, c.pending)

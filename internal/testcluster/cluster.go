@@ -45,6 +45,9 @@ type Options struct {
 	// CoordinateInterval, when set, is how often every agent sends its LAN
 	// coordinate to the servers (agent.Options.CoordinateInterval).
 	CoordinateInterval time.Duration
+	// StreamViewIdle, when set, is how long a client keeps a streaming
+	// view after its last watcher (agent.Options.StreamViewIdle).
+	StreamViewIdle time.Duration
 	// Bridge, when set, carries all traffic between the agents (Raft,
 	// RPC, gossip, WAN links) so that the test can cut, delay or drop it
 	// per pair (Bridge.Partition, Isolate, Set). Federated clusters share
@@ -216,6 +219,7 @@ func (n *Node) start() {
 			}
 		},
 		CoordinateInterval: n.opts.CoordinateInterval,
+		StreamViewIdle:     n.opts.StreamViewIdle,
 	}
 	if ep != nil {
 		opts.Dial = ep.Dial

@@ -31,7 +31,12 @@ func Federate(t testing.TB, clusters ...*Cluster) {
 			}
 		}
 	}
-	WaitWAN(t, total, 10*time.Second, clusters...)
+	// A server of another datacenter is admitted once it has answered a
+	// probe of its own (learned links), and a datacenter whose probe went
+	// unanswered is probed again after 1s, then 2s, 4s...: under the race
+	// detector on CI's loaded cores one server of four was still out
+	// after 10s.
+	WaitWAN(t, total, 30*time.Second, clusters...)
 }
 
 // WaitWAN waits until every running server of clusters sees want alive
