@@ -4,13 +4,49 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 
+	"github.com/meridian/meridian/acl"
 	"github.com/meridian/meridian/rpc"
 )
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// params is the request's query, parsed once per request: the read path
+// asks for it several times (options, filter, cache key, token...) and
+// url.URL parses it again on every Query. It is kept in r.Form, which for
+// the API's requests (it never parses a form body) holds exactly the
+// query, as it would after ParseForm. Shared by the request's readers:
+// never change it (take r.URL.Query() for a copy to change).
+func params(r *http.Request) url.Values {
+	if r.Form == nil {
+		r.Form = r.URL.Query()
+	}
+	return r.Form
+}
+
+// Header values every answer shares, set straight into the header map
+// under their canonical keys (Header.Set would canonicalize the key, and
+// allocate a new one for X-Consul-KnownLeader, on every answer). Never
+// changed: net/http only reads them, and Header.Add or Set replace the
+// slice rather than write into it.
+var (
+	headerJSON         = []string{"application/json"}
+	headerGzip         = []string{"gzip"}
+	headerVary         = []string{"Accept-Encoding"}
+	headerTrue         = []string{"true"}
+	headerFalse        = []string{"false"}
+	headerZero         = []string{"0"}
+	keyIndex           = http.CanonicalHeaderKey("X-Consul-Index")
+	keyKnownLeader     = http.CanonicalHeaderKey("X-Consul-KnownLeader")
+	keyLastContact     = http.CanonicalHeaderKey("X-Consul-LastContact")
+	keyContentType     = http.CanonicalHeaderKey("Content-Type")
+	keyContentEncoding = http.CanonicalHeaderKey("Content-Encoding")
+	keyContentLength   = http.CanonicalHeaderKey("Content-Length")
+	keyVary            = http.CanonicalHeaderKey("Vary")
+)
 
 // uncached wraps an answer whose content can change while its index stands
 // (the Raft configuration's leader flag), so the body cache must not keep it.
@@ -19,49 +55,76 @@ type uncached struct{ v any }
 // setMeta writes the headers every read carries.
 func setMeta(w http.ResponseWriter, m *rpc.QueryMeta) {
 	h := w.Header()
-	h.Set("X-Consul-Index", strconv.FormatUint(max(m.Index, 1), 10))
+	h[keyIndex] = []string{strconv.FormatUint(max(m.Index, 1), 10)}
 	if m.KnownLeader {
-		h.Set("X-Consul-KnownLeader", "true")
+		h[keyKnownLeader] = headerTrue
 	} else {
-		h.Set("X-Consul-KnownLeader", "false")
+		h[keyKnownLeader] = headerFalse
 	}
-	h.Set("X-Consul-LastContact", strconv.FormatInt(m.LastContact.Milliseconds(), 10))
+	if ms := m.LastContact.Milliseconds(); ms != 0 {
+		h[keyLastContact] = []string{strconv.FormatInt(ms, 10)}
+	} else {
+		h[keyLastContact] = headerZero
+	}
 	if m.ResultsFilteredByACLs {
-		h.Set("X-Consul-Results-Filtered-By-ACLs", "true")
+		h.Set(headerFiltered, "true")
+	}
+	if m.QueryBackend != "" {
+		h.Set("X-Consul-Query-Backend", m.QueryBackend)
 	}
 }
 
-func (s *Server) respondJSON(w http.ResponseWriter, r *http.Request, v any) {
+// scoped wraps an answer cut down for one reader (ACL rules): the body
+// cache keeps its bytes for that reader only.
+type scoped struct {
+	v        any
+	auth     *acl.Authorizer
+	filtered bool
+}
+
+// respondJSON answers r with status code and v encoded as JSON.
+func (s *Server) respondJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 	if v == nil {
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(code)
 		return
 	}
 	key, idx := cacheKey(r), responseIndex(w)
-	if u, ok := v.(uncached); ok {
+	var auth *acl.Authorizer
+	var filtered bool
+	switch u := v.(type) {
+	case uncached:
 		v, key = u.v, ""
+	case scoped:
+		v, auth, filtered = u.v, u.auth, u.filtered
+		key = scopedKey(key, auth)
 	}
 	if key != "" && idx != 0 {
-		if body, ok := s.cache.get(key, idx); ok {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(body)
+		// Shared by every request for key at idx: encoded once.
+		e, err := s.cache.encode(key, idx, auth, filtered, func() ([]byte, error) {
+			var b bytes.Buffer
+			err := json.NewEncoder(&b).Encode(v)
+			return b.Bytes(), err
+		})
+		if err != nil {
+			s.respondError(w, r, err)
 			return
 		}
+		e.write(w, r, code)
+		return
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
 	enc := json.NewEncoder(buf)
-	if _, pretty := r.URL.Query()["pretty"]; pretty {
+	if _, pretty := params(r)["pretty"]; pretty {
 		enc.SetIndent("", "    ")
 	}
 	if err := enc.Encode(v); err != nil {
 		s.respondError(w, r, err)
 		return
 	}
-	if key != "" && idx != 0 {
-		s.cache.put(key, idx, buf.Bytes())
-	}
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
 }
 

@@ -61,6 +61,7 @@ type fakeService struct {
 	port        int
 	meta        map[string]string
 	checkStatus string // "" when registered without a check
+	checkOutput string
 }
 
 func newFakeConsul() *fakeConsul {
@@ -78,6 +79,10 @@ func newFakeConsul() *fakeConsul {
 func (f *fakeConsul) start(t *testing.T) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(f.handler())
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = &protocols
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			f.conns.Add(1)
@@ -185,7 +190,7 @@ func (f *fakeConsul) handler() http.Handler {
 				Port        int
 				Meta        map[string]string
 			}
-			Check *struct{ ServiceID, Status string }
+			Check *struct{ ServiceID, Status, Output string }
 		}
 		if err := json.NewDecoder(r.Body).Decode(&reg); err != nil || reg.Node == "" {
 			http.Error(w, "bad registration", http.StatusBadRequest)
@@ -201,7 +206,7 @@ func (f *fakeConsul) handler() http.Handler {
 		if s := reg.Service; s != nil {
 			svc := fakeService{id: s.ID, name: s.Service, port: s.Port, meta: s.Meta}
 			if c := reg.Check; c != nil && c.ServiceID == s.ID {
-				svc.checkStatus = c.Status
+				svc.checkStatus, svc.checkOutput = c.Status, c.Output
 			}
 			n.services[s.ID] = svc
 		}
@@ -239,7 +244,7 @@ func (f *fakeConsul) handler() http.Handler {
 				}
 				checks := []map[string]any{}
 				if s.checkStatus != "" {
-					checks = append(checks, map[string]any{"Node": name, "ServiceID": s.id, "Status": s.checkStatus})
+					checks = append(checks, map[string]any{"Node": name, "ServiceID": s.id, "Status": s.checkStatus, "Output": s.checkOutput})
 				}
 				entries = append(entries, map[string]any{
 					"Node":    map[string]any{"Node": name, "Address": n.address},

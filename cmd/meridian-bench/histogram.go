@@ -142,8 +142,9 @@ type output struct {
 }
 
 // report prints the human line (prefixed by what, e.g. "GET http://..."),
-// the first error if there were any, and the RESULT line.
-func (o *output) report(mode, what string, n, errs int64, elapsed time.Duration, h *histogram, firstErr error) {
+// the first error if there were any, and the RESULT line, which ends with
+// the mode's own fields ("key=value") when it has any.
+func (o *output) report(mode, what string, n, errs int64, elapsed time.Duration, h *histogram, firstErr error, fields ...string) {
 	o.errors = errs
 	rps := 0.0
 	if elapsed > 0 {
@@ -155,6 +156,10 @@ func (o *output) report(mode, what string, n, errs int64, elapsed time.Duration,
 	if firstErr != nil {
 		fmt.Fprintf(o.stderr, "meridian-bench %s: %d errors, first: %v\n", o.mode, errs, firstErr)
 	}
-	fmt.Fprintf(o.stdout, "RESULT mode=%s rps=%.1f p50_ms=%s p90_ms=%s p99_ms=%s errors=%d n=%d\n",
+	fmt.Fprintf(o.stdout, "RESULT mode=%s rps=%.1f p50_ms=%s p90_ms=%s p99_ms=%s errors=%d n=%d",
 		mode, rps, ms(p50), ms(p90), ms(p99), errs, n)
+	for _, f := range fields {
+		fmt.Fprintf(o.stdout, " %s", f)
+	}
+	fmt.Fprintln(o.stdout)
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -17,9 +21,10 @@ type result struct {
 	rps           float64
 	p50, p90, p99 float64 // ms
 	errors, n     int64
+	fields        map[string]string // the mode's own fields (get: bytes, tool_cpu_us)
 }
 
-var resultLine = regexp.MustCompile(`^RESULT mode=(\S+) rps=(\d+\.\d) p50_ms=(\d+\.\d{3}) p90_ms=(\d+\.\d{3}) p99_ms=(\d+\.\d{3}) errors=(\d+) n=(\d+)$`)
+var resultLine = regexp.MustCompile(`^RESULT mode=(\S+) rps=(\d+\.\d) p50_ms=(\d+\.\d{3}) p90_ms=(\d+\.\d{3}) p99_ms=(\d+\.\d{3}) errors=(\d+) n=(\d+)((?: \S+=\S+)*)$`)
 
 // runTool runs the command with args and a deadline, and returns its exit
 // status, stdout and stderr.
@@ -49,7 +54,11 @@ func parseResult(t *testing.T, stdout string) result {
 	}
 	f := func(s string) float64 { v, _ := strconv.ParseFloat(s, 64); return v }
 	i := func(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
-	r := result{mode: m[1], rps: f(m[2]), p50: f(m[3]), p90: f(m[4]), p99: f(m[5]), errors: i(m[6]), n: i(m[7])}
+	r := result{mode: m[1], rps: f(m[2]), p50: f(m[3]), p90: f(m[4]), p99: f(m[5]), errors: i(m[6]), n: i(m[7]), fields: map[string]string{}}
+	for _, kv := range strings.Fields(m[8]) {
+		k, v, _ := strings.Cut(kv, "=")
+		r.fields[k] = v
+	}
 	if r.n > r.errors && !(r.p50 <= r.p90 && r.p90 <= r.p99) {
 		t.Errorf("percentiles out of order: %+v", r)
 	}
@@ -72,8 +81,8 @@ func TestGetCountsRequestsOnKeepAliveConnections(t *testing.T) {
 	if r.mode != "get" || r.n != 800 || r.errors != 0 {
 		t.Errorf("RESULT = %+v, want mode=get n=800 errors=0", r)
 	}
-	if got := f.healthGets.Load(); got != 800 {
-		t.Errorf("server saw %d health GETs, want 800", got)
+	if got := f.healthGets.Load(); got != 808 {
+		t.Errorf("server saw %d health GETs, want 808 (8 untimed ones that open the connections, then the load)", got)
 	}
 	if r.rps <= 0 || r.p50 <= 0 {
 		t.Errorf("RESULT = %+v, want positive rps and p50", r)
@@ -95,6 +104,123 @@ func TestClientKeepsAnIdleConnectionPerWorker(t *testing.T) {
 			t.Errorf("newClient(%d) transport: MaxIdleConnsPerHost %d, MaxIdleConns %d, DisableKeepAlives %v, proxy set %v; want >= %d, >= %d, false, false",
 				c, tr.MaxIdleConnsPerHost, tr.MaxIdleConns, tr.DisableKeepAlives, tr.Proxy != nil, c, c)
 		}
+	}
+}
+
+// TestGetFloor: -floor runs the same load against a static copy of the
+// answer, reported first, and asks the agent for it once more only (the
+// load opens each connection with one untimed GET first).
+func TestGetFloor(t *testing.T) {
+	f := newFakeConsul()
+	addr := f.start(t)
+	if code, _, errOut := runTool(t, "register", "-addr", addr, "-service", "web", "-instances", "3"); code != exitOK {
+		t.Fatalf("register exit %d, stderr %q", code, errOut)
+	}
+	code, out, errOut := runTool(t, "get", "-addr", addr, "-path", "/v1/health/service/web", "-c", "4", "-n", "100", "-gzip", "-floor")
+	if code != exitOK {
+		t.Fatalf("get exit %d, stderr %q", code, errOut)
+	}
+	lines := strings.SplitAfterN(out, "\n", 3)
+	if len(lines) != 3 {
+		t.Fatalf("stdout = %q, want the floor's two lines, then the agent's", out)
+	}
+	if floor := parseResult(t, lines[0]+lines[1]); floor.mode != "get-floor" || floor.n != 100 || floor.errors != 0 {
+		t.Errorf("floor RESULT = %+v, want mode=get-floor n=100 errors=0", floor)
+	}
+	if r := parseResult(t, lines[2]); r.mode != "get" || r.n != 100 || r.errors != 0 {
+		t.Errorf("RESULT = %+v, want mode=get n=100 errors=0", r)
+	}
+	if got := f.healthGets.Load(); got != 105 {
+		t.Errorf("agent saw %d health GETs, want 105 (4 untimed ones that open the connections, the load, and the floor's one read)", got)
+	}
+}
+
+// TestGetGzip: -gzip asks for gzip and inflates the answer (an answer that
+// does not inflate is an error), -gzip -raw asks for it and reads the
+// compressed bytes as they are, and without -gzip the tool asks for none.
+// bytes= is the answer's size as sent.
+func TestGetGzip(t *testing.T) {
+	var good bytes.Buffer
+	zw := gzip.NewWriter(&good)
+	_, _ = zw.Write(bytes.Repeat([]byte(`{"Node":"n"},`), 10000))
+	_ = zw.Close()
+	bad := append([]byte(nil), good.Bytes()...)
+	bad[len(bad)/2] ^= 0xff
+	var asked atomic.Int64 // requests that sent Accept-Encoding: gzip
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := good.Bytes()
+		if r.URL.Path == "/bad" {
+			body = bad
+		}
+		if r.Header.Get("Accept-Encoding") == "gzip" {
+			asked.Add(1)
+			w.Header().Set("Content-Encoding", "gzip")
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		errors int64
+		asked  int64 // the load's 20 and the 2 that open the connections
+	}{
+		{"decoded", []string{"-path", "/good", "-gzip"}, exitOK, 0, 22},
+		{"raw", []string{"-path", "/good", "-gzip", "-raw"}, exitOK, 0, 22},
+		{"corrupt decoded", []string{"-path", "/bad", "-gzip"}, exitFail, 20, 22},
+		{"corrupt raw", []string{"-path", "/bad", "-gzip", "-raw"}, exitOK, 0, 22},
+		{"plain", []string{"-path", "/good"}, exitOK, 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			asked.Store(0)
+			code, out, errOut := runTool(t, append([]string{"get", "-addr", addr, "-c", "2", "-n", "20"}, tc.args...)...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.code, errOut)
+			}
+			r := parseResult(t, out)
+			if r.n != 20 || r.errors != tc.errors {
+				t.Errorf("RESULT = %+v, want n=20 errors=%d", r, tc.errors)
+			}
+			if got := asked.Load(); got != tc.asked {
+				t.Errorf("%d requests asked for gzip, want %d", got, tc.asked)
+			}
+			if tc.errors == 0 && r.fields["bytes"] != strconv.Itoa(good.Len()) {
+				t.Errorf("bytes=%s, want %d (the answer as sent)", r.fields["bytes"], good.Len())
+			}
+		})
+	}
+	if code, _, _ := runTool(t, "get", "-addr", addr, "-raw"); code != exitUsage {
+		t.Errorf("-raw without -gzip: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// TestGetAgentCPU: -pid reports that process's CPU per request of the
+// load, less its idle rate, and that rate; here the process is the test's
+// own, which serves the fake agent and runs the load.
+func TestGetAgentCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	addr := newFakeConsul().start(t)
+	code, out, errOut := runTool(t, "get", "-addr", addr, "-path", "/v1/health/service/web", "-c", "2", "-n", "2000", "-pid", strconv.Itoa(os.Getpid()))
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	r := parseResult(t, out)
+	// Net of the process's idle rate, which other tests of this process
+	// may raise: a number, not necessarily a positive one.
+	if _, err := strconv.ParseFloat(r.fields["agent_cpu_us"], 64); err != nil {
+		t.Errorf("agent_cpu_us=%q, want a CPU time per request; RESULT %+v", r.fields["agent_cpu_us"], r)
+	}
+	if idle, err := strconv.ParseFloat(r.fields["agent_idle_pct"], 64); err != nil || idle < 0 {
+		t.Errorf("agent_idle_pct=%q, want the idle share of a core; RESULT %+v", r.fields["agent_idle_pct"], r)
+	}
+	if !strings.Contains(out, "agent CPU") {
+		t.Errorf("stdout %q does not report the agent's CPU", out)
 	}
 }
 
@@ -125,8 +251,8 @@ func TestGetStopsAfterDuration(t *testing.T) {
 		t.Errorf("run took %v with -duration 150ms", took)
 	}
 	r := parseResult(t, out)
-	if r.n < 1 || r.n != f.healthGets.Load() {
-		t.Errorf("RESULT n=%d, server saw %d GETs; want equal and positive", r.n, f.healthGets.Load())
+	if r.n < 1 || r.n+2 != f.healthGets.Load() {
+		t.Errorf("RESULT n=%d, server saw %d GETs; want n positive and 2 more GETs (those that open the connections)", r.n, f.healthGets.Load())
 	}
 }
 

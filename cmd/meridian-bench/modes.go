@@ -5,8 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,35 +23,196 @@ func getMode() mode {
 		summary: "closed-loop GETs of one path over -c keep-alive connections; non-2xx answers are errors",
 		examples: []string{
 			"-addr 127.0.0.1:8500 -path '/v1/health/service/web?passing' -c 64 -duration 10s",
+			"-addr 127.0.0.1:8500 -path '/v1/health/service/big?passing' -c 64 -gzip -floor",
 			"-addr 127.0.0.1:8500 -path /v1/catalog/services -c 8 -n 10000",
 		},
 		setup: func(fs *flag.FlagSet, c *common) func(context.Context, *output) error {
 			addCommon(fs, c, 64, 10*time.Second, 0)
 			path := fs.String("path", "/v1/health/service/web?passing", "request `path` with its query")
+			gz := fs.Bool("gzip", false, "ask for gzip and decode the answers, as Go's default HTTP client (consul/api) does")
+			raw := fs.Bool("raw", false, "with -gzip, read the compressed answers without decoding them: what the agent sends, without the reader's inflating")
+			pid := fs.Int("pid", 0, "`pid` of the agent (Linux): report its CPU time per request during the load (agent_cpu_us=)")
+			floor := fs.Bool("floor", false, "then run the same load against a static server in this process that answers the agent's bytes (RESULT mode=get-floor first): what copying them costs on this machine")
 			return func(ctx context.Context, out *output) error {
 				if !strings.HasPrefix(*path, "/") {
 					return badFlag("-path %q must start with /", *path)
+				}
+				if *raw && !*gz {
+					return badFlag("-raw needs -gzip")
 				}
 				r, err := c.requester("addr", c.addr, out)
 				if err != nil {
 					return err
 				}
 				defer r.client.CloseIdleConnections()
-				res := runLoad(ctx, c.spec(), func(ctx context.Context, _ int, _, _ int64) error {
-					status, _, _, err := r.do(ctx, "GET", *path, nil, 0)
-					if err != nil {
+				g := getReader{gzip: *gz, decode: *gz && !*raw}
+				what := fmt.Sprintf("get %s%s c=%d%s", r.base, *path, c.conns, g.label())
+				res := getLoad(ctx, c, r, *path, g, *pid)
+				if *floor {
+					if err := getFloor(ctx, c, r, *path, g, out); err != nil {
 						return err
 					}
-					if status < 200 || status > 299 {
-						return fmt.Errorf("GET %s: status %d", *path, status)
-					}
-					return nil
-				})
-				out.report("get", fmt.Sprintf("get %s%s c=%d", r.base, *path, c.conns), res.n, res.errors, res.elapsed, &res.hist, res.firstErr)
+				}
+				out.report("get", what+res.extra(), res.n, res.errors, res.elapsed, &res.hist, res.firstErr, res.fields()...)
 				return nil
 			}
 		},
 	}
+}
+
+// label names how g reads, for the report.
+func (g getReader) label() string {
+	switch {
+	case g.decode:
+		return " gzip"
+	case g.gzip:
+		return " gzip raw"
+	}
+	return ""
+}
+
+// idleWindow is how long get -pid watches the agent idle before the load.
+const idleWindow = time.Second
+
+// getResult is a get run's load result with what it read and what it cost
+// the tool itself.
+type getResult struct {
+	loadResult
+	bytes     int64         // body bytes of one answer as sent, the last read
+	cpu       time.Duration // CPU time of this process during the run; -1: unknown
+	agentCPU  float64       // CPU seconds of the -pid process during the run, less its idle rate's; -1: not read
+	agentIdle float64       // the -pid process's CPU seconds per second before the load (raft, gossip)
+}
+
+// fields are the RESULT line's fields of the answer's size and the tool's
+// CPU per request (-1: unknown).
+func (r getResult) fields() []string {
+	us := -1.0
+	if r.cpu >= 0 && r.n > 0 {
+		us = float64(r.cpu.Microseconds()) / float64(r.n)
+	}
+	f := []string{fmt.Sprintf("bytes=%d", r.bytes), fmt.Sprintf("tool_cpu_us=%.0f", us)}
+	if r.agentCPU >= 0 && r.n > 0 {
+		f = append(f, fmt.Sprintf("agent_cpu_us=%.0f", r.agentCPU*1e6/float64(r.n)), fmt.Sprintf("agent_idle_pct=%.1f", r.agentIdle*100))
+	}
+	return f
+}
+
+// extra is the human report's note of the answer's size and the tool's
+// CPU per request.
+func (r getResult) extra() string {
+	s := fmt.Sprintf(", %d bytes each", r.bytes)
+	if r.cpu >= 0 && r.n > 0 {
+		s += fmt.Sprintf(", tool CPU %.1fs (%.0f µs/request)", r.cpu.Seconds(), float64(r.cpu.Microseconds())/float64(r.n))
+	}
+	if r.agentCPU >= 0 && r.n > 0 {
+		s += fmt.Sprintf(", agent CPU %.1fs (%.0f µs/request, less its idle %.1f%% of a core)", r.agentCPU, r.agentCPU*1e6/float64(r.n), r.agentIdle*100)
+	}
+	return s
+}
+
+// getLoad runs the closed-loop GETs of path through r, read as g says,
+// each worker reusing its buffers. Each worker's connection is opened by
+// one untimed GET first, so the figures are of kept-alive connections, as
+// Consul's clients keep them: 64 connects racing the first answers would
+// otherwise be the p99 of a short run. With pid > 0 it reads that
+// process's CPU time around the timed load (/proc, 10 ms ticks), less what
+// it spends idle (read over idleWindow before the load): an agent's Raft
+// and gossip are not its answers' cost.
+func getLoad(ctx context.Context, c *common, r *requester, path string, g getReader, pid int) getResult {
+	idle := 0.0
+	if pid > 0 {
+		t0, c0 := time.Now(), readProc(pid).cpu
+		select {
+		case <-time.After(idleWindow):
+		case <-ctx.Done():
+		}
+		idle = (readProc(pid).cpu - c0) / time.Since(t0).Seconds()
+	}
+	workers := make([]getWorker, c.conns)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = g.get(ctx, r, &workers[i], path) // the run counts failures
+		}()
+	}
+	wg.Wait()
+	var agent0 procStat
+	if pid > 0 {
+		agent0 = readProc(pid)
+	}
+	cpu0 := selfCPU()
+	res := runLoad(ctx, c.spec(), func(ctx context.Context, worker int, _, _ int64) error {
+		return g.get(ctx, r, &workers[worker], path)
+	})
+	out := getResult{loadResult: res, cpu: -1, agentCPU: -1, agentIdle: idle}
+	if pid > 0 {
+		out.agentCPU = readProc(pid).cpu - agent0.cpu - idle*res.elapsed.Seconds()
+	}
+	if cpu1 := selfCPU(); cpu0 >= 0 && cpu1 >= 0 {
+		out.cpu = cpu1 - cpu0
+	}
+	for _, w := range workers {
+		out.bytes = max(out.bytes, w.bytes)
+	}
+	return out
+}
+
+// getFloor reads path once from the agent as the load read it (compressed
+// when g asks for gzip) and runs the same load against a static server on a
+// loopback port of this process that answers those bytes with their
+// headers. The tool's CPU it reports is the static server's and the
+// load's together.
+func getFloor(ctx context.Context, c *common, agent *requester, path string, g getReader, out *output) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", agent.base+path, nil)
+	if err != nil {
+		return err
+	}
+	if g.gzip {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	if agent.token != "" {
+		req.Header.Set("X-Consul-Token", agent.token)
+	}
+	raw := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: c.timeout}
+	defer raw.CloseIdleConnections()
+	resp, err := raw.Do(req)
+	if err != nil {
+		return fmt.Errorf("floor: GET %s: %w", path, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("floor: GET %s: read body: %w", path, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	ctype, cenc := resp.Header.Get("Content-Type"), resp.Header.Get("Content-Encoding")
+	length := strconv.Itoa(len(body))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", ctype)
+		if cenc != "" {
+			h.Set("Content-Encoding", cenc)
+		}
+		h.Set("Content-Length", length)
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	static := &requester{base: "http://" + ln.Addr().String(), client: newClient(c.conns, c.timeout)}
+	defer static.client.CloseIdleConnections()
+	res := getLoad(ctx, c, static, path, g, 0)
+	encoding := "identity"
+	if cenc != "" {
+		encoding = cenc
+	}
+	out.report("get-floor", fmt.Sprintf("floor: a static server of the same %d bytes (%s), c=%d%s%s", len(body), encoding, c.conns, g.label(), res.extra()), res.n, res.errors, res.elapsed, &res.hist, res.firstErr, res.fields()...)
+	return nil
 }
 
 // kvPutMode is closed-loop PUTs of fresh values to unique keys: the shape of
