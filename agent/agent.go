@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/configs"
 	"github.com/meridian/meridian/dns"
 	"github.com/meridian/meridian/httpapi"
@@ -27,6 +28,14 @@ import (
 // Version is the agent's version, reported by /v1/agent/self and
 // `meridian version`.
 const Version = "0.1.0"
+
+// ConsulCompatVersion is what the node meta consul-version says: a Consul
+// release number, as Consul's agents write their own there, because tools
+// read it to decide what the agent can do and would take Meridian's own
+// 0.1.0 for a Consul older than any API it answers. It names the Consul
+// line whose HTTP API the compatibility tests hold Meridian to (through
+// github.com/hashicorp/consul/api v1.34), not Meridian's version.
+const ConsulCompatVersion = "1.22.0"
 
 // Options are what a caller may add to the configuration: the logger, and
 // hooks that adjust the derived component configs (tests use them for fast
@@ -56,6 +65,10 @@ type Options struct {
 	// TuneServer). A test seam: internal/testcluster cuts a client from a
 	// server with it.
 	Dial rpc.DialFunc
+	// StreamViewIdle is how long a client keeps a streaming view after
+	// its last watcher has left; zero means DefaultStreamViewIdle. Tests
+	// shorten it.
+	StreamViewIdle time.Duration
 	// LogLevel, when set, is the level Logger's handler filters at; Reload
 	// sets it from log_level.
 	LogLevel *slog.LevelVar
@@ -88,6 +101,12 @@ type Agent struct {
 	wanEvents chan lan.Event
 	server    *server.Server // nil on a client
 	pool      *rpc.Pool      // a client's connections to servers
+	// health coalesces a client's identical blocking health reads into
+	// one call to a server (rpc.go).
+	health *rpc.Herd[[]*catalog.CheckServiceNode]
+	// views are a client's streaming views of watched services' health,
+	// nil without use_streaming_backend (stream.go).
+	views     *healthViews
 	servers   serverList
 	dcList    dcList // a client's copy of the datacenters, for failover
 	tokens    agentTokens
@@ -246,6 +265,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		sc.Logger = a.logger.With("component", "server")
 		sc.Metrics, sc.MetricsPrefix = a.metrics, a.cfg.Telemetry.MetricsPrefix
 		sc.ACL = a.serverACLConfig()
+		for _, r := range a.cfg.Replication.KV {
+			sc.KVReplication = append(sc.KVReplication, server.KVReplicationRule{Prefix: r.Prefix, From: r.From, Forward: r.Writes == configs.ReplicationWritesForward})
+		}
 		sc.TLS = a.rpcTLS
 		if err := a.startWAN(tags, &sc); err != nil {
 			return err
@@ -259,6 +281,10 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		a.goFunc(a.handleWANEvents)
 	} else {
 		a.pool = rpc.NewPool(clientPoolConfig(a.logger.With("component", "rpc"), a.rpcTLS.Dialer(a.cfg.Datacenter, rpc.ProtoMux, a.opts.Dial)))
+		a.health = rpc.NewHerd[[]*catalog.CheckServiceNode](a.cfg.DefaultQueryTime)
+		if a.cfg.UseStreamingBackend {
+			a.views = newHealthViews(a, a.opts.StreamViewIdle)
+		}
 	}
 	a.servers.update(a.lan.Members(), a.cfg.Datacenter)
 	a.goFunc(a.handleLANEvents)
@@ -418,6 +444,9 @@ func (a *Agent) Shutdown() {
 		}
 		if a.lan != nil {
 			_ = a.lan.Shutdown()
+		}
+		if a.views != nil {
+			a.views.close()
 		}
 		if a.pool != nil {
 			_ = a.pool.Close()

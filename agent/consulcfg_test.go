@@ -54,7 +54,7 @@ service {
 
 	want := map[string]string{
 		"rack": "r1", "Zone": "eu-1", "env": "prod", "team": "core",
-		"consul-network-segment": "", "consul-version": agent.Version,
+		"consul-network-segment": "", "consul-version": agent.ConsulCompatVersion,
 	}
 	waitNode(t, c, want)
 	testcluster.Eventually(t, 10*time.Second, func() error {

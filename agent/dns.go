@@ -36,6 +36,7 @@ func (a *Agent) startDNS() error {
 	cfg.FailoverTXT = d.FailoverTXT
 	if a.cfg.ACL.Enabled {
 		cfg.ServiceAllowed = func(service string) bool { return a.dnsAllowed(a.ctx, acl.ResService, service) }
+		cfg.NodeAllowed = func(node string) bool { return a.dnsAllowed(a.ctx, acl.ResNode, node) }
 	}
 	cfg.Logger = a.logger.With("component", "dns")
 	srv, err := dns.New(cfg, dnsBackend{a})

@@ -30,7 +30,7 @@ func (b dnsBackend) ExecuteQuery(ctx context.Context, dc, name string) (*catalog
 	if b.a.cfg.ACL.Enabled {
 		nodes := reply.Value.Nodes[:0:0]
 		for _, n := range reply.Value.Nodes {
-			if n.Service != nil && b.a.dnsAllowed(ctx, acl.ResService, n.Service.Service) {
+			if n.Service != nil && n.Node != nil && b.a.dnsAllowed(ctx, acl.ResService, n.Service.Service) && b.a.dnsAllowed(ctx, acl.ResNode, n.Node.Node) {
 				nodes = append(nodes, n)
 			}
 		}

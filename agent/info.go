@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/meridian/meridian/rpc"
 )
 
 // stats is the Stats of /v1/agent/self and `meridian info`: Consul's
@@ -43,10 +45,40 @@ func (a *Agent) stats() map[string]map[string]string {
 		if a.wan != nil {
 			out["serf_wan"] = a.wan.Stats()
 		}
+		if repl := kvReplicationStats(a.server.KVReplication()); repl != nil {
+			out["kv_replication"] = repl
+		}
 	} else {
 		consul["known_servers"] = strconv.Itoa(len(a.servers.pick()))
 	}
 	out["consul"] = consul
+	return out
+}
+
+// kvReplicationStats is the kv_replication section of a server with
+// replication rules: one line per prefix ("*" for every key), nil without
+// rules.
+func kvReplicationStats(rules []rpc.KVReplicationStatus) map[string]string {
+	if len(rules) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(rules))
+	for _, r := range rules {
+		line := "from " + r.SourceDatacenter + ", writes " + r.Writes
+		if !r.Running {
+			line += ", not running here (the leader replicates)"
+		} else {
+			line += ", index " + strconv.FormatUint(r.ReplicatedIndex, 10) + ", lag " + r.Lag.String()
+			if r.LastErrorMessage != "" && r.LastError.After(r.LastSuccess) {
+				line += ", failing: " + r.LastErrorMessage
+			}
+		}
+		key := r.Prefix
+		if key == "" {
+			key = "*"
+		}
+		out[key] = line
+	}
 	return out
 }
 

@@ -58,6 +58,19 @@ func fromConfigService(d configs.ServiceDefinition) httpapi.ServiceDefinition {
 	if d.Weights.Passing != 0 || d.Weights.Warning != 0 {
 		out.Weights = &catalog.Weights{Passing: d.Weights.Passing, Warning: d.Weights.Warning}
 	}
+	if len(d.TaggedAddresses) > 0 {
+		out.TaggedAddresses = make(map[string]catalog.ServiceAddress, len(d.TaggedAddresses))
+		for tag, a := range d.TaggedAddresses {
+			out.TaggedAddresses[tag] = catalog.ServiceAddress{Address: a.Address, Port: a.Port}
+		}
+	}
+	out.SocketPath = d.SocketPath
+	for _, p := range d.Ports {
+		out.Ports = append(out.Ports, catalog.ServicePort{Name: p.Name, Port: p.Port, Default: p.Default})
+	}
+	if d.Locality != nil {
+		out.Locality = &catalog.Locality{Region: d.Locality.Region, Zone: d.Locality.Zone}
+	}
 	for _, c := range d.Checks {
 		out.Checks = append(out.Checks, fromConfigCheck(c))
 	}
@@ -86,13 +99,24 @@ func (a *Agent) buildService(def httpapi.ServiceDefinition, src source) (*catalo
 	if id == "" {
 		id = def.Name
 	}
-	if def.Port < 0 || def.Port > 65535 {
-		return nil, nil, nil, badRequest("Port: %d is not a port", def.Port)
+	if err := def.Validate(); err != nil {
+		return nil, nil, nil, badRequest("%v", err)
 	}
 	svc := &catalog.Service{
 		ID: id, Service: def.Name, Tags: append([]string{}, def.Tags...), Address: def.Address,
 		Port: def.Port, Meta: maps.Clone(def.Meta), Weights: catalog.Weights{Passing: 1, Warning: 1},
 		EnableTagOverride: def.EnableTagOverride,
+		TaggedAddresses:   maps.Clone(def.TaggedAddresses), SocketPath: def.SocketPath, Ports: slices.Clone(def.Ports),
+	}
+	if len(svc.TaggedAddresses) == 0 {
+		svc.TaggedAddresses = nil
+	}
+	if len(svc.Ports) == 0 {
+		svc.Ports = nil
+	}
+	if def.Locality != nil {
+		l := *def.Locality
+		svc.Locality = &l
 	}
 	if svc.Meta == nil {
 		svc.Meta = map[string]string{}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/rpc"
 	"github.com/meridian/meridian/server"
@@ -110,6 +112,41 @@ func (a *Agent) RPC(ctx context.Context, method string, args, reply any) error {
 	if a.server != nil {
 		return a.server.Call(ctx, method, args, reply)
 	}
+	if q, ok := args.(*rpc.Query[catalog.ServiceRequest]); ok && method == rpc.MethodHealthService && q.MinIndex > 0 {
+		if r, ok := reply.(*rpc.Answer[[]*catalog.CheckServiceNode]); ok {
+			if a.streams(q) {
+				return a.streamHealth(ctx, q, r)
+			}
+			return a.sharedHealth(ctx, q, r)
+		}
+	}
+	return a.forward(ctx, method, args, reply)
+}
+
+// sharedHealth answers a blocking health read through a.health: the
+// agent's watchers of one read (same service, filters, datacenter,
+// consistency and token) share one blocking call to a server, and its
+// answer. The answer is shared: read-only, as a server's own.
+func (a *Agent) sharedHealth(ctx context.Context, q *rpc.Query[catalog.ServiceRequest], r *rpc.Answer[[]*catalog.CheckServiceNode]) error {
+	k := *q
+	k.MinIndex, k.MaxWait = 0, 0
+	key, err := json.Marshal(&k)
+	if err != nil {
+		return a.forward(ctx, rpc.MethodHealthService, q, r)
+	}
+	meta, nodes, err := a.health.Do(ctx, string(key), q.QueryOptions, func(ctx context.Context, opts rpc.QueryOptions) (rpc.QueryMeta, []*catalog.CheckServiceNode, error) {
+		up := rpc.Query[catalog.ServiceRequest]{QueryOptions: opts, Args: q.Args}
+		var reply rpc.Answer[[]*catalog.CheckServiceNode]
+		err := a.forward(ctx, rpc.MethodHealthService, &up, &reply)
+		return reply.QueryMeta, reply.Value, err
+	})
+	r.QueryMeta, r.Value = meta, nodes
+	return err
+}
+
+// forward calls a server of the datacenter, trying the next one when a
+// server cannot be reached.
+func (a *Agent) forward(ctx context.Context, method string, args, reply any) error {
 	addrs := a.servers.pick()
 	if len(addrs) == 0 {
 		return fmt.Errorf("no known servers in datacenter %q (is the agent joined?): %w", a.cfg.Datacenter, rpc.ErrNoLeader)

@@ -277,7 +277,10 @@ func (a *Agent) syncFull(ctx context.Context) error {
 func sameService(a, b *catalog.Service) bool {
 	return a.ID == b.ID && a.Service == b.Service && a.Address == b.Address && a.Port == b.Port &&
 		a.Weights == b.Weights && a.EnableTagOverride == b.EnableTagOverride &&
-		slices.Equal(emptyNil(a.Tags), emptyNil(b.Tags)) && maps.Equal(a.Meta, b.Meta)
+		slices.Equal(emptyNil(a.Tags), emptyNil(b.Tags)) && maps.Equal(a.Meta, b.Meta) &&
+		maps.Equal(a.TaggedAddresses, b.TaggedAddresses) && a.SocketPath == b.SocketPath &&
+		slices.Equal(a.Ports, b.Ports) && (a.Locality == nil) == (b.Locality == nil) &&
+		(a.Locality == nil || *a.Locality == *b.Locality)
 }
 
 func emptyNil(s []string) []string {
@@ -385,7 +388,7 @@ func (a *Agent) syncChanges(ctx context.Context) error {
 // nodeInfo is what this agent registers about its node, as Consul's agent
 // does: tagged addresses lan, lan_ipv4 (or lan_ipv6), wan, wan_ipv4 (or
 // wan_ipv6), and meta node_meta plus consul-network-segment and
-// consul-version.
+// consul-version (ConsulCompatVersion).
 func (a *Agent) nodeInfo() (tagged, meta map[string]string) {
 	lanIP, wanIP := a.advertise, a.cfg.AdvertiseWAN()
 	if wanIP == "" {
@@ -408,7 +411,7 @@ func (a *Agent) nodeInfo() (tagged, meta map[string]string) {
 		meta = make(map[string]string, 2)
 	}
 	meta["consul-network-segment"] = ""
-	meta["consul-version"] = Version
+	meta["consul-version"] = ConsulCompatVersion
 	return tagged, meta
 }
 

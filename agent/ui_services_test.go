@@ -138,7 +138,8 @@ func TestUIServicesFilteredByACL(t *testing.T) {
 	}
 	mgmt := withToken(boot.SecretID)
 	registerUIFixture(t, mgmt)
-	pol, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "ui-web", Rules: `service_prefix "web" { policy = "read" }`}, nil)
+	pol, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "ui-web", Rules: `service_prefix "web" { policy = "read" }
+node_prefix "" { policy = "read" }`}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,5 +165,36 @@ func TestUIServicesFilteredByACL(t *testing.T) {
 	}
 	if !meta.ResultsFilteredByACLs {
 		t.Errorf("the answer to the web-only token does not say it was filtered by ACLs")
+	}
+
+	// With node:read on ext2 alone, web is summed over ext2's instances
+	// only (ext1's web1 and its critical check are not the token's to
+	// count), asked of the client (the server sums) and of the server (its
+	// HTTP API does).
+	pol, _, err = mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "ui-web-ext2", Rules: `service_prefix "web" { policy = "read" }
+node "ext2" { policy = "read" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err = mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*testcluster.Node{c.Clients[0], c.Servers[0]} {
+		cfg := api.DefaultConfig()
+		cfg.Address, cfg.Token = n.HTTPAddr(), tok.SecretID
+		cl, err := api.NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = nil
+		meta, err := cl.Raw().Query("/v1/internal/ui/services", &list, nil)
+		if err != nil {
+			t.Fatalf("web+ext2 token on %s: %v", n.Agent().NodeName(), err)
+		}
+		want := uiSummary{Name: "web", Datacenter: "dc1", Tags: []string{"v1", "v2"}, Nodes: []string{"ext2"}, InstanceCount: 2}
+		if len(list) != 1 || fmt.Sprint(list[0]) != fmt.Sprint(want) || !meta.ResultsFilteredByACLs {
+			t.Errorf("web+ext2 token on %s sees %+v (filtered %v), want %+v, filtered", n.Agent().NodeName(), list, meta.ResultsFilteredByACLs, want)
+		}
 	}
 }

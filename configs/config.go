@@ -143,6 +143,9 @@ type Config struct {
 	TLSCipherSuites      string `config:"tls_cipher_suites"`
 	// Federation tunes requests to other datacenters.
 	Federation Federation `config:"federation"`
+	// Replication is what this datacenter copies from others
+	// (replication.go).
+	Replication Replication `config:"replication"`
 	// Failover maps service names, or "*" for every service, to where their
 	// DNS answers (NAME.service.consul) and ?passing health reads look when
 	// this datacenter has no healthy instance.
@@ -180,6 +183,13 @@ type Config struct {
 	// 1/16 longer, so that many watchers do not return at once.
 	MaxQueryTime     time.Duration `config:"max_query_time"`
 	DefaultQueryTime time.Duration `config:"default_query_time"`
+	// UseStreamingBackend makes a client agent answer blocking queries of
+	// a service's health (/v1/health/service/:name?index=) from a local
+	// view kept current by one subscription to a server per watched
+	// query, instead of one blocking call per change: however many watch
+	// a service on the agent, the servers serve it one subscription.
+	// Default true, as in Consul 1.10 and later; servers ignore it.
+	UseStreamingBackend bool `config:"use_streaming_backend"`
 	// RaftSnapshotThreshold is how many Raft entries since its last
 	// snapshot make a server take the next one; it checks every
 	// RaftSnapshotInterval (randomised up to twice that). RaftTrailingLogs
@@ -332,6 +342,42 @@ type ServiceDefinition struct {
 	// Checks are the service's checks. A single `check:` in a file is
 	// appended here too, before those of `checks:`.
 	Checks []CheckDefinition `config:"checks,single=check"`
+	// TaggedAddresses are the service's other addresses by tag ("lan",
+	// "wan", "lan_ipv4", ...), each an address and a port.
+	TaggedAddresses map[string]ServiceAddress `config:"tagged_addresses"`
+	// SocketPath is the unix socket the service listens on, if any.
+	SocketPath string `config:"socket_path"`
+	// Ports are the service's named ports when it has several; exactly one
+	// is the default.
+	Ports []ServicePort `config:"ports"`
+	// Locality is the region and zone the service runs in.
+	Locality *Locality `config:"locality"`
+}
+
+// ServiceAddress is one tagged address of a service.
+type ServiceAddress struct {
+	// Address is an IP address or a hostname.
+	Address string `config:"address"`
+	// Port is 0-65535.
+	Port int `config:"port"`
+}
+
+// ServicePort is one named port of a service.
+type ServicePort struct {
+	// Name names the port, unique within the service.
+	Name string `config:"name"`
+	// Port is 1-65535.
+	Port int `config:"port"`
+	// Default marks the service's main port; exactly one has it.
+	Default bool `config:"default"`
+}
+
+// Locality is where a service runs.
+type Locality struct {
+	// Region is the region, such as a cloud provider's.
+	Region string `config:"region"`
+	// Zone is the zone within the region.
+	Zone string `config:"zone"`
 }
 
 // Weights are the SRV weights of a service by health state.
@@ -432,6 +478,7 @@ func Default() *Config {
 		Telemetry:             defaultTelemetry(),
 		MaxQueryTime:          DefaultMaxQueryTime,
 		DefaultQueryTime:      DefaultDefaultQueryTime,
+		UseStreamingBackend:   true,
 		RaftSnapshotThreshold: 16384,
 		RaftSnapshotInterval:  120 * time.Second,
 		RaftTrailingLogs:      10240,

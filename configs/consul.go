@@ -26,7 +26,7 @@ var consulOnlyKeys = map[reflect.Type][]string{
 		"raft_boltdb", "raft_logstore", "raft_protocol", "read_replica", "reporting", "rpc", "segment",
 		"segments", "serf_lan", "serf_lan_allowed_cidrs", "serf_wan", "serf_wan_allowed_cidrs",
 		"server_name", "server_rejoin_age_max", "session_ttl_min", "syslog_facility",
-		"translate_wan_addrs", "ui_dir", "unix_sockets", "use_streaming_backend", "watches", "xds",
+		"translate_wan_addrs", "ui_dir", "unix_sockets", "watches", "xds",
 		"acl_datacenter", "acl_default_policy", "acl_down_policy", "acl_master_token", "acl_token",
 		"acl_ttl", "acl_agent_token", "acl_agent_master_token", "acl_replication_token",
 		"acl_enforce_version_8",
@@ -67,8 +67,7 @@ var consulOnlyKeys = map[reflect.Type][]string{
 		"leave_drain_time", "rpc_hold_timeout", "grpc_keepalive_interval", "grpc_keepalive_timeout",
 	},
 	reflect.TypeFor[ServiceDefinition](): {
-		"kind", "proxy", "connect", "tagged_addresses", "socket_path", "token", "namespace", "partition",
-		"locality",
+		"kind", "proxy", "connect", "token", "namespace", "partition",
 	},
 	reflect.TypeFor[CheckDefinition](): {
 		"docker_container_id", "shell", "grpc", "grpc_use_tls", "h2ping", "h2ping_use_tls", "os_service",

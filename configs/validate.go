@@ -100,6 +100,7 @@ func (c *Config) Validate() error {
 	v.wan()
 	v.tls()
 	v.failover()
+	v.replication()
 	v.acl()
 	v.limits()
 	v.telemetry()
@@ -264,6 +265,35 @@ func (v *validation) addrs(key string, list []string) {
 	}
 }
 
+// servicePorts checks a service's named ports as Consul does: each named
+// once, with a port, and exactly one the default.
+func (v *validation) servicePorts(key string, ports []ServicePort) {
+	if len(ports) == 0 {
+		return
+	}
+	seen := map[string]bool{}
+	defaults := 0
+	for j, p := range ports {
+		pk := fmt.Sprintf("%s.ports[%d]", key, j)
+		switch {
+		case strings.TrimSpace(p.Name) == "":
+			v.failf(pk+".name", "required")
+		case seen[p.Name]:
+			v.failf(pk+".name", "%q is already the name of another port", p.Name)
+		}
+		seen[p.Name] = true
+		if p.Port <= 0 || p.Port > 65535 {
+			v.failf(pk+".port", "must be 1-65535, got %d", p.Port)
+		}
+		if p.Default {
+			defaults++
+		}
+	}
+	if defaults != 1 {
+		v.failf(key+".ports", "exactly one port must have default = true, got %d", defaults)
+	}
+}
+
 // services checks the service definitions and the checks inside them.
 func (v *validation) services() {
 	ids := make(map[string]string)
@@ -290,6 +320,12 @@ func (v *validation) services() {
 		if s.Address != "" && strings.ContainsAny(s.Address, " /") {
 			v.failf(key+".address", "must be an IP address or a hostname, got %q", s.Address)
 		}
+		for tag, a := range s.TaggedAddresses {
+			if a.Port < 0 || a.Port > 65535 {
+				v.failf(key+".tagged_addresses."+tag+".port", "must be 0-65535, got %d", a.Port)
+			}
+		}
+		v.servicePorts(key, s.Ports)
 		if s.Weights.Passing < 0 {
 			v.failf(key+".weights.passing", "must not be negative, got %d", s.Weights.Passing)
 		}

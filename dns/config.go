@@ -77,6 +77,13 @@ type Config struct {
 	// ViewIdle is how long a view entry lives without being looked up; its
 	// goroutine ends at the first refresh after that. Default 5m.
 	ViewIdle time.Duration
+	// TCPWriteTimeout bounds each answer written on a TCP connection: a
+	// client that does not read its answers for that long (its window
+	// full) has its connection closed, rather than holding the goroutine
+	// and socket that serve it for as long as it likes. An honest client
+	// reading 16 pipelined 64KiB answers needs milliseconds. Default 10s.
+	TCPWriteTimeout time.Duration
+
 	// MaxViews bounds the number of view entries (one goroutine each).
 	// Lookups past it ask the Backend directly. Default 4096.
 	MaxViews int
@@ -90,6 +97,12 @@ type Config struct {
 	// agent's ACL check with its default token); false answers NXDOMAIN,
 	// as for a service that does not exist. It must be cheap.
 	ServiceAllowed func(service string) bool
+	// NodeAllowed, when set, is asked of the node of every instance a
+	// service lookup would answer (node:read with the default token, as
+	// Consul asks): an instance whose node is refused is left out, and a
+	// lookup left with none answers NXDOMAIN. It must be cheap; it is asked
+	// once per run of instances on the same node.
+	NodeAllowed func(node string) bool
 	// FailoverTXT adds a TXT record "failover-datacenter=DC" to the
 	// additional section of an answer served by another datacenter.
 	FailoverTXT bool
@@ -109,6 +122,7 @@ func DefaultConfig() Config {
 		UDPAnswerLimit:  3,
 		RecursorTimeout: 2 * time.Second,
 		QueryTimeout:    2 * time.Second,
+		TCPWriteTimeout: 10 * time.Second,
 		ViewWait:        5 * time.Minute,
 		ViewIdle:        5 * time.Minute,
 		MaxViews:        4096,
@@ -134,6 +148,7 @@ func (c *Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"node_ttl": c.NodeTTL, "max_stale": c.MaxStale, "recursor_timeout": c.RecursorTimeout,
 		"query_timeout": c.QueryTimeout, "view_wait": c.ViewWait, "view_idle": c.ViewIdle,
+		"tcp_write_timeout": c.TCPWriteTimeout,
 	} {
 		if d < 0 {
 			return fmt.Errorf("%s: negative duration %v", name, d)
@@ -144,8 +159,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("service_ttl %q: negative duration %v", k, d)
 		}
 	}
-	if c.RecursorTimeout == 0 || c.QueryTimeout == 0 || c.ViewWait == 0 || c.ViewIdle == 0 {
-		return errors.New("recursor_timeout, query_timeout, view_wait and view_idle must be positive")
+	if c.RecursorTimeout == 0 || c.QueryTimeout == 0 || c.ViewWait == 0 || c.ViewIdle == 0 || c.TCPWriteTimeout == 0 {
+		return errors.New("recursor_timeout, query_timeout, view_wait, view_idle and tcp_write_timeout must be positive")
 	}
 	if c.ARecordLimit < 0 || c.UDPAnswerLimit < 0 || c.MaxViews < 0 {
 		return errors.New("a_record_limit, udp_answer_limit and max_views must not be negative")

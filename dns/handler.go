@@ -99,6 +99,12 @@ func (s *Server) write(w dns.ResponseWriter, r, m *dns.Msg, udp bool) int {
 	m.Truncate(size)
 	if err := w.WriteMsg(m); err != nil {
 		s.log.Debug("dns write failed", "error", err)
+		if !udp {
+			// Part of the answer may have gone out: the stream's
+			// framing is lost, and a client that stopped reading is
+			// let go.
+			_ = w.Close()
+		}
 	}
 	return m.Rcode
 }
@@ -177,7 +183,7 @@ func (s *Server) answerService(m, r *dns.Msg, q dns.Question, pq query, di int, 
 		return
 	}
 	var buf [16]*instance
-	sel := selectTag(buf[:0], snap.instances, pq.tag)
+	sel := s.selectTag(buf[:0], snap.instances, pq.tag)
 	if len(sel) == 0 && pq.dc == "" && s.cfg.Failover != nil {
 		sel = s.failover(m, q, pq, sel, di, now)
 	}
@@ -233,12 +239,24 @@ func (s *Server) answerInstances(m, r *dns.Msg, q dns.Question, sel []*instance,
 	}
 }
 
-// selectTag appends to sel the instances carrying tag ("" for all).
-func selectTag(sel, instances []*instance, tag string) []*instance {
+// selectTag appends to sel the instances carrying tag ("" for all) whose
+// node Config.NodeAllowed accepts.
+func (s *Server) selectTag(sel, instances []*instance, tag string) []*instance {
+	allowed := s.cfg.NodeAllowed
+	last, lastOK, asked := "", false, false
 	for _, in := range instances {
-		if tag == "" || slices.Contains(in.tags, tag) {
-			sel = append(sel, in)
+		if tag != "" && !slices.Contains(in.tags, tag) {
+			continue
 		}
+		if allowed != nil {
+			if !asked || in.node != last {
+				last, lastOK, asked = in.node, allowed(in.node), true
+			}
+			if !lastOK {
+				continue
+			}
+		}
+		sel = append(sel, in)
 	}
 	return sel
 }
@@ -257,7 +275,7 @@ func (s *Server) failover(m *dns.Msg, q dns.Question, pq query, sel []*instance,
 		if err != nil {
 			continue
 		}
-		if sel = selectTag(sel, snap.instances, pq.tag); len(sel) > 0 {
+		if sel = s.selectTag(sel, snap.instances, pq.tag); len(sel) > 0 {
 			if s.cfg.FailoverTXT {
 				m.Extra = append(m.Extra, &dns.TXT{
 					Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET},

@@ -123,7 +123,16 @@ func (s *Server) Serve(udp net.PacketConn, tcp net.Listener) error {
 		srvs = append(srvs, &dns.Server{PacketConn: udp, Handler: h})
 	}
 	if tcp != nil {
-		srvs = append(srvs, &dns.Server{Listener: tcp, Handler: h})
+		// A client may pipeline any number of queries on one connection
+		// (RFC 7766); miekg's default closes it after 128, resetting it
+		// under the queries already sent. The idle timeout ends a
+		// connection that goes quiet, and the write deadline one whose
+		// client stops reading.
+		srvs = append(srvs, &dns.Server{
+			Listener:      writeDeadlineListener{tcp, s.cfg.TCPWriteTimeout},
+			Handler:       h,
+			MaxTCPQueries: -1,
+		})
 	}
 	s.mu.Lock()
 	if s.stopped {
@@ -150,6 +159,36 @@ func (s *Server) Serve(udp net.PacketConn, tcp net.Listener) error {
 	return nil
 }
 
+// writeDeadlineListener accepts connections whose every write must finish
+// within timeout: miekg sets read deadlines on a TCP connection but none on
+// its writes (Server.WriteTimeout is unused), so without one a client that
+// sends queries and never reads its answers holds the goroutine serving it
+// forever, and Shutdown with it.
+type writeDeadlineListener struct {
+	net.Listener
+	timeout time.Duration
+}
+
+func (l writeDeadlineListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return writeDeadlineConn{c, l.timeout}, nil
+}
+
+type writeDeadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c writeDeadlineConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
 // goStart registers a background goroutine, false once shut down.
 func (s *Server) goStart() bool {
 	s.mu.Lock()
@@ -161,17 +200,22 @@ func (s *Server) goStart() bool {
 	return true
 }
 
-// pause waits d, false when the server shuts down first.
-func (s *Server) pause(d time.Duration) bool {
+// pause waits d, false when ctx ends first.
+func pause(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-s.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }
+
+// Flush drops every view: each service's next lookup fetches it afresh.
+// The agent calls it when its default token changes, since a server
+// filters a view's instances by the token it was fetched with.
+func (s *Server) Flush() { s.views.flush() }
 
 // Shutdown stops the listeners and every view goroutine and waits for them
 // or for ctx. It is safe to call more than once.

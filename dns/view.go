@@ -31,6 +31,7 @@ var errStale = errors.New("view older than max_stale")
 // instance is one healthy service instance with its records precomputed.
 // Records are templates: the handler copies them and sets the owner name.
 type instance struct {
+	node  string     // the node's name, for Config.NodeAllowed
 	tags  []string   // lowercase
 	addr  dns.RR     // *dns.A, *dns.AAAA or *dns.CNAME for address queries
 	srv   [2]dns.SRV // SRV by domain index (0 Domain, 1 AltDomain)
@@ -50,6 +51,8 @@ type viewKey struct{ dc, service string }
 // queries only load snap.
 type entry struct {
 	key       viewKey
+	ctx       context.Context // ends with the server, or when Flush drops the entry
+	cancel    context.CancelFunc
 	snap      atomic.Pointer[snapshot]
 	ready     chan struct{} // closed once snap is set
 	lastUsed  atomic.Int64  // unix nanoseconds, coarse (1s)
@@ -92,6 +95,7 @@ func (v *views) lookup(dc, service string, now int64) (*snapshot, error) {
 				return v.direct(dc, service)
 			}
 			e = &entry{key: key, ready: make(chan struct{})}
+			e.ctx, e.cancel = context.WithCancel(v.srv.ctx)
 			e.lastUsed.Store(now)
 			v.m[key] = e
 			go v.run(e)
@@ -137,6 +141,19 @@ func (v *views) remove(e *entry) {
 		delete(v.m, e.key)
 	}
 	v.mu.Unlock()
+	e.cancel()
+}
+
+// flush drops every entry and ends its refresh: the next lookup of each
+// fetches afresh.
+func (v *views) flush() {
+	v.mu.Lock()
+	old := v.m
+	v.m = make(map[viewKey]*entry, len(old))
+	v.mu.Unlock()
+	for _, e := range old {
+		e.cancel()
+	}
 }
 
 func (v *views) len() int {
@@ -156,16 +173,16 @@ func (v *views) run(e *entry) {
 	backoff := minRefreshBackoff
 	wait := s.cfg.ViewWait
 	for {
-		ctx, cancel := context.WithTimeout(s.ctx, wait+s.cfg.QueryTimeout)
+		ctx, cancel := context.WithTimeout(e.ctx, wait+s.cfg.QueryTimeout)
 		minIndex := index
 		if failed {
 			minIndex = 0 // answer at once: the first success ends the SERVFAILs
 		}
 		idx, nodes, err := s.backend.ServiceNodes(ctx, e.key.dc, e.key.service, minIndex, wait)
 		cancel()
-		if s.ctx.Err() != nil {
+		if e.ctx.Err() != nil {
 			if index == 0 {
-				e.snap.Store(&snapshot{err: fmt.Errorf("service %q in dc %q: %w", e.key.service, e.key.dc, s.ctx.Err())})
+				e.snap.Store(&snapshot{err: fmt.Errorf("service %q in dc %q: %w", e.key.service, e.key.dc, e.ctx.Err())})
 				close(e.ready)
 			}
 			return
@@ -190,7 +207,7 @@ func (v *views) run(e *entry) {
 				failed = true
 				maxBackoff = maxRemoteBackoff
 			}
-			if !s.pause(backoff) {
+			if !pause(e.ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, maxBackoff)
@@ -248,7 +265,7 @@ func (s *Server) build(dc, service string, index uint64, nodes []*catalog.CheckS
 		if !ok {
 			continue
 		}
-		in := &instance{}
+		in := &instance{node: n.Node.Node}
 		for _, t := range n.Service.Tags {
 			in.tags = append(in.tags, strings.ToLower(t))
 		}

@@ -60,6 +60,16 @@ type ServiceDefinition struct {
 	Weights           *catalog.Weights
 	EnableTagOverride bool
 	Checks            []CheckDefinition
+	// TaggedAddresses are the service's other addresses by tag ("lan",
+	// "wan", "lan_ipv4", ...), as Consul's.
+	TaggedAddresses map[string]catalog.ServiceAddress
+	// SocketPath is the unix socket the service listens on, if any.
+	SocketPath string
+	// Ports are the service's named ports (one the Default), if it has
+	// several.
+	Ports []catalog.ServicePort
+	// Locality is the region and zone the service runs in.
+	Locality *catalog.Locality
 }
 
 // CheckDefinition is a local check, node-level when ServiceID is empty.
@@ -99,6 +109,10 @@ type wireService struct {
 	Meta              map[string]string
 	Weights           *catalog.Weights
 	EnableTagOverride bool
+	TaggedAddresses   map[string]catalog.ServiceAddress
+	SocketPath        string
+	Ports             []catalog.ServicePort
+	Locality          *catalog.Locality
 	Check             *wireCheck
 	Checks            []*wireCheck
 }
@@ -137,8 +151,8 @@ type wireCheck struct {
 
 // localOpaqueKeys name, in lower case without underscores, the fields of
 // service and check definitions that hold user data whose keys must stay
-// as written.
-var localOpaqueKeys = map[string]bool{"meta": true, "header": true, "nodemeta": true}
+// as written (tagged address names such as lan_ipv4 among them).
+var localOpaqueKeys = map[string]bool{"meta": true, "header": true, "nodemeta": true, "taggedaddresses": true}
 
 // normalizeKeys strips underscores from the object keys of v, leaving the
 // keys inside the fields opaque names alone.
@@ -202,9 +216,10 @@ func DecodeServiceDefinition(body []byte) (ServiceDefinition, error) {
 	def := ServiceDefinition{
 		ID: w.ID, Name: w.Name, Tags: w.Tags, Address: w.Address, Port: w.Port,
 		Meta: w.Meta, Weights: w.Weights, EnableTagOverride: w.EnableTagOverride,
+		TaggedAddresses: w.TaggedAddresses, SocketPath: w.SocketPath, Ports: w.Ports, Locality: w.Locality,
 	}
-	if w.Port < 0 || w.Port > 65535 {
-		return ServiceDefinition{}, badf("Port: %d is not a port", w.Port)
+	if err := def.Validate(); err != nil {
+		return ServiceDefinition{}, badf("%v", err)
 	}
 	var wcs []*wireCheck
 	var names []string
@@ -227,6 +242,44 @@ func DecodeServiceDefinition(body []byte) (ServiceDefinition, error) {
 		def.Checks = append(def.Checks, c)
 	}
 	return def, nil
+}
+
+// Validate checks what a service definition holds beyond its name, as
+// Consul's agent does: ports in range, and Ports, when given, each named
+// once with a port and exactly one of them the Default. The error names
+// the field.
+func (d *ServiceDefinition) Validate() error {
+	if d.Port < 0 || d.Port > 65535 {
+		return fmt.Errorf("Port: %d is not a port", d.Port)
+	}
+	for tag, a := range d.TaggedAddresses {
+		if a.Port < 0 || a.Port > 65535 {
+			return fmt.Errorf("TaggedAddresses[%q].Port: %d is not a port", tag, a.Port)
+		}
+	}
+	if len(d.Ports) == 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	defaults := 0
+	for i, p := range d.Ports {
+		switch {
+		case strings.TrimSpace(p.Name) == "":
+			return fmt.Errorf("Ports[%d].Name: cannot be empty", i)
+		case p.Port <= 0 || p.Port > 65535:
+			return fmt.Errorf("Ports[%d].Port: %d is not a port", i, p.Port)
+		case seen[p.Name]:
+			return fmt.Errorf("Ports[%d].Name: %q has to be unique", i, p.Name)
+		}
+		seen[p.Name] = true
+		if p.Default {
+			defaults++
+		}
+	}
+	if defaults != 1 {
+		return fmt.Errorf("Ports: exactly one port must be marked Default, got %d", defaults)
+	}
+	return nil
 }
 
 // DecodeCheckDefinition parses a check registration body in Consul's shape.

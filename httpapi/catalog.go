@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -51,7 +52,7 @@ func (s *Server) readOptions(r *http.Request) (rpc.QueryOptions, *bexpr.Filter, 
 		return opts, nil, err
 	}
 	opts.Near = s.resolveNear(r, opts.Near)
-	filter, err := parseFilter(r.URL.Query())
+	filter, err := parseFilter(params(r))
 	return opts, filter, err
 }
 
@@ -180,7 +181,7 @@ func (s *Server) uiServices(w http.ResponseWriter, r *http.Request) (any, error)
 
 // serviceRequest reads the parameters of the service endpoints.
 func serviceRequest(r *http.Request) (catalog.ServiceRequest, error) {
-	q := r.URL.Query()
+	q := params(r)
 	meta, err := parseNodeMeta(q)
 	if err != nil {
 		return catalog.ServiceRequest{}, err
@@ -191,7 +192,7 @@ func serviceRequest(r *http.Request) (catalog.ServiceRequest, error) {
 	}
 	return catalog.ServiceRequest{
 		Service:      r.PathValue("service"),
-		ServiceQuery: catalog.ServiceQuery{Tags: q["tag"], NodeMeta: meta, Passing: passing},
+		ServiceQuery: catalog.ServiceQuery{Tags: slices.Clone(q["tag"]), NodeMeta: meta, Passing: passing}, // q is shared
 	}, nil
 }
 
@@ -226,7 +227,7 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request) (any, err
 		return nil, err
 	}
 	nodes, err := query[catalog.ServiceRequest, []*catalog.CheckServiceNode](s, w, r, rpc.MethodHealthService, req)
-	if err == nil && len(nodes) == 0 && req.Passing && !r.URL.Query().Has("dc") {
+	if err == nil && len(nodes) == 0 && req.Passing && !params(r).Has("dc") {
 		if v, ok := s.failover(w, r, req); ok {
 			return v, nil
 		}

@@ -40,7 +40,7 @@ func (s *Server) resolveNear(r *http.Request, near string) string {
 // nearAnswer marks an answer sorted by ?near= as uncached: its order
 // follows the coordinates, which move without moving the answer's index.
 func nearAnswer(r *http.Request, v any) any {
-	if r.URL.Query().Get("near") != "" {
+	if params(r).Get("near") != "" {
 		return uncached{v}
 	}
 	return v

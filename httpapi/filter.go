@@ -26,7 +26,7 @@ func parseFilter(q url.Values) (*bexpr.Filter, error) {
 // withFilter applies the request's ?filter= to v, an answer computed
 // without one.
 func withFilter[V any](r *http.Request, v V) (V, error) {
-	f, err := parseFilter(r.URL.Query())
+	f, err := parseFilter(params(r))
 	if err != nil || f == nil {
 		return v, err
 	}

@@ -14,13 +14,16 @@ import (
 )
 
 // FuzzDecodeTxn checks that any /v1/txn body either decodes into at most
-// MaxTxnOps valid operations or is refused with a one-line 400 (413 for
+// MaxTxnOps valid operations (KV, node, service or check) or is refused with a one-line 400 (413 for
 // too many operations).
 func FuzzDecodeTxn(f *testing.F) {
 	f.Add([]byte(`[{"KV":{"Verb":"set","Key":"a","Value":"eA=="}}]`))
 	f.Add([]byte(`[{"KV":{"Verb":"frob","Key":"a"}}]`))
 	f.Add([]byte(`[{"KV":{"Verb":"set","Key":"a","Value":"!!"}}]`))
 	f.Add([]byte(`[{"Node":{}}]`))
+	f.Add([]byte(`[{"Node":{"Verb":"set","Node":{"Node":"n","Address":"1.2.3.4"}}}]`))
+	f.Add([]byte(`[{"Service":{"Verb":"get","Node":"n","Service":{"ID":"s"}}},{"Check":{"Verb":"delete","Check":{"Node":"n","CheckID":"c"}}}]`))
+	f.Add([]byte(`[{"KV":{"Verb":"get","Key":"a"},"Node":{"Verb":"get","Node":{"Node":"n"}}}]`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ops, err := decodeTxn(body)
@@ -40,8 +43,10 @@ func FuzzDecodeTxn(f *testing.F) {
 		if len(ops) > kvstore.MaxTxnOps {
 			t.Fatalf("decodeTxn(%q) accepted %d ops", body, len(ops))
 		}
-		if err := kvstore.ValidateTxn(ops); err != nil {
-			t.Fatalf("decodeTxn(%q) accepted invalid ops: %v", body, err)
+		for i, op := range ops {
+			if err := validateTxnOp(op); err != nil {
+				t.Fatalf("decodeTxn(%q) accepted invalid op %d: %v", body, i, err)
+			}
 		}
 	})
 }

@@ -79,7 +79,7 @@ func (s *Server) parseQueryOptions(r *http.Request) (rpc.QueryOptions, error) {
 
 // parseQueryOptions reads the query options as sent, uncapped.
 func parseQueryOptions(r *http.Request) (rpc.QueryOptions, error) {
-	q := r.URL.Query()
+	q := params(r)
 	var opts rpc.QueryOptions
 	dc, err := parseDC(q)
 	if err != nil {

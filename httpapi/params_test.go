@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -233,4 +234,39 @@ func BenchmarkRequestMetric(b *testing.B) {
 			observe(http.MethodGet, time.Now())
 		}
 	})
+}
+
+// TestTxnRegisterStormRefused: a transaction registering 50,000 nodes is
+// refused whole, before anything is applied, with one line that says the
+// limit: by its size when the body is past maxTxnBody, by its operation
+// count otherwise.
+func TestTxnRegisterStormRefused(t *testing.T) {
+	srv := New(DefaultConfig(), &stubAgent{})
+	for _, tc := range []struct {
+		name, pad, want string
+	}{
+		{"large body", strings.Repeat("x", 64), "too large, max size: 4194304 bytes"},
+		{"many operations", "", "too many operations (50000 > 64)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteByte('[')
+			for i := range 50000 {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `{"Node":{"Verb":"set","Node":{"Node":"n%d%s","Address":"10.0.0.1"}}}`, i, tc.pad)
+			}
+			b.WriteByte(']')
+			if tc.pad == "" && b.Len() > maxTxnBody {
+				t.Fatalf("body of %d bytes, want it under %d to reach the operation count", b.Len(), maxTxnBody)
+			}
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, httptest.NewRequest("PUT", "/v1/txn", strings.NewReader(b.String())))
+			msg := strings.TrimSpace(rec.Body.String())
+			if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Errorf("PUT /v1/txn of 50,000 nodes (%d bytes) = %d %q, want 413 with one line saying %q", b.Len(), rec.Code, msg, tc.want)
+			}
+		})
+	}
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian/meridian/rpc"
 )
 
 // Agent is what the HTTP API needs from the agent it serves.
@@ -23,6 +25,10 @@ type Agent interface {
 	// RPC calls a server endpoint (package rpc names them) with the
 	// rpc.Query/rpc.Write envelope args, filling reply.
 	RPC(ctx context.Context, method string, args, reply any) error
+	// Txn applies a /v1/txn transaction through the server's Txn.Apply
+	// (whose command type is the server's: the agent converts), filling
+	// reply as RPC would.
+	Txn(ctx context.Context, args *rpc.Write[TxnRequest], reply *rpc.Answer[TxnResponse]) error
 	// Self describes the agent for /v1/agent/self.
 	Self() Self
 	// NodeName is the agent's node name (what ?near=_agent and a session
@@ -158,6 +164,16 @@ func New(cfg Config, agent Agent) *Server {
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
+	// HTTP/2 without TLS (h2c, with prior knowledge) beside HTTP/1.1: a
+	// client with many blocking queries parks them all as streams of a
+	// few connections, each costing the agent one goroutine rather than
+	// the two (connection and handler) of an HTTP/1.1 connection, and one
+	// write carries the answers of many streams when a change wakes them.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	s.http.Protocols = &protocols
 	if cfg.MaxConnsPerClient > 0 {
 		s.http.ConnState = newConnLimit(cfg.MaxConnsPerClient, s.log).connState
 	}
@@ -235,6 +251,8 @@ func (s *Server) routes() {
 	s.uiRoutes()
 	s.operatorRoutes()
 	s.autopilotRoutes()
+	s.replicationRoutes()
+	s.federationRoutes()
 	s.snapshotRoutes()
 	s.keyringRoutes()
 	s.eventRoutes()
@@ -253,6 +271,10 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 	guarded := s.guarded(pattern, h)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Every answer may come gzip-compressed to a reader that asks
+		// (cachedBody.write): a cache must key it by Accept-Encoding.
+		// Consul says so on every answer too (its gzip handler does).
+		w.Header()[keyVary] = headerVary
 		s.boundBody(w, r)
 		var v any
 		err := crossSite(r)
@@ -272,10 +294,9 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 			case statusBody:
 				code = v.code
 				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(code)
-				s.respondJSON(w, r, v.body)
+				s.respondJSON(w, r, code, v.body)
 			default:
-				s.respondJSON(w, r, v)
+				s.respondJSON(w, r, http.StatusOK, v)
 			}
 		}
 		observe(r.Method, start)

@@ -30,6 +30,16 @@ func fastConfig(name string) lan.Config {
 	return cfg
 }
 
+// steady slows a test pool's failure detector down (a member must miss
+// about five seconds of probes to be declared failed) for the tests that
+// are about something else and require that no member fail: under the race
+// detector on a loaded machine, FastTimings' 100ms probe timeout fires.
+func steady(c *lan.Config) {
+	c.Timings.ProbeInterval = time.Second
+	c.Timings.ProbeTimeout = 800 * time.Millisecond
+	c.Timings.SuspicionMult = 4
+}
+
 // startPool starts a pool from cfg (adding an EventCh and a recorder) and
 // shuts it down at the end of the test.
 func startPool(t *testing.T, cfg lan.Config) *testPool {

@@ -71,8 +71,8 @@ func encryptionMismatch(err error) bool {
 // (refusals is the guard's count before the attempt), an encryption or label
 // mismatch, or else memberlist's error on one line.
 func (p *Pool) joinError(addr string, err error, refusals uint64) error {
-	if p.guard != nil && p.guard.seq.Load() != refusals {
-		if r := p.guard.lastRefusal(); r != nil && strings.Contains(err.Error(), r.Error()) {
+	if p.guard != nil {
+		if r := p.guard.refusalIn(err.Error(), refusals); r != nil {
 			return fmt.Errorf("members refused: %w", r)
 		}
 	}

@@ -33,6 +33,7 @@ func TestKeyRotation(t *testing.T) {
 	dir := t.TempDir()
 	k1, k2 := key(1), key(2)
 	pools := startCluster(t, func(c *lan.Config) {
+		steady(c)
 		c.EncryptKey = k1
 		c.KeyringFile = filepath.Join(dir, c.NodeName+".keyring")
 	}, "a", "b", "c")

@@ -449,6 +449,47 @@ func (p *Pool) Addr() (net.IP, int) {
 	return append(net.IP(nil), n.Addr...), int(n.Port)
 }
 
+// Ping sends one gossip ping (UDP, over the pool's transport, as the
+// failure detector's probes go) to the member name at addr ("ip:port"),
+// which need not be in this pool, and returns the round trip. It fails when
+// no ack came within Timings.ProbeTimeout: addr is unreachable, is not a
+// pool with this one's label and key, or is not name. As on any probe,
+// memberlist piggybacks gossip on the ping and its ack, so each side may
+// hear of the other's news (the sender's own alive message included),
+// which Config.Merge vets as any gossip.
+func (p *Pool) Ping(name, addr string) (time.Duration, error) {
+	if p.closed() {
+		return 0, fmt.Errorf("ping %s: %w", name, ErrShutdown)
+	}
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("ping %s at %s: %w", name, addr, err)
+	}
+	// The round trip is timed here: memberlist's own figure starts after
+	// the send returns and ends when the ack was read, so on loopback the
+	// ack can be read first and the figure comes out negative.
+	start := time.Now()
+	if _, err := p.serf.Memberlist().Ping(name, ua); err != nil {
+		return 0, fmt.Errorf("ping %s at %s: %w", name, addr, err)
+	}
+	return time.Since(start), nil
+}
+
+// Exchange swaps member lists with the pool at addr ("ip:port") and merges
+// its view, through Config.Merge, as serf's reconnect of a failed member
+// does: unlike Join it announces nothing (no join message with a new
+// Lamport time goes out), so it can be repeated freely. It takes at most
+// Timings.TCPTimeout.
+func (p *Pool) Exchange(addr string) error {
+	if p.closed() {
+		return fmt.Errorf("exchange with %s: %w", addr, ErrShutdown)
+	}
+	if _, err := p.serf.Memberlist().Join([]string{addr}); err != nil {
+		return fmt.Errorf("exchange with %s: %w", addr, flatten(err))
+	}
+	return nil
+}
+
 // Shutdown stops gossiping and closes the sockets without leaving: others
 // see this member fail, as after a crash. It waits for the pool's goroutines
 // and is safe to call more than once.

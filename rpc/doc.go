@@ -23,7 +23,7 @@
 //     ListenQUIC on UDP port 8300) carries WAN links between servers of
 //     different datacenters: each call rides its own QUIC stream, so a slow
 //     or large call never holds up another (no head-of-line blocking), and
-//     a peer silent for QUICConfig.MaxIdleTimeout (4s) is declared dead.
+//     a peer silent for QUICConfig.MaxIdleTimeout (3s) is declared dead.
 //   - TLS for WAN links is always on (TLS 1.3, ALPN "meridian-wan/1"), from
 //     one of three sources, strongest first: TLSConfigurator.WANConfig (CA,
 //     certificate and key files; both sides must chain to the CA),
@@ -68,6 +68,14 @@
 // success) followed, on success only, by the msgpack reply. A frame is a
 // 4-byte big-endian length and that many bytes. A stream may carry any number
 // of calls one after the other; the Pool reuses idle streams.
+//
+// A subscription (RegisterStream on the server, Pool.Subscribe on the
+// client) has a stream of its own: the request frame is a call's, with no
+// timeout; the server then sends response frames, one per event, for as
+// long as the subscription lasts, and an error frame, or nothing, when it
+// ends it. The subscriber ends it by closing the stream. Client agents keep
+// their streaming views of watched services this way
+// (MethodSubscribeHealth).
 //
 // Mux, Server, Pool, QUICListener and every Session are safe for concurrent
 // use. Encoders

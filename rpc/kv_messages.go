@@ -14,3 +14,16 @@ const (
 	MethodSessionRenew        = "Session.Renew"
 	MethodTxnApply            = "Txn.Apply"
 )
+
+// Method names of built-in KV replication between datacenters.
+const (
+	// MethodKVChanges answers what changed under a prefix after an index
+	// (Query[kvstore.ChangesRequest] in, Answer[kvstore.Changes] out),
+	// blocking as MethodKVList does; a replicating leader reads the source
+	// datacenter with it.
+	MethodKVChanges = "KV.Changes"
+	// MethodKVReplicationStatus is the leader's report of its KV
+	// replication rules (Query[struct{}] in,
+	// Answer[[]KVReplicationStatus] out).
+	MethodKVReplicationStatus = "Operator.KVReplicationStatus"
+)

@@ -52,10 +52,21 @@ type QueryOptions struct {
 	// Token is the secret of the ACL token the read is made with; ""
 	// means the anonymous token. Never logged.
 	Token string
+	// ACLSecondary is set by a server of a secondary datacenter that sends
+	// the request to its ACL primary (replication, token resolution, ACL
+	// writes): the secondary's name. A server that is not the primary
+	// itself refuses it with ErrACLNotPrimary rather than pass it on, so
+	// that datacenters naming each other primary_datacenter fail clearly
+	// instead of forwarding in a loop.
+	ACLSecondary string
 }
 
 // ACLToken is the token the read is made with.
 func (o QueryOptions) ACLToken() string { return o.Token }
+
+// ACLSecondaryOf is the secondary datacenter that sent the read to its
+// ACL primary ("" for any other read).
+func (o QueryOptions) ACLSecondaryOf() string { return o.ACLSecondary }
 
 // DefaultToken sets the token the read is made with when it has none: an
 // agent sends its default token for requests that carry none.
@@ -85,6 +96,11 @@ type QueryMeta struct {
 	// ResultsFilteredByACLs says the answer was cut down to what the
 	// token may read (the X-Consul-Results-Filtered-By-ACLs header).
 	ResultsFilteredByACLs bool `json:",omitempty"`
+	// QueryBackend names what answered a read when it was not a
+	// blocking query of a server: "streaming" for a client agent's
+	// streaming view (the X-Consul-Query-Backend header). Never sent by
+	// a server.
+	QueryBackend string `json:",omitempty"`
 }
 
 // WriteOptions are the parameters every write carries.
@@ -94,10 +110,21 @@ type WriteOptions struct {
 	// Token is the secret of the ACL token the write is made with; ""
 	// means the anonymous token. Never logged.
 	Token string
+	// ACLSecondary is set by a server of a secondary datacenter that sends
+	// the request to its ACL primary (replication, token resolution, ACL
+	// writes): the secondary's name. A server that is not the primary
+	// itself refuses it with ErrACLNotPrimary rather than pass it on, so
+	// that datacenters naming each other primary_datacenter fail clearly
+	// instead of forwarding in a loop.
+	ACLSecondary string
 }
 
 // ACLToken is the token the write is made with.
 func (o WriteOptions) ACLToken() string { return o.Token }
+
+// ACLSecondaryOf is the secondary datacenter that sent the write to its
+// ACL primary ("" for any other write).
+func (o WriteOptions) ACLSecondaryOf() string { return o.ACLSecondary }
 
 // DefaultToken sets the token the write is made with when it has none.
 func (o *WriteOptions) DefaultToken(token string) {

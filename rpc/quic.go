@@ -48,7 +48,12 @@ type QUICConfig struct {
 	// ours and the peer's. With keepalives every KeepAlivePeriod, it is
 	// reached only when the peer or the path is gone, so a shorter value
 	// notices partitions sooner, at the risk of dropping a link through a
-	// burst of loss lasting that long.
+	// burst of loss lasting that long. QUIC counts it from the first
+	// packet sent after the last one heard (RFC 9000 10.1), and a
+	// keepalive goes out KeepAlivePeriod after the last one heard: a peer
+	// that falls silent is declared dead within KeepAlivePeriod +
+	// MaxIdleTimeout of its last packet (or three probe timeouts, when
+	// the round trip is so slow that they are longer).
 	MaxIdleTimeout time.Duration
 	// HandshakeTimeout bounds the handshake of a new link: it fails when
 	// nothing is heard from the peer for this long, and in any case after
@@ -66,21 +71,30 @@ type QUICConfig struct {
 	Logger *slog.Logger
 	// ListenPacket, when set, opens the UDP sockets of ListenQUIC (on the
 	// listen address) and DialQUIC (on "127.0.0.1:0" or ":0", one per
-	// link) instead of quic-go opening them. It is a test seam
+	// link) instead of net.ListenPacket and quic-go. It is a test seam
 	// (internal/testcluster passes sockets that drop or delay datagrams
 	// per pair of agents); nil costs nothing.
 	ListenPacket func(network, addr string) (net.PacketConn, error)
 }
 
-// DefaultQUICConfig returns the defaults: a keepalive every second, a link
-// declared dead after 4s without a packet, a 2s handshake timeout and 4096
-// streams per link. TLS is left nil for the caller to set.
+// DefaultQUICConfig returns the defaults: a keepalive every 250ms, a link
+// declared dead after 3s without a packet (so a silent peer is found out
+// within 3.25s), a 2s handshake timeout and 4096 streams per link. TLS is
+// left nil for the caller to set.
 func DefaultQUICConfig() QUICConfig {
 	return QUICConfig{
-		KeepAlivePeriod: time.Second,
-		// A peer silent this long is dead: partitions are noticed within
-		// seconds, while three lost keepalives in a row are survived.
-		MaxIdleTimeout:     4 * time.Second,
+		// Frequent keepalives shorten the detection of a silent peer
+		// (see MaxIdleTimeout: with one a second and 4s idle it took
+		// 5s) and make a false one less likely: the 3s of silence that
+		// declare a peer dead are 12 keepalives unanswered. Each costs
+		// two small packets (ping and acknowledgement) per link.
+		KeepAlivePeriod: 250 * time.Millisecond,
+		// A peer silent this long is dead: a datacenter that falls
+		// silent is routed around within 5s even across a ring of 50
+		// on a loaded machine (the withdrawal takes a second or more to
+		// travel 25 hops there), while a host that stalls a while is
+		// not declared dead.
+		MaxIdleTimeout:     3 * time.Second,
 		HandshakeTimeout:   2 * time.Second,
 		MaxIncomingStreams: 4096,
 	}
@@ -151,9 +165,10 @@ func (c QUICConfig) tls() *tls.Config {
 type QUICListener struct {
 	ln  *quic.Listener
 	cfg QUICConfig
-	// socket is the UDP socket from cfg.ListenPacket, which quic-go does
-	// not close: it is closed once the listener and every link it
-	// accepted are.
+	// socket is the listener's UDP socket, opened here (quic-go would
+	// keep its own bound until every link on it had timed out, so that a
+	// restarted server could not bind its port): it is closed once the
+	// listener and every link it accepted are.
 	socket *ownedSocket
 }
 
@@ -166,11 +181,15 @@ type ownedSocket struct {
 	closed bool
 }
 
-func (o *ownedSocket) add(conn *quic.Conn) {
+// add counts conn as a link on the socket until it closes, and returns
+// the func that stops counting it, which Session.Close calls so that the
+// socket is released before Close returns (the link's context ends a
+// moment later). Calling it more than once counts it once.
+func (o *ownedSocket) add(conn *quic.Conn) (release func()) {
 	o.mu.Lock()
 	o.links++
 	o.mu.Unlock()
-	context.AfterFunc(conn.Context(), func() {
+	release = sync.OnceFunc(func() {
 		o.mu.Lock()
 		o.links--
 		last := o.closed && o.links == 0
@@ -179,6 +198,8 @@ func (o *ownedSocket) add(conn *quic.Conn) {
 			o.pc.Close()
 		}
 	})
+	context.AfterFunc(conn.Context(), release)
+	return release
 }
 
 func (o *ownedSocket) close() {
@@ -198,14 +219,11 @@ func ListenQUIC(addr string, cfg QUICConfig) (*QUICListener, error) {
 		return nil, fmt.Errorf("quic listen %s: %w", addr, err)
 	}
 	cfg = cfg.withDefaults()
-	if cfg.ListenPacket == nil {
-		ln, err := quic.ListenAddr(addr, cfg.serverTLS(), cfg.quic())
-		if err != nil {
-			return nil, fmt.Errorf("quic listen %s: %w", addr, err)
-		}
-		return &QUICListener{ln: ln, cfg: cfg}, nil
+	listen := cfg.ListenPacket
+	if listen == nil {
+		listen = net.ListenPacket
 	}
-	pc, err := cfg.ListenPacket("udp", addr)
+	pc, err := listen("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("quic listen %s: %w", addr, err)
 	}
@@ -255,21 +273,20 @@ func (l *QUICListener) Accept(ctx context.Context) (Session, error) {
 		}
 		return nil, fmt.Errorf("quic accept on %s: %w", l.ln.Addr(), err)
 	}
-	if l.socket != nil {
-		l.socket.add(conn)
-	}
-	return newQUICSession(conn, l.cfg), nil
+	q := newQUICSession(conn, l.cfg)
+	q.release = l.socket.add(conn)
+	return q, nil
 }
 
-// Close stops accepting links. Links already accepted stay up: they belong
-// to whoever accepted them (Server.Shutdown closes those it serves). The UDP
-// port is released once the last of them is closed. Safe to call more than
-// once.
+// Close stops accepting links; links whose handshake completed but that
+// Accept did not return yet are closed. Links already accepted stay up:
+// they belong to whoever accepted them (Server.Shutdown closes those it
+// serves). The UDP port is released once the last of them is closed (by
+// the time its Close returns), so that a server shut down can be started
+// again on the same port at once. Safe to call more than once.
 func (l *QUICListener) Close() error {
 	err := l.ln.Close()
-	if l.socket != nil {
-		l.socket.close()
-	}
+	l.socket.close()
 	return err
 }
 
@@ -400,6 +417,9 @@ type quicSession struct {
 	// connection's context, and the Pool asks IsClosed right after a
 	// failed call.
 	closed atomic.Bool
+	// release, for a link a QUICListener accepted, tells its socket that
+	// the link is closed.
+	release func()
 }
 
 var _ Session = (*quicSession)(nil)
@@ -445,7 +465,11 @@ func (q *quicSession) Accept() (net.Conn, error) {
 // Close closes the link and every stream on it, telling the peer.
 func (q *quicSession) Close() error {
 	q.closed.Store(true)
-	return q.conn.CloseWithError(quicCodeClosed, "session closed")
+	err := q.conn.CloseWithError(quicCodeClosed, "session closed")
+	if q.release != nil {
+		q.release()
+	}
+	return err
 }
 
 // IsClosed reports whether the link is closed or known to be broken.

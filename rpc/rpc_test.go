@@ -273,7 +273,7 @@ func TestPoolRedialsAfterServerRestart(t *testing.T) {
 			ts := startServer(t, "127.0.0.1:0")
 			p, dials := newTestPool(t, PoolConfig{MaxIdleStreamsPerAddr: reuse})
 			call := func() error {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 				defer cancel()
 				var r echoArgs
 				return p.Call(ctx, ts.addr, "Test.Echo", &echoArgs{N: 1}, &r)

@@ -68,6 +68,7 @@ type Server struct {
 
 	hmu      sync.RWMutex
 	handlers map[string]handlerFunc
+	streams  map[string]streamFunc // subscriptions (stream.go)
 
 	mu        sync.Mutex
 	closed    bool
@@ -287,6 +288,10 @@ func (s *Server) serveStream(stream net.Conn) {
 			}
 			return
 		}
+		if h := s.streamHandler(in); h != nil {
+			s.serveSubscription(stream, h, in)
+			return
+		}
 		out = s.handle(in, out)
 		if _, err := stream.Write(out); err != nil {
 			if s.ctx.Err() == nil {
@@ -330,6 +335,28 @@ func (s *Server) handle(req, out []byte) []byte {
 	}
 	finishFrame(out)
 	return out
+}
+
+// Dispatch runs the handler of method on body, an encoded request, as a
+// call arriving on a stream would run (panics become ErrInternal), and
+// returns its encoded reply. A federation relay hands the request it
+// carried from another datacenter to its endpoint this way.
+func (s *Server) Dispatch(ctx context.Context, method string, body []byte) ([]byte, error) {
+	s.hmu.RLock()
+	h := s.handlers[method]
+	s.hmu.RUnlock()
+	if h == nil {
+		return nil, &Error{Code: CodeUnknownMethod, Message: fmt.Sprintf("unknown method %q", method)}
+	}
+	reply, err := s.call(ctx, h, []byte(method), body)
+	if err != nil {
+		return nil, err
+	}
+	out, err := Marshal(reply)
+	if err != nil {
+		return nil, &Error{Code: CodeInternal, Message: fmt.Sprintf("encode %s reply: %v", method, err)}
+	}
+	return out, nil
 }
 
 // call runs h, turning a panic into an ErrInternal.

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -13,12 +14,21 @@ import (
 // answerCache keeps recent answers of hot reads (health of a service) with
 // the watch channels their read registered: while none has fired, the
 // answer is still exact and is reused without reading the state store
-// again. Cached values are shared and must be treated as read-only, as the
-// state store's own rows are.
+// again. It is also where the blocking queries on one read meet: every
+// waiter parks on the channels of the one cached answer, and once they
+// fire, the first waiter to look evaluates the read again while the others
+// wait for its answer (load), so a wake costs one read of the state per
+// (query, index), not one per waiter, and no goroutine of its own. Cached
+// values are shared and must be treated as read-only, as the state store's
+// own rows are.
 type answerCache struct {
 	mu      sync.Mutex
 	entries map[string]*cachedAnswer
+	flights map[string]*flight
 	max     int
+	// evaluations counts the reads load ran (the
+	// health_service_evaluations metric).
+	evaluations atomic.Uint64
 }
 
 type cachedAnswer struct {
@@ -27,39 +37,68 @@ type cachedAnswer struct {
 	ws    memdb.WatchSet
 }
 
+// flight is a read in progress that waiters of the same key share.
+type flight struct {
+	done chan struct{}
+	e    *cachedAnswer
+	err  error
+}
+
 // maxCachedWatches bounds the watch channels an answer may depend on and
-// still be cached: checking them is a loop over the set on every hit.
+// still be cached: checking them is a loop over the set on every hit, and
+// a waiter parks on all of them in one select (go-memdb's WatchCtx takes
+// up to 32 channels without a goroutine).
 const maxCachedWatches = 16
 
 func newAnswerCache(max int) *answerCache {
-	return &answerCache{entries: make(map[string]*cachedAnswer), max: max}
+	return &answerCache{entries: make(map[string]*cachedAnswer), flights: make(map[string]*flight), max: max}
 }
 
-// get returns the answer cached under key if nothing it depends on changed.
-func (c *answerCache) get(key string) *cachedAnswer {
-	c.mu.Lock()
-	e := c.entries[key]
-	c.mu.Unlock()
-	if e == nil {
-		return nil
-	}
+// changed reports whether a channel the answer depends on has fired.
+func (e *cachedAnswer) changed() bool {
 	for ch := range e.ws {
 		select {
 		case <-ch:
-			return nil // changed since
+			return true
 		default:
 		}
 	}
-	return e
+	return false
 }
 
-// put caches an answer read with ws.
-func (c *answerCache) put(key string, e *cachedAnswer) {
-	if len(e.ws) > maxCachedWatches {
-		return
-	}
+// load returns the current answer of key: the cached one while it is
+// exact, else the answer of one evaluation of read shared by every caller
+// that asks meanwhile. read returns the answer with the watch set it
+// registered; an answer whose set is too large to check cheaply is
+// returned but not kept.
+func (c *answerCache) load(key string, read func() (*cachedAnswer, error)) (*cachedAnswer, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if e := c.entries[key]; e != nil && !e.changed() {
+		c.mu.Unlock()
+		return e, nil
+	}
+	if f := c.flights[key]; f != nil {
+		c.mu.Unlock()
+		<-f.done // a read of the state store: it does not block
+		return f.e, f.err
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	c.mu.Unlock()
+	c.evaluations.Add(1)
+	f.e, f.err = read()
+	c.mu.Lock()
+	delete(c.flights, key)
+	if f.err == nil && len(f.e.ws) <= maxCachedWatches {
+		c.putLocked(key, f.e)
+	}
+	c.mu.Unlock()
+	close(f.done)
+	return f.e, f.err
+}
+
+// putLocked caches e under key, dropping an arbitrary entry when full.
+func (c *answerCache) putLocked(key string, e *cachedAnswer) {
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
 		for k := range c.entries {
 			delete(c.entries, k)

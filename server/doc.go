@@ -11,7 +11,10 @@
 // Reads are answered from the local go-memdb database: with AllowStale by any
 // server, otherwise by the leader (a follower forwards), and with
 // RequireConsistent only after the leader has confirmed its leadership with a
-// quorum. Blocking queries park on go-memdb watch channels. Writes are Raft
+// quorum. Blocking queries park on go-memdb watch channels. Client agents'
+// streaming views subscribe to a service's health (stream.go): the server
+// sends each new answer of its own state, shared with the blocking queries
+// of the same read and encoded once for every subscriber. Writes are Raft
 // log entries; hashicorp/raft groups concurrent Apply calls into shared disk
 // writes, and the FSM applies committed entries in batches, one memdb
 // transaction each. The leader writes its own copy of new entries while it

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -37,6 +38,10 @@ func register[A, R any](s *Server, method string, fn func(ctx context.Context, a
 	}
 	rpc.Register(s.rpcServer, method, func(ctx context.Context, args *A, reply *R) error {
 		// From the network: the caller's checks are not ours to trust.
+		if err := s.checkACLPrimary(args); err != nil {
+			observe(time.Now(), err)
+			return err
+		}
 		auth, err := s.authorizeCall(method, args)
 		if err != nil {
 			observe(time.Now(), err)
@@ -114,11 +119,14 @@ func (s *Server) registerEndpoints() {
 	register(s, rpc.MethodCoordinateDCs, s.coordinateDatacenters)
 	register(s, rpc.MethodCoordinateLAN, s.coordinateNodes)
 	s.registerKVEndpoints()
+	s.registerKVReplicationEndpoints()
 	s.registerCoordinateEndpoints()
 	s.registerQueryEndpoints()
 	s.registerACLEndpoints()
 	s.registerOperatorEndpoints()
 	s.registerAutopilotEndpoints()
+	s.registerFederationEndpoints()
+	s.registerStreamEndpoints()
 }
 
 // forwardWrite sends a write to another datacenter when it names one, or to
@@ -223,17 +231,8 @@ func (s *Server) blockingQuery(ctx context.Context, opts *rpc.QueryOptions, meta
 // the channel that closes when the state is replaced, tells a cached
 // answer when it is stale.
 func (s *Server) watchedQuery(ctx context.Context, opts *rpc.QueryOptions, meta *rpc.QueryMeta, watch bool, fn func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error)) error {
-	if opts.MinIndex > 0 {
-		wait := opts.MaxWait
-		if wait <= 0 {
-			wait = s.cfg.DefaultQueryWait
-		}
-		wait = min(wait, s.cfg.MaxQueryWait)
-		wait += rand.N(wait/16 + 1)
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, wait)
-		defer cancel()
-	}
+	ctx, cancel := s.blockingContext(ctx, opts)
+	defer cancel()
 	for {
 		tx, abandon := s.readTxn()
 		var ws memdb.WatchSet
@@ -256,6 +255,23 @@ func (s *Server) watchedQuery(ctx context.Context, opts *rpc.QueryOptions, meta 
 	}
 	s.setQueryMeta(meta)
 	return nil
+}
+
+// blockingContext bounds a blocking query (MinIndex > 0) by its wait:
+// DefaultQueryWait when it asks for none, at most MaxQueryWait, plus up to
+// wait/16 of jitter so that many watchers do not return at once. A query
+// that does not block gets ctx as it is.
+func (s *Server) blockingContext(ctx context.Context, opts *rpc.QueryOptions) (context.Context, context.CancelFunc) {
+	if opts.MinIndex == 0 {
+		return ctx, func() {}
+	}
+	wait := opts.MaxWait
+	if wait <= 0 {
+		wait = s.cfg.DefaultQueryWait
+	}
+	wait = min(wait, s.cfg.MaxQueryWait)
+	wait += rand.N(wait/16 + 1)
+	return context.WithTimeout(ctx, wait)
 }
 
 // setQueryMeta says where an answer came from: from a leader holding
@@ -345,9 +361,42 @@ func (s *Server) catalogRegister(ctx context.Context, args *registerWrite, reply
 	if args.Args.Datacenter == "" {
 		args.Args.Datacenter = s.cfg.Datacenter
 	}
+	if idx, ok, err := s.registerUnchanged(ctx, &args.Args); err != nil || ok {
+		reply.Index, reply.OK = idx, err == nil
+		return err
+	}
 	idx, _, err := s.apply(ctx, msgRegister, &args.Args)
 	reply.Index, reply.OK = idx, err == nil
 	return badRequestIf(err)
+}
+
+// registerUnchanged reports whether req would change nothing in the
+// leader's state (the same node, service and checks as registered now: an
+// agent's periodic full sync, a tool that registers again and again), and
+// then the index the state stands at, so that the write costs no Raft
+// entry and no fsync. It runs the FSM's own register in a write transaction
+// that it throws away, and counts on catalog.Register moving nothing that
+// is unchanged. The leader answers so only once a quorum confirms it still
+// leads: every write acknowledged before is then in its state, and a
+// deposed leader cannot acknowledge a write it no longer sees.
+func (s *Server) registerUnchanged(ctx context.Context, req *catalog.RegisterRequest) (uint64, bool, error) {
+	sdb := s.state.cur.Load()
+	tx := sdb.db.Txn(true)
+	tx.TrackChanges()
+	idx := s.raft.AppliedIndex()
+	err := catalog.Register(tx, idx+1, req)
+	if err == nil {
+		err = invalidateForRegister(tx, idx+1, time.Now(), req)
+	}
+	unchanged := err == nil && len(tx.Changes()) == 0
+	tx.Abort()
+	if !unchanged {
+		return 0, false, nil // a change, or a refusal the FSM will give
+	}
+	if err := s.await(ctx, s.raft.VerifyLeader()); err != nil {
+		return 0, false, nil // let the write path say what is wrong
+	}
+	return idx, true, nil
 }
 
 func (s *Server) catalogDeregister(ctx context.Context, args *deregisterWrite, reply *rpc.WriteResult) error {
@@ -429,35 +478,49 @@ func (s *Server) healthServiceNodes(ctx context.Context, args *serviceQuery, rep
 	if s.views != nil && args.AllowStale && s.remote(args.Datacenter) {
 		return federation.Read(ctx, s.views, args.Datacenter, rpc.MethodHealthService, args, reply)
 	}
+	if args.MinIndex > 0 && !args.AllowStale && !s.remote(args.Datacenter) && !s.IsLeader() {
+		// A follower's watchers of one read share one blocking call to
+		// the leader, and its answer.
+		k := *args
+		k.MinIndex, k.MaxWait = 0, 0
+		if key, err := json.Marshal(&k); err == nil {
+			meta, nodes, err := s.leaderHealth.Do(ctx, string(key), args.QueryOptions, func(ctx context.Context, opts rpc.QueryOptions) (rpc.QueryMeta, []*catalog.CheckServiceNode, error) {
+				up := serviceQuery{QueryOptions: opts, Args: args.Args}
+				var r rpc.Answer[[]*catalog.CheckServiceNode]
+				err := s.forwardToLeader(ctx, rpc.MethodHealthService, &up, &r)
+				return r.QueryMeta, r.Value, err
+			})
+			reply.QueryMeta, reply.Value = meta, nodes
+			return err
+		}
+	}
 	if done, err := forwardRead(s, ctx, rpc.MethodHealthService, args, reply); done {
 		return err
 	}
+	// Every caller of one query shares one read of it per index (see
+	// answerCache): a blocking caller parks on the channels of the
+	// current answer, and the wake that follows a change reads the state
+	// once for all of them. The cached answer is shared: ?near sorts a
+	// copy.
 	key := serviceKey(&args.Args)
-	if e := s.answers.get(key); e != nil && e.index > args.MinIndex {
-		// The cached answer is shared: ?near sorts a copy.
-		nodes, err := nearCopy(s, args.Near, e.value.([]*catalog.CheckServiceNode), checkServiceNodeName)
-		reply.Value = nodes
-		reply.Index = e.index
-		s.setQueryMeta(&reply.QueryMeta)
-		return err
-	}
-	// A miss reads the state once: the answer of the last read, with the
-	// watch set it registered, is both the reply and the cached answer
-	// (the cache keeps it unsorted; ?near sorts the reply's copy).
-	var fresh *cachedAnswer
-	err := s.watchedQuery(ctx, &args.QueryOptions, &reply.QueryMeta, true, func(ws memdb.WatchSet, tx *memdb.Txn) (uint64, error) {
-		idx, nodes, err := catalog.CheckServiceNodes(tx, ws, args.Args.Service, args.Args.ServiceQuery)
+	read := s.healthRead(&args.Args)
+	ctx, cancel := s.blockingContext(ctx, &args.QueryOptions)
+	defer cancel()
+	for {
+		e, err := s.answers.load(key, read)
 		if err != nil {
-			return 0, err
+			return err
 		}
-		fresh = &cachedAnswer{index: max(idx, 1), value: nodes, ws: ws}
-		reply.Value, err = nearCopyTx(tx, args.Near, nodes, checkServiceNodeName)
-		return idx, err
-	})
-	if err == nil {
-		s.answers.put(key, fresh)
+		if args.MinIndex == 0 || e.index > args.MinIndex || e.ws.WatchCtx(ctx) != nil {
+			// Changed, not a blocking query, or the wait is over (an
+			// unchanged answer is normal then).
+			nodes, err := nearCopy(s, args.Near, e.value.([]*catalog.CheckServiceNode), checkServiceNodeName)
+			reply.Value = nodes
+			reply.Index = e.index
+			s.setQueryMeta(&reply.QueryMeta)
+			return err
+		}
 	}
-	return err
 }
 
 func (s *Server) healthNodeChecks(ctx context.Context, args *nodeQuery, reply *rpc.Answer[[]*catalog.HealthCheck]) error {

@@ -30,7 +30,8 @@ const (
 	msgKVReap     msgType = 6 // kvReapRequest
 	msgCoordinate msgType = 7 // []catalog.CoordinateEntry, a batch (coordinate.go)
 	msgQuery      msgType = 8 // catalog.QueryApplyRequest (query.go)
-	// msgAutopilot (9) is in autopilot.go.
+	// msgAutopilot (9) is in autopilot.go, msgCatalogTxn (10) in txn.go,
+	// msgACL (32) in acl_fsm.go, msgKVReplicate (40) in kv_replication.go.
 )
 
 // snapshotVersion is written first in every snapshot so a future format can
@@ -58,6 +59,7 @@ func snapshotSections() []snapshotSection {
 		{"acl", func(tx *memdb.Txn, enc catalog.Encoder) error { return acl.Snapshot(tx, enc) },
 			func(tx *memdb.Txn, dec catalog.Decoder) error { return acl.Restore(tx, dec) }},
 		{"autopilot", snapshotAutopilot, restoreAutopilot},
+		{"kv-replication", snapshotKVReplication, restoreKVReplication},
 	}
 }
 
@@ -159,12 +161,16 @@ func (f *fsm) applyCommand(idx uint64, appended time.Time, t msgType, body []byt
 		return f.applyKV(idx, t, body)
 	case msgCoordinate:
 		return f.applyCoordinates(idx, body)
+	case msgCatalogTxn:
+		return f.applyCatalogTxn(idx, body)
 	case msgQuery:
 		return f.applyQuery(idx, body)
 	case msgACL:
 		return f.applyACL(idx, body)
 	case msgAutopilot:
 		return f.applyAutopilot(idx, body)
+	case msgKVReplicate:
+		return f.applyKVReplicate(idx, body)
 	default:
 		// An entry from a newer version: skipping it would fork the state,
 		// so stop loudly rather than diverge silently.
@@ -181,7 +187,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 // Restore replaces the whole state store with a snapshot's content.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	dec := rpc.NewDecoder(bufio.NewReader(rc))
+	dec := rpc.NewDecoder(bufio.NewReaderSize(rc, 256<<10))
 	var version int
 	if err := dec.Decode(&version); err != nil {
 		return fmt.Errorf("read snapshot header: %w", err)

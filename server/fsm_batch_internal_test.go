@@ -19,6 +19,8 @@ func batchLogs(t *testing.T, first uint64, cmds ...any) []*raft.Log {
 			typ = msgKV
 		case *kvstore.SessionRequest:
 			typ = msgSession
+		case *txnCommand:
+			typ = msgCatalogTxn
 		default:
 			t.Fatalf("no message type for %T", c)
 		}

@@ -13,14 +13,12 @@ import (
 	"github.com/meridian/meridian/rpc"
 )
 
-// Query and write types of the KV, session and txn endpoints.
+// Query and write types of the KV and session endpoints.
 type (
 	kvWrite      = rpc.Write[kvstore.KVRequest]
 	keyQuery     = rpc.Query[kvstore.KeyRequest]
 	sessionWrite = rpc.Write[kvstore.SessionRequest]
 	sessionQuery = rpc.Query[kvstore.SessionQuery]
-	txnWrite     = rpc.Write[kvstore.TxnRequest]
-	txnResponse  = rpc.Answer[kvstore.TxnResponse]
 )
 
 // registerKVEndpoints registers the KV, session and txn endpoints.
@@ -56,6 +54,9 @@ func forwardToLeaderAny[A, R any](s *Server, ctx context.Context, method string,
 }
 
 func (s *Server) kvApply(ctx context.Context, args *kvWrite, reply *rpc.WriteResult) error {
+	if done, err := s.replicatedWrite(ctx, rpc.MethodKVApply, args, reply); done {
+		return err
+	}
 	if done, err := forwardWrite(s, ctx, rpc.MethodKVApply, args, reply); done {
 		return err
 	}
@@ -228,58 +229,6 @@ func (s *Server) sessionRenew(ctx context.Context, args *rpc.Write[kvstore.Sessi
 		s.fsm.sessionTTL.reset(sess.ID, ttl)
 	}
 	reply.Value, reply.Index = sess, max(idx, 1)
-	s.setQueryMeta(&reply.QueryMeta)
-	return nil
-}
-
-// txnApply runs a transaction: a read-only one from a read transaction
-// (on any server when stale reads are allowed), any other through Raft.
-func (s *Server) txnApply(ctx context.Context, args *txnWrite, reply *txnResponse) error {
-	if s.remote(args.Datacenter) {
-		return s.forwardDC(ctx, args.Datacenter, rpc.MethodTxnApply, args, reply)
-	}
-	req := args.Args
-	if err := kvstore.ValidateTxn(req.Ops); err != nil {
-		return kvBadRequestIf(err)
-	}
-	readOnly := kvstore.TxnReadOnly(req.Ops)
-	if !(readOnly && req.AllowStale) && !s.IsLeader() {
-		return s.forwardToLeader(ctx, rpc.MethodTxnApply, args, reply)
-	}
-	now := time.Now()
-	if readOnly {
-		if !req.AllowStale {
-			if err := s.waitReady(ctx); err != nil {
-				return err
-			}
-		}
-		if req.RequireConsistent {
-			if err := s.await(ctx, s.raft.VerifyLeader()); err != nil {
-				return fmt.Errorf("consistent read: %w", err)
-			}
-		}
-		tx, _ := s.readTxn()
-		defer tx.Abort()
-		reply.Value.Results, reply.Value.Errors = kvstore.Txn(tx, 0, now, req.Ops)
-		idx, _, err := kvstore.KVList(tx, nil, "")
-		if err != nil {
-			return err
-		}
-		reply.Index = max(idx, 1)
-		s.setQueryMeta(&reply.QueryMeta)
-		return nil
-	}
-	req.Now = now.UnixNano()
-	idx, resp, err := s.apply(ctx, msgTxn, &req)
-	if err != nil {
-		return kvBadRequestIf(err)
-	}
-	out, ok := resp.(*kvstore.TxnResponse)
-	if !ok {
-		return fmt.Errorf("txn: fsm answered %T", resp)
-	}
-	reply.Value = *out
-	reply.Index = idx
 	s.setQueryMeta(&reply.QueryMeta)
 	return nil
 }

@@ -21,10 +21,6 @@ type kvReapRequest struct {
 	TombstonesUpTo uint64
 }
 
-// errTxnRolledBack aborts the write transaction of a transaction whose
-// operations failed; the FSM answers the operations' errors instead.
-var errTxnRolledBack = errors.New("transaction rolled back")
-
 // applyKV applies the KV, session and transaction commands. A KV write
 // answers its outcome (bool); a transaction answers its
 // kvstore.TxnResponse; a failure answers an error and changes nothing.
@@ -67,18 +63,7 @@ func (f *fsm) applyKV(idx uint64, t msgType, body []byte) any {
 		if err := rpc.Unmarshal(body, &req); err != nil {
 			return fmt.Errorf("decode txn at index %d: %w", idx, err)
 		}
-		resp := &kvstore.TxnResponse{}
-		err := f.state.write(func(tx *memdb.Txn) error {
-			resp.Results, resp.Errors = kvstore.Txn(tx, idx, time.Unix(0, req.Now), req.Ops)
-			if len(resp.Errors) > 0 {
-				return errTxnRolledBack
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, errTxnRolledBack) {
-			return err
-		}
-		return resp
+		return f.applyKVTxn(idx, &req)
 	case msgKVReap:
 		var req kvReapRequest
 		if err := rpc.Unmarshal(body, &req); err != nil {

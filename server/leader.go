@@ -177,6 +177,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer s.startCoordinateLeader(ctx)()
 	s.establishACL(ctx)
 	defer s.startACLReplication(ctx)()
+	defer s.startKVReplication(ctx)()
 	autopilotDone := make(chan struct{})
 	go func() {
 		defer close(autopilotDone)

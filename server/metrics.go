@@ -16,7 +16,9 @@ import (
 // method and errored), the time of each kind of write from the call to
 // its apply (consul_kvs_apply, consul_txn_apply, consul_catalog_register,
 // ...), and the state's sizes read at scrape time (consul_state_nodes,
-// consul_state_services, consul_catalog_checks by status). Raft's own
+// consul_state_services, consul_catalog_checks by status), and Meridian's
+// consul_health_service_evaluations (the health reads blocking queries
+// share). Raft's own
 // (consul_raft_apply, consul_raft_commitTime, ...) come from the raft
 // library through the agent's go-metrics bridge. A series is made on its
 // first use.
@@ -24,6 +26,17 @@ type metrics struct {
 	requests prometheus.Counter
 	calls    *prometheus.SummaryVec
 	applies  map[msgType]*lazyObserver
+	kvRepl   kvReplicationMetrics
+}
+
+// kvReplicationMetrics are KV replication's, by source datacenter and
+// prefix: consul_kv_replication_lag (milliseconds, see
+// rpc.KVReplicationStatus.Lag), consul_kv_replication_index (the source
+// index the copy is complete up to), consul_kv_replication_applied (keys
+// written or deleted) and consul_kv_replication_errors (failed rounds).
+type kvReplicationMetrics struct {
+	lag, index      *prometheus.GaugeVec
+	applied, errors *prometheus.CounterVec
 }
 
 // consulObjectives are the quantiles Consul's Prometheus output has for
@@ -33,16 +46,17 @@ var consulObjectives = map[float64]float64{0.5: 0.05, 0.9: 0.01, 0.99: 0.001}
 // applyMetrics names the timer of each write, as Consul's endpoints name
 // theirs.
 var applyMetrics = map[msgType]struct{ name, help string }{
-	msgRegister:   {"catalog_register", "Milliseconds to register a node, service or check through Raft."},
-	msgDeregister: {"catalog_deregister", "Milliseconds to deregister a node, service or check through Raft."},
-	msgKV:         {"kvs_apply", "Milliseconds to apply a KV write through Raft."},
-	msgSession:    {"session_apply", "Milliseconds to apply a session write through Raft."},
-	msgTxn:        {"txn_apply", "Milliseconds to apply a transaction through Raft."},
-	msgKVReap:     {"kvs_reap", "Milliseconds to reap KV tombstones through Raft."},
-	msgCoordinate: {"coordinate_batch_update", "Milliseconds to apply a batch of coordinates through Raft."},
-	msgQuery:      {"prepared_query_apply", "Milliseconds to apply a prepared query write through Raft."},
-	msgACL:        {"acl_apply", "Milliseconds to apply an ACL write through Raft."},
-	msgAutopilot:  {"autopilot_apply", "Milliseconds to apply an autopilot configuration through Raft."},
+	msgRegister:    {"catalog_register", "Milliseconds to register a node, service or check through Raft."},
+	msgDeregister:  {"catalog_deregister", "Milliseconds to deregister a node, service or check through Raft."},
+	msgKV:          {"kvs_apply", "Milliseconds to apply a KV write through Raft."},
+	msgSession:     {"session_apply", "Milliseconds to apply a session write through Raft."},
+	msgTxn:         {"txn_apply", "Milliseconds to apply a transaction through Raft."},
+	msgKVReap:      {"kvs_reap", "Milliseconds to reap KV tombstones through Raft."},
+	msgCoordinate:  {"coordinate_batch_update", "Milliseconds to apply a batch of coordinates through Raft."},
+	msgQuery:       {"prepared_query_apply", "Milliseconds to apply a prepared query write through Raft."},
+	msgACL:         {"acl_apply", "Milliseconds to apply an ACL write through Raft."},
+	msgAutopilot:   {"autopilot_apply", "Milliseconds to apply an autopilot configuration through Raft."},
+	msgKVReplicate: {"kv_replication_apply", "Milliseconds to apply a batch of KV changes replicated from another datacenter through Raft."},
 }
 
 // lazyObserver is a summary that has no series until its first
@@ -73,8 +87,14 @@ func newMetrics(reg prometheus.Registerer, prefix string, s *Server) *metrics {
 		requests: prometheus.NewCounter(prometheus.CounterOpts{Name: prefix + "_rpc_request", Help: "RPCs this server answered."}),
 		calls:    timer("rpc_server_call", "Milliseconds a server took to answer an RPC, by method and whether it failed.", "method", "errored"),
 		applies:  make(map[msgType]*lazyObserver, len(applyMetrics)),
+		kvRepl: kvReplicationMetrics{
+			lag:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: prefix + "_kv_replication_lag", Help: "Milliseconds the KV copy of a prefix was behind its source datacenter at its last round."}, []string{"source", "prefix"}),
+			index:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: prefix + "_kv_replication_index", Help: "The source datacenter's index the KV copy of a prefix is complete up to."}, []string{"source", "prefix"}),
+			applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: prefix + "_kv_replication_applied", Help: "Keys written or deleted by KV replication from another datacenter."}, []string{"source", "prefix"}),
+			errors:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: prefix + "_kv_replication_errors", Help: "Rounds of KV replication from another datacenter that failed."}, []string{"source", "prefix"}),
+		},
 	}
-	collectors := []prometheus.Collector{m.requests, m.calls}
+	collectors := []prometheus.Collector{m.requests, m.calls, m.kvRepl.lag, m.kvRepl.index, m.kvRepl.applied, m.kvRepl.errors}
 	for t, am := range applyMetrics {
 		l := &lazyObserver{vec: timer(am.name, am.help)}
 		m.applies[t] = l
@@ -88,6 +108,11 @@ func newMetrics(reg prometheus.Registerer, prefix string, s *Server) *metrics {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: prefix + "_" + name, Help: help},
 			func() float64 { return float64(count()) }))
 	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: prefix + "_health_service_evaluations",
+		Help: "Reads of a service's health from the state store: one per (query, index) however many callers ask (Meridian's own).",
+	}, func() float64 { return float64(s.answers.evaluations.Load()) }))
+	s.registerStreamMetrics(reg, prefix)
 	size("state_nodes", "Nodes in this server's catalog.", func() int {
 		tx, _ := s.readTxn()
 		defer tx.Abort()
@@ -138,6 +163,9 @@ func (m *metrics) rpcObserver(method string) func(start time.Time, err error) {
 
 // applied records a write of type t that took since start.
 func (m *metrics) applied(t msgType, start time.Time) {
+	if t == msgCatalogTxn {
+		t = msgTxn // one timer for every transaction, as Consul's
+	}
 	if l := m.applies[t]; l != nil {
 		l.observeSince(start)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meridian/meridian/catalog"
 	"github.com/meridian/meridian/federation"
 	"github.com/meridian/meridian/lan"
 	"github.com/meridian/meridian/rpc"
@@ -110,6 +111,15 @@ type Config struct {
 
 	// ACL configures access control (acl.go).
 	ACL ACLConfig
+	// KVReplication lists the KV prefixes this datacenter's leader copies
+	// from other datacenters, read-only here (kv_replication.go). It reads
+	// the source with the ACL replication token.
+	KVReplication []KVReplicationRule
+	// KVReplicationAnswerBytes bounds the keys and values of one answer
+	// read from a source: a larger prefix is copied over several rounds.
+	// Each answer must fit the RPC layer's 64 MiB reply cap. 0 means
+	// DefaultKVReplicationAnswerBytes.
+	KVReplicationAnswerBytes int
 	// TLS, when set, is the server port's TLS: connections that start with
 	// rpc.ProtoTLS are accepted (plain ones refused with VerifyIncoming),
 	// and this server dials RPC and Raft to the other servers with TLS when
@@ -208,7 +218,7 @@ func (c *Config) Validate() error {
 	case c.SnapshotThreshold == 0 || c.SnapshotInterval <= 0:
 		return errors.New("server: raft snapshot threshold and interval must be positive")
 	}
-	return nil
+	return validateKVReplication(c.Datacenter, c.KVReplication)
 }
 
 // Server is one Raft server of a datacenter.
@@ -233,11 +243,15 @@ type Server struct {
 	quic      *rpc.QUICListener     // WAN links accepted over QUIC
 
 	// reconcileCh nudges the leader loop when LAN membership changes.
-	metrics     *metrics
-	answers     *answerCache
-	contact     *leaderContact
-	reconcileCh chan struct{}
-	leaderCh    chan bool
+	metrics *metrics
+	answers *answerCache
+	subs    subscriptions // streaming subscriptions served (stream.go)
+	// leaderHealth coalesces the blocking health reads a follower
+	// forwards to its leader (healthServiceNodes).
+	leaderHealth *rpc.Herd[[]*catalog.CheckServiceNode]
+	contact      *leaderContact
+	reconcileCh  chan struct{}
+	leaderCh     chan bool
 	// ready is the term whose barrier this server applied as leader
 	// (ready.go); reads and writes wait for it.
 	ready atomic.Pointer[readiness]
@@ -255,6 +269,8 @@ type Server struct {
 	coords *coordinateBatch
 	// acl caches compiled tokens (acl.go).
 	acl *aclState
+	// kvRepl is the leader's KV replication status (kv_replication.go).
+	kvRepl kvReplication
 
 	ctx          context.Context
 	cancel       context.CancelFunc
@@ -288,20 +304,21 @@ func New(cfg Config, pool *lan.Pool) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:         cfg,
-		logger:      cfg.Logger,
-		state:       st,
-		fsm:         &fsm{state: st, logger: cfg.Logger},
-		lan:         pool,
-		local:       map[string]localHandler{},
-		answers:     newAnswerCache(1024),
-		contact:     newLeaderContact(),
-		acl:         newACLState(cfg.ACL),
-		reconcileCh: make(chan struct{}, 1),
-		leaderCh:    make(chan bool, 8),
-		ctx:         ctx,
-		cancel:      cancel,
-		started:     time.Now(),
+		cfg:          cfg,
+		logger:       cfg.Logger,
+		state:        st,
+		fsm:          &fsm{state: st, logger: cfg.Logger},
+		lan:          pool,
+		local:        map[string]localHandler{},
+		answers:      newAnswerCache(1024),
+		leaderHealth: rpc.NewHerd[[]*catalog.CheckServiceNode](cfg.DefaultQueryWait),
+		contact:      newLeaderContact(),
+		acl:          newACLState(cfg.ACL),
+		reconcileCh:  make(chan struct{}, 1),
+		leaderCh:     make(chan bool, 8),
+		ctx:          ctx,
+		cancel:       cancel,
+		started:      time.Now(),
 	}
 	s.ready.Store(&readiness{changed: make(chan struct{})})
 	s.metrics = newMetrics(cfg.Metrics, cfg.MetricsPrefix, s)

@@ -44,6 +44,9 @@ func schema() *memdb.DBSchema {
 	for name, t := range autopilotTables() {
 		tables[name] = t
 	}
+	for name, t := range kvReplicationTables() {
+		tables[name] = t
+	}
 	return &memdb.DBSchema{Tables: tables}
 }
 

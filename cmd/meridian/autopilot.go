@@ -29,6 +29,7 @@ type autopilotConfig struct {
 
 func runAutopilotGetConfig(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("operator autopilot get-config [options]", "Prints the datacenter's autopilot configuration.", stderr)
+	client = serverFlags(fs, client, staleRead)
 	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
 		return code
 	}
@@ -47,6 +48,7 @@ func runAutopilotSetConfig(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("operator autopilot set-config [options]",
 		"Changes the autopilot configuration; settings not given keep their value. The change is a\ncheck-and-set: it fails when another change came in between.", stderr)
 	cleanup := fs.String("cleanup-dead-servers", "", "remove dead servers from Raft automatically: true or false")
+	client = serverFlags(fs, client, staleAccepted)
 	threshold := fs.Duration("last-contact-threshold", 0, "longest time a server may go without contact from the leader and be healthy")
 	trailing := fs.Int64("max-trailing-logs", -1, "most Raft entries a healthy server may trail the leader by")
 	minQuorum := fs.Int64("min-quorum", -1, "fewest voters autopilot leaves when it removes dead servers")
@@ -126,6 +128,7 @@ type autopilotState struct {
 func runAutopilotState(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("operator autopilot state [options]", "Prints autopilot's view of the datacenter's servers: health, failure tolerance, voters.", stderr)
 	asJSON := fs.Bool("format-json", false, "print the state as JSON")
+	client = serverFlags(fs, client, staleRead)
 	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
 		return code
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -22,6 +23,47 @@ type httpClient struct {
 	// token and tokenFile are the ACL token every request carries (see
 	// aclToken); both empty: none.
 	token, tokenFile string
+	// params are query parameters every request carries: the -datacenter
+	// and -stale of serverFlags.
+	params url.Values
+}
+
+// staleMode says what serverFlags' -stale does for a command.
+type staleMode int
+
+const (
+	// staleRead sends ?stale: any server may answer the command's reads.
+	staleRead staleMode = iota
+	// staleAccepted takes -stale, as Consul's CLI does, for a command that
+	// writes (or holds a lock), where it changes nothing.
+	staleAccepted
+	// staleOwn leaves -stale to the command, which defines its own.
+	staleOwn
+)
+
+// serverFlags adds Consul's -datacenter and -stale (see staleMode) to a
+// command that talks to the servers, and returns client wrapped so that
+// every request of the command carries them.
+func serverFlags(fs *flag.FlagSet, client func() *httpClient, mode staleMode) func() *httpClient {
+	dc := fs.String("datacenter", "", "datacenter to send the command to (default: the agent's)")
+	stale := new(bool)
+	switch mode {
+	case staleRead:
+		stale = fs.Bool("stale", false, "let any server answer, not only the leader (faster, may be stale)")
+	case staleAccepted:
+		fs.Bool("stale", false, "accepted as Consul's CLI takes it; this command's writes always go to the leader")
+	}
+	return func() *httpClient {
+		c := client()
+		c.params = url.Values{}
+		if *dc != "" {
+			c.params.Set("dc", *dc)
+		}
+		if *stale {
+			c.params.Set("stale", "")
+		}
+		return c
+	}
 }
 
 // clientFlags returns a FlagSet with the flags every client command has,
@@ -71,7 +113,12 @@ func (c *httpClient) send(method, path string, body []byte) (int, []byte, error)
 
 // newRequest builds a request to the agent with the ACL token, if any.
 func (c *httpClient) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, bytes.NewReader(body))
+	return c.newStreamRequest(ctx, method, path, bytes.NewReader(body))
+}
+
+// newStreamRequest is newRequest with a body read as it is sent.
+func (c *httpClient) newStreamRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path), body)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +130,18 @@ func (c *httpClient) newRequest(ctx context.Context, method, path string, body [
 		req.Header.Set("X-Consul-Token", tok)
 	}
 	return req, nil
+}
+
+// url is the agent's address for path, with the client's params added.
+func (c *httpClient) url(path string) string {
+	if len(c.params) > 0 {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + strings.TrimPrefix(withQuery("", c.params), "?")
+	}
+	return strings.TrimRight(c.base, "/") + path
 }
 
 // do sends a request without a body and decodes a JSON answer into out

@@ -32,7 +32,7 @@ var statusNames = map[int]string{0: "none", 1: "alive", 2: "leaving", 3: "left",
 
 func runMembers(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("members [options]", "Lists the members of the LAN gossip pool the agent is in.", stderr)
-	wan := fs.Bool("wan", false, "list the WAN pool of servers instead")
+	wan := fs.Bool("wan", false, "list the WAN pool of servers instead: this datacenter's and those of the datacenters it links to (federation.links, or learned); meridian info's serf_wan links says which")
 	detailed := fs.Bool("detailed", false, "print each member's gossip tags instead of the summary columns")
 	status := fs.String("status", "", "list only the members whose status (alive, leaving, left, failed) matches this regular expression")
 	segment := fs.String("segment", "", "list only the members of this network segment (servers are in all)")

@@ -17,6 +17,7 @@ func runEvent(args []string, stdout, stderr io.Writer) int {
 	service := fs.String("service", "", "regular expression: only agents with a local service (name or ID) that matches record the event")
 	tag := fs.String("tag", "", "regular expression on the tags of the -service matched (needs -service)")
 	dc := fs.String("datacenter", "", "datacenter to fire the event in (default the agent's)")
+	fs.Bool("stale", false, "accepted as Consul's CLI takes it; firing an event is a write")
 	if ok, code := parseArgs(fs, args, -1, ""); !ok {
 		return code
 	}

@@ -60,6 +60,7 @@ func execCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.service, "service", "", "regular expression: run only on nodes with a local service (name or ID) that matches")
 	fs.StringVar(&o.tag, "tag", "", "regular expression on the tags of the -service matched (needs -service)")
 	fs.StringVar(&o.dc, "datacenter", "", "datacenter to run in (default the agent's)")
+	fs.Bool("stale", false, "accepted as Consul's CLI takes it; exec writes its job and reads the answers from the leader")
 	fs.DurationVar(&o.wait, "wait", 2*time.Second, "stop waiting for more nodes once none has answered for this long")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "kill the command on a node where it runs longer than this")
 	if ok, code := parseArgs(fs, args, -1, ""); !ok {

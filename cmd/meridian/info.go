@@ -7,7 +7,7 @@ import (
 )
 
 func runInfo(args []string, stdout, stderr io.Writer) int {
-	fs, client := clientFlags("info [options]", "Prints the agent's statistics by section (agent, build, consul, raft, runtime,\nserf_lan, serf_wan), as /v1/agent/self reports them.", stderr)
+	fs, client := clientFlags("info [options]", "Prints the agent's statistics by section (agent, build, consul, raft, runtime,\nserf_lan, serf_wan, and kv_replication on a server with replication rules), as /v1/agent/self reports them.", stderr)
 	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
 		return code
 	}

@@ -202,6 +202,7 @@ func readData(arg string, in io.Reader) ([]byte, error) {
 func kvPut(args []string, in io.Reader, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("kv put [options] KEY [VALUE|@file|-]", "Writes a key: KEY [VALUE|@file|-].", stderr)
 	dc := fs.String("datacenter", "", "datacenter to write to (default: the agent's)")
+	fs.Bool("stale", false, "accepted as Consul's CLI takes it; a write always goes to the leader")
 	flags := fs.Uint64("flags", 0, "opaque flags stored with the key")
 	cas := fs.Bool("cas", false, "write only if the key's modify index is -modify-index (0: only if absent)")
 	modIdx := fs.Uint64("modify-index", 0, "with -cas, the modify index the key must have")
@@ -293,6 +294,7 @@ func kvWrite(c *httpClient, method, path string, body []byte) (bool, error) {
 func kvDelete(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("kv delete [options] KEY_OR_PREFIX", "Deletes a key, or every key under a prefix.", stderr)
 	dc := fs.String("datacenter", "", "datacenter to delete in (default: the agent's)")
+	fs.Bool("stale", false, "accepted as Consul's CLI takes it; a write always goes to the leader")
 	recurse := fs.Bool("recurse", false, "delete every key under the prefix")
 	cas := fs.Bool("cas", false, "delete only if the key's modify index is -modify-index")
 	modIdx := fs.Uint64("modify-index", 0, "with -cas, the modify index the key must have")
@@ -366,6 +368,7 @@ func kvExport(args []string, stdout, stderr io.Writer) int {
 func kvImport(args []string, in io.Reader, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("kv import [options] [@file|-|JSON]", "Imports keys from JSON written by kv export: [@file|-|JSON].", stderr)
 	dc := fs.String("datacenter", "", "datacenter to write to (default: the agent's)")
+	fs.Bool("stale", false, "accepted as Consul's CLI takes it; a write always goes to the leader")
 	prefix := fs.String("prefix", "", "prepend this to every imported key")
 	if ok, code := parseArgs(fs, args, -1, ""); !ok {
 		return code

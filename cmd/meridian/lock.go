@@ -72,6 +72,7 @@ func lockCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (0: wait forever)")
 	name := fs.String("name", "", "name of the lock's session (default \"meridian lock PREFIX\")")
 	shell := fs.Bool("shell", true, "run CMD ARGS through /bin/sh -c, as one command line")
+	client = serverFlags(fs, client, staleAccepted)
 	if ok, code := parseArgs(fs, args, -1, ""); !ok {
 		return code
 	}

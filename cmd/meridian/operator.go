@@ -18,6 +18,7 @@ Subcommands:
     autopilot get-config     Prints the autopilot configuration
     autopilot set-config     Changes the autopilot configuration
     autopilot state          Prints autopilot's view of the servers' health
+    federation routes        Prints the links to neighbour datacenters and the routes
 `
 
 func runOperator(args []string, stdout, stderr io.Writer) int {
@@ -36,6 +37,8 @@ func runOperator(args []string, stdout, stderr io.Writer) int {
 		return runAutopilotSetConfig(rest, stdout, stderr)
 	case "autopilot state":
 		return runAutopilotState(rest, stdout, stderr)
+	case "federation routes":
+		return runFederationRoutes(rest, stdout, stderr)
 	}
 	fmt.Fprint(stderr, operatorUsage)
 	if len(args) == 0 {
@@ -60,6 +63,7 @@ type raftServer struct {
 func runRaftListPeers(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("operator raft list-peers [options]", "Lists the Raft peers of the datacenter.", stderr)
 	stale := fs.Bool("stale", false, "let any server answer, not only the leader")
+	client = serverFlags(fs, client, staleOwn)
 	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
 		return code
 	}
@@ -89,6 +93,7 @@ func runRaftRemovePeer(args []string, stdout, stderr io.Writer) int {
 		"Removes a server that is gone for good from the Raft configuration. A server still alive in\nthe LAN pool is added back by the leader: make it leave instead.", stderr)
 	id := fs.String("id", "", "Raft ID of the server to remove (see operator raft list-peers)")
 	addr := fs.String("address", "", "Raft address (host:port) of the server to remove")
+	client = serverFlags(fs, client, staleAccepted)
 	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
 		return code
 	}
@@ -115,6 +120,7 @@ func runRaftTransferLeader(args []string, stdout, stderr io.Writer) int {
 	fs, client := clientFlags("operator raft transfer-leader [-id ID] [options]",
 		"Hands Raft leadership to the server with ID, or to the most up-to-date other voter.", stderr)
 	id := fs.String("id", "", "Raft ID of the server to lead (default: the most up-to-date voter)")
+	client = serverFlags(fs, client, staleAccepted)
 	if ok, code := parseArgs(fs, args, 0, "no arguments"); !ok {
 		return code
 	}

@@ -40,8 +40,8 @@ var allowed = map[string][]string{
 // thirdParty lists, for the packages DESIGN.md restricts, the only
 // non-standard modules they may import.
 var thirdParty = map[string][]string{
-	"catalog":    {"github.com/hashicorp/go-memdb"},
-	"kvstore":    {"github.com/hashicorp/go-memdb"},
+	"catalog":    {"github.com/hashicorp/go-memdb", "github.com/google/btree"},
+	"kvstore":    {"github.com/hashicorp/go-memdb", "github.com/google/btree"},
 	"acl":        {"github.com/hashicorp/go-memdb", "github.com/hashicorp/go-immutable-radix", "github.com/hashicorp/hcl"},
 	"dns":        {"github.com/miekg/dns", "github.com/hashicorp/go-memdb"},
 	"lan":        {"github.com/hashicorp/serf", "github.com/hashicorp/memberlist"},
