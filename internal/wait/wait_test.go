@@ -2,6 +2,7 @@ package wait
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -47,5 +48,18 @@ func TestEventually(t *testing.T) {
 	}
 	if d := time.Since(start); d < 50*time.Millisecond || d > time.Second {
 		t.Errorf("a 50ms wait failed after %v", d)
+	}
+}
+
+func TestLoadAverage(t *testing.T) {
+	load, ok := loadAverage()
+	if _, err := os.Stat("/proc/loadavg"); err != nil {
+		if ok {
+			t.Errorf("loadAverage() = %v, true without /proc/loadavg", load)
+		}
+		return
+	}
+	if !ok || load < 0 {
+		t.Errorf("loadAverage() = %v, %v; want the first field of /proc/loadavg", load, ok)
 	}
 }
