@@ -150,6 +150,11 @@ func TestLockTimeout(t *testing.T) {
 
 	holder := goMeridian("lock", addr, "busy", fmt.Sprintf("touch %s; exec sleep 60", file))
 	testcluster.Eventually(t, 10*time.Second, func() error {
+		select {
+		case r := <-holder:
+			t.Fatalf("the holder ended before its child ran: exit %d, stderr %q", r.code, r.errOut)
+		default:
+		}
 		_, err := os.Stat(file)
 		return err
 	})

@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,8 +77,8 @@ type Node struct {
 	running bool
 }
 
-// New starts a cluster and waits until it has a leader and every agent sees
-// every other as alive.
+// New starts a cluster and waits until it has a leader, every agent sees
+// every other as alive, and the leader has registered every node.
 func New(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	if opts.Datacenter == "" {
@@ -104,6 +106,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		c.WaitLeader(10 * time.Second)
 	}
 	c.WaitMembers(opts.Servers+opts.Clients, 10*time.Second)
+	if opts.Servers > 0 {
+		c.WaitRegistered(10 * time.Second)
+	}
 	return c
 }
 
@@ -407,6 +412,37 @@ func (c *Cluster) WaitLeader(timeout time.Duration) *Node {
 		return nil
 	})
 	return leader
+}
+
+// WaitRegistered waits until the leader's catalog holds every running
+// agent's node with its serfHealth check passing, as the leader registers
+// members after it is elected: a session (bound to serfHealth by default)
+// can be created for any of them from then on. It reads over the leader's
+// plain HTTP port, so it does not wait where that is off or on a unix
+// socket, or with ACLs on (the test's tokens are its own).
+func (c *Cluster) WaitRegistered(timeout time.Duration) {
+	c.t.Helper()
+	leader := c.WaitLeader(timeout)
+	if cfg := leader.cfg; cfg.ACL.Enabled || cfg.Ports.HTTP <= 0 || strings.HasPrefix(cfg.Addresses.HTTP, "unix://") {
+		return
+	}
+	Eventually(c.t, timeout, func() error {
+		for _, n := range append(append([]*Node{}, c.Servers...), c.Clients...) {
+			if !n.Running() {
+				continue
+			}
+			checks, _, err := leader.API().Health().Node(n.Name, nil)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(checks, func(h *api.HealthCheck) bool {
+				return h.CheckID == "serfHealth" && h.Status == api.HealthPassing
+			}) {
+				return fmt.Errorf("%s is not in the catalog with serfHealth passing yet", n.Name)
+			}
+		}
+		return nil
+	})
 }
 
 // WaitMembers waits until every running agent sees want alive members.
