@@ -110,7 +110,15 @@ func TestSubscribeHealthSharesEvaluation(t *testing.T) {
 		stats := srv.Subscriptions()
 		register("ext1", status)
 		ev = recvAll(ev.Index)
-		now := srv.Subscriptions()
+		// A subscription counts its event once the write returned, which
+		// can be after its reader has it.
+		var now server.SubscriptionStats
+		testcluster.Eventually(t, 5*time.Second, func() error {
+			if now = srv.Subscriptions(); now.Snapshots-stats.Snapshots < n {
+				return fmt.Errorf("%d snapshots counted, %d received", now.Snapshots-stats.Snapshots, n)
+			}
+			return nil
+		})
 		if got := now.Snapshots - stats.Snapshots; got != n {
 			t.Errorf("one change: %d snapshots sent to %d subscriptions, want one each", got, n)
 		}
