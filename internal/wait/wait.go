@@ -49,12 +49,12 @@ func Eventually(t testing.TB, timeout time.Duration, fn func() error) time.Durat
 // the miss:
 //   - under the race detector, whose instrumentation makes CPU-bound work
 //     (handshake crypto, serf's bookkeeping) many times slower;
-//   - on a machine oversubscribed more than overloaded times (the load
-//     average over its CPUs), as a shared CI host is at times: the figure
-//     then measures the other work.
+//   - on a machine whose one-minute load average is above overloaded
+//     times its CPUs, as a shared CI host's is at times: the figure then
+//     measures the other work.
 //
 // The figure is asserted by a plain `go test ./...` on a machine that is
-// not oversubscribed; the bench scripts measure it on purpose.
+// not oversubscribed.
 func Figure(t testing.TB, ok bool, format string, args ...any) {
 	t.Helper()
 	if ok {
