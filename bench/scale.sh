@@ -16,7 +16,11 @@
 #     1000, dig's own query time and the wall time of a dig),
 #   parks N blocking queries on the health of one small service, spread
 #     over all five agents, flips its check, and times the last answer with
-#     the servers' CPU seconds (meridian-bench herd, N from HERD_NS),
+#     the servers' CPU seconds (meridian-bench herd, N from HERD_NS), and
+#     the same watchers against the herd's floor (herd -floor: a server in
+#     the tool that parks them and answers bytes of the same length encoded
+#     once, the fastest Go's HTTP server wakes them here; HERD_FLOOR=0 skips
+#     it),
 #   parks N on one client agent alone, which answers them from its streaming
 #     view (use_streaming_backend), and reports the servers' CPU per flip,
 #   runs 200 simulated agents' full syncs of 50 unchanged services, as an
@@ -44,6 +48,7 @@ HERD_NS=${HERD_NS:-1000 10000 10000stale 10000h2c 100000h2c}
 NET=${NET:-127.0.0}
 ulimit -n "$(ulimit -Hn)"
 HERD_ROUNDS=${HERD_ROUNDS:-3}
+HERD_FLOOR=${HERD_FLOOR:-1}
 CLIENT_HERD_NS=${CLIENT_HERD_NS-10 10000}
 READ_SECS=${READ_SECS:-10}
 READ_ROUNDS=${READ_ROUNDS:-1}
@@ -186,10 +191,11 @@ for size in $SIZES; do
     [ "$n2" != "$n" ] && stale=(-h2c) && n=$n2
     echo "   herd N=$herd:"
     g0=0; for ip in $SERVERS $CLIENTS; do g0=$((g0 + $(metric "$ip" go_goroutines))); done
+    floor=(); [ "$HERD_FLOOR" != 0 ] && floor=(-floor)
     "$BENCH" herd -addrs $NET.11:8500,$NET.12:8500,$NET.13:8500,$NET.21:8500,$NET.22:8500 \
-      -write-addr "$LEADER:8500" -n "$n" "${stale[@]}" -rounds "$HERD_ROUNDS" -timeout 120s -pids "$SPIDS,$PID_c1,$PID_c2" >"$WORK/herd.out" 2>&1
-    grep '^herd round' "$WORK/herd.out" | sed 's/^/   /'
-    r=$(result <"$WORK/herd.out")
+      -write-addr "$LEADER:8500" -n "$n" "${stale[@]}" "${floor[@]}" -rounds "$HERD_ROUNDS" -timeout 120s -pids "$SPIDS,$PID_c1,$PID_c2" >"$WORK/herd.out" 2>&1
+    grep '^herd\(-floor\)\{0,1\} round' "$WORK/herd.out" | sed 's/^/   /'
+    r=$(grep '^RESULT mode=herd ' "$WORK/herd.out" | tail -1)
     if [ "$(echo "$r" | field errors)" != 0 ]; then tail -3 "$WORK/herd.out"; fi
     last=$(grep '^herd round' "$WORK/herd.out" | sed -n 's/.*last_ms=\([^ ]*\).*/\1/p' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     # Servers' CPU per flip: the rounds' CPU columns of the three servers.
@@ -199,6 +205,12 @@ for size in $SIZES; do
       END { if (k) printf "%.2f", sum/k }')
     put "$size" "herd N=$herd: last answer ms (median of rounds)" "$last"
     put "$size" "herd N=$herd: server CPU s per flip" "$cpu"
+    if [ "$HERD_FLOOR" != 0 ]; then
+      put "$size" "herd N=$herd: floor's last answer ms (median of rounds)" \
+        "$(grep '^herd-floor round' "$WORK/herd.out" | sed -n 's/.*last_ms=\([^ ]*\).*/\1/p' | median)"
+      put "$size" "herd N=$herd: floor's tool+server CPU s per flip" \
+        "$(grep '^herd-floor round' "$WORK/herd.out" | sed -n 's/.*tool_cpu_s=\([^ ]*\).*/\1/p' | median)"
+    fi
     g1=$(grep -m1 '^herd round' "$WORK/herd.out" | grep -o 'goroutines_[^ ]*=[0-9]*' | awk -F= '{t += $2} END {print t+0}')
     put "$size" "herd N=$herd: goroutines per 10000 parked (5 agents)" "$(awk -v a="$g0" -v b="$g1" -v n="$n" 'BEGIN {printf "%.0f", (b-a)*10000/n}')"
     put "$size" "herd N=$herd: 5xx retried (leader silent)" "$(grep '^herd round' "$WORK/herd.out" | sed -n 's/.*retried_5xx=\([0-9]*\).*/\1/p' | paste -sd+ | bc)"

@@ -58,6 +58,7 @@ func herdMode() mode {
 			profDir := fs.String("profile-dir", "", "write a CPU profile of every -addrs agent from each flip into this `directory` (round<r>-<addr>.pprof; the agents need enable_debug)")
 			profSecs := fs.Int("profile-secs", 3, "length of each -profile-dir profile, in seconds")
 			pids := fs.String("pids", "", "comma-separated `pids` of the agents, to read their RSS and CPU seconds from /proc (Linux)")
+			floor := fs.Bool("floor", false, "then run the same rounds against a server in this process that parks the watches and answers them with bytes of the agents' answer length encoded once (RESULT mode=herd-floor after the agents'): the fastest Go's HTTP server wakes them on this machine")
 			return func(ctx context.Context, out *output) error {
 				switch {
 				case c.n < 1 || c.n > 1000000:
@@ -75,7 +76,7 @@ func herdMode() mode {
 				case *cpuWindow < 0:
 					return badFlag("-cpu-window must not be negative, got %v", *cpuWindow)
 				}
-				h := &herd{n: int(c.n), rounds: *rounds, timeout: c.timeout, wait: *wait, settle: *settle, token: c.token, service: *service, node: *node, backend: *backend, cpuWindow: *cpuWindow, out: out}
+				h := &herd{label: "herd", n: int(c.n), rounds: *rounds, timeout: c.timeout, wait: *wait, settle: *settle, token: c.token, service: *service, node: *node, backend: *backend, cpuWindow: *cpuWindow, out: out}
 				for _, a := range strings.Split(*addrs, ",") {
 					base, err := baseURL("addrs", strings.TrimSpace(a), out.stderr)
 					if err != nil {
@@ -132,7 +133,10 @@ func herdMode() mode {
 					h.path += strings.TrimPrefix(*query, "&") + "&"
 				}
 				h.run = strconv.FormatUint(rand.Uint64(), 36)
-				return h.measure(ctx)
+				if err := h.measure(ctx); err != nil || !*floor || out.errors > 0 {
+					return err
+				}
+				return h.measureFloor(ctx, h.answerSize)
 			}
 		},
 	}
@@ -140,6 +144,7 @@ func herdMode() mode {
 
 // herd is one herd run.
 type herd struct {
+	label   string   // "herd", or "herd-floor" against the floor
 	targets []string // host:port of the agents
 	w       *requester
 	path    string // the watch, ending in ? or &, before index= and wait=
@@ -168,6 +173,9 @@ type herd struct {
 	// flip ("": none).
 	profDir  string
 	profSecs int
+	// answerSize is the length of the first watcher's first answer, the
+	// floor's answer length.
+	answerSize int
 }
 
 // streamsPerConn is how many watches share one HTTP/2 connection under
@@ -412,6 +420,9 @@ func (h *herd) measure(ctx context.Context) error {
 			}
 			w.index = idx
 			if bytes.Contains(body, []byte(h.marker(-1))) {
+				if w.id == 0 {
+					h.answerSize = len(body)
+				}
 				return nil
 			}
 			if time.Now().After(deadline) {
@@ -421,7 +432,7 @@ func (h *herd) measure(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("connect the watchers: %w", err)
 	}
-	fmt.Fprintf(h.out.stderr, "herd: %d watchers connected to %s from %d source IPs\n", h.n, strings.Join(h.targets, ","), h.sources)
+	fmt.Fprintf(h.out.stderr, "%s: %d watchers connected to %s from %d source IPs\n", h.label, h.n, strings.Join(h.targets, ","), h.sources)
 	var all histogram
 	var errs, n int64
 	var firstErr error
@@ -441,7 +452,7 @@ func (h *herd) measure(ctx context.Context) error {
 		}
 		all.merge(&res.hist)
 		lasts = append(lasts, res.last)
-		line := fmt.Sprintf("herd round %d: n=%d last_ms=%s p50_ms=%s p99_ms=%s retried_5xx=%d streamed=%d tool_cpu_s=%.2f", r, h.n, ms(res.last), ms(res.hist.quantile(0.5)), ms(res.hist.quantile(0.99)), res.retried, res.streamed, res.self)
+		line := fmt.Sprintf("%s round %d: n=%d last_ms=%s p50_ms=%s p99_ms=%s retried_5xx=%d streamed=%d tool_cpu_s=%.2f", h.label, r, h.n, ms(res.last), ms(res.hist.quantile(0.5)), ms(res.hist.quantile(0.99)), res.retried, res.streamed, res.self)
 		for i, p := range res.parked {
 			a := res.after[i]
 			line += fmt.Sprintf(" pid%d_rss_mb=%.1f pid%d_cpu_s=%.2f", p.pid, float64(p.rss)/(1<<20), p.pid, a.cpu-p.cpu)
@@ -459,8 +470,8 @@ func (h *herd) measure(ctx context.Context) error {
 	if len(lasts) > 0 {
 		last = lasts[len(lasts)/2]
 	}
-	what := fmt.Sprintf("herd %s%s n=%d rounds=%d median_last_ms=%s", h.targets[0], strings.TrimRight(h.path, "?&"), h.n, len(lasts), ms(last))
-	h.out.report("herd", what, n, errs, time.Since(start), &all, firstErr)
+	what := fmt.Sprintf("%s %s%s n=%d rounds=%d median_last_ms=%s", h.label, h.targets[0], strings.TrimRight(h.path, "?&"), h.n, len(lasts), ms(last))
+	h.out.report(h.label, what, n, errs, time.Since(start), &all, firstErr)
 	return nil
 }
 

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -52,6 +55,72 @@ func TestHerdOverH2C(t *testing.T) {
 	// metrics reads' HTTP/1.1 ones.
 	if got := f.conns.Load(); got > 8 {
 		t.Errorf("%d connections for 40 watchers over HTTP/2, want a few shared ones", got)
+	}
+}
+
+// TestHerdFloor: -floor runs the rounds again against the in-process
+// floor, after the agents' and with the agents' answer length; its
+// watchers all see every flip too, and the agents see none of its reads.
+func TestHerdFloor(t *testing.T) {
+	f := newFakeConsul()
+	a := f.start(t)
+	code, out, errOut := runTool(t, "herd", "-addrs", a, "-n", "20", "-rounds", "2", "-settle", "0", "-wait", "30s", "-floor")
+	if code != exitOK {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("stdout has %d lines, want the agents' two, then the floor's:\n%s", len(lines), out)
+	}
+	agents, floor := parseResult(t, lines[0]+"\n"+lines[1]), parseResult(t, lines[2]+"\n"+lines[3])
+	if agents.mode != "herd" || agents.n != 40 || agents.errors != 0 {
+		t.Errorf("agents' RESULT = %+v, want mode=herd n=40 errors=0", agents)
+	}
+	if floor.mode != "herd-floor" || floor.n != 40 || floor.errors != 0 {
+		t.Errorf("floor RESULT = %+v, want mode=herd-floor n=40 errors=0", floor)
+	}
+	if got := strings.Count(errOut, "herd-floor round "); got != 2 {
+		t.Errorf("%d floor round lines on stderr, want 2:\n%s", got, errOut)
+	}
+	// The agents had 20 connecting reads and at least 20 a round; the
+	// floor's reads went to the floor.
+	if got := f.healthGets.Load(); got < 20+40 || got > 2*(20+40) {
+		t.Errorf("the agent saw %d health GETs, want its own run's (60 to 120)", got)
+	}
+}
+
+// TestHerdFloorAnswerLength: the floor's answers are as long as the
+// agents' and carry the registration, so the watchers find their marker.
+func TestHerdFloorAnswerLength(t *testing.T) {
+	f, err := startHerdFloor(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	put, err := http.NewRequest("PUT", "http://"+f.Addr()+"/v1/catalog/register", strings.NewReader(`{"Node":"n","Output":"marker 7"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.DefaultClient.Do(put); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	resp, err := http.Get("http://" + f.Addr() + "/v1/health/service/herd?index=1&wait=10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(body) != 1000 || !strings.Contains(string(body), "marker 7") || resp.Header.Get("X-Consul-Index") != "2" {
+		t.Errorf("answer of %d bytes at index %q: %.60q; want 1000 bytes with the registration, at index 2", len(body), resp.Header.Get("X-Consul-Index"), body)
+	}
+	var v []json.RawMessage
+	if err := json.Unmarshal(body, &v); err != nil || len(v) != 1 {
+		t.Errorf("answer is not a JSON array of the registration: %v", err)
 	}
 }
 
