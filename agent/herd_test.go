@@ -49,6 +49,24 @@ func herdGet(ctx context.Context, client *http.Client, addr, path, token string)
 	return rawAnswer{status: resp.StatusCode, index: idx, filtered: resp.Header.Get("X-Consul-Results-Filtered-By-ACLs") == "true", body: body}, nil
 }
 
+// herdAsk is herdGet asked again, after a pause, while the agent answers
+// 5xx, until ctx ends, as a watcher asks: on a loaded machine a follower
+// that has not heard from its leader for a heartbeat timeout answers 503
+// for a moment.
+func herdAsk(ctx context.Context, client *http.Client, addr, path, token string) (rawAnswer, error) {
+	for {
+		a, err := herdGet(ctx, client, addr, path, token)
+		if err != nil || a.status < 500 {
+			return a, err
+		}
+		select {
+		case <-ctx.Done():
+			return a, nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // watch is one blocking query of a herd.
 type watch struct {
 	addr, path, token string
@@ -70,7 +88,7 @@ func herdRound(t *testing.T, client *http.Client, watches []watch, perWatch int,
 	}
 	start := make([]uint64, len(watches))
 	for i, w := range watches {
-		a, err := herdGet(ctx, client, w.addr, w.path, w.token)
+		a, err := herdAsk(ctx, client, w.addr, w.path, w.token)
 		if err != nil || a.status != http.StatusOK {
 			t.Fatalf("GET %s on %s: %v, status %d: %s", w.path, w.addr, err, a.status, a.body)
 		}
@@ -84,7 +102,7 @@ func herdRound(t *testing.T, client *http.Client, watches []watch, perWatch int,
 		for j := range perWatch {
 			wg.Go(func() {
 				p := w.path + sep(w.path) + "index=" + strconv.FormatUint(start[i], 10) + "&wait=30s"
-				a, err := herdGet(ctx, client, w.addr, p, w.token)
+				a, err := herdAsk(ctx, client, w.addr, p, w.token)
 				if err != nil {
 					errs <- fmt.Errorf("GET %s on %s: %w", p, w.addr, err)
 				}
@@ -99,7 +117,7 @@ func herdRound(t *testing.T, client *http.Client, watches []watch, perWatch int,
 		t.Fatal(err)
 	}
 	for i, w := range watches {
-		lone, err := herdGet(ctx, client, w.addr, w.path, w.token)
+		lone, err := herdAsk(ctx, client, w.addr, w.path, w.token)
 		if err != nil {
 			t.Fatal(err)
 		}
