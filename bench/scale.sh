@@ -17,10 +17,10 @@
 #   parks N blocking queries on the health of one small service, spread
 #     over all five agents, flips its check, and times the last answer with
 #     the servers' CPU seconds (meridian-bench herd, N from HERD_NS), and
-#     the same watchers against the herd's floor (herd -floor: a server in
-#     the tool that parks them and answers bytes of the same length encoded
-#     once, the fastest Go's HTTP server wakes them here; HERD_FLOOR=0 skips
-#     it),
+#     the same watchers against the herd's floor (herd -floor: a process
+#     of the tool's that parks them and answers bytes of the same length
+#     encoded once, the fastest Go's HTTP server wakes them here, with its
+#     CPU seconds; HERD_FLOOR=0 skips it),
 #   parks N on one client agent alone, which answers them from its streaming
 #     view (use_streaming_backend), and reports the servers' CPU per flip,
 #   runs 200 simulated agents' full syncs of 50 unchanged services, as an
@@ -208,8 +208,8 @@ for size in $SIZES; do
     if [ "$HERD_FLOOR" != 0 ]; then
       put "$size" "herd N=$herd: floor's last answer ms (median of rounds)" \
         "$(grep '^herd-floor round' "$WORK/herd.out" | sed -n 's/.*last_ms=\([^ ]*\).*/\1/p' | median)"
-      put "$size" "herd N=$herd: floor's tool+server CPU s per flip" \
-        "$(grep '^herd-floor round' "$WORK/herd.out" | sed -n 's/.*tool_cpu_s=\([^ ]*\).*/\1/p' | median)"
+      put "$size" "herd N=$herd: floor's CPU s per flip" \
+        "$(grep '^herd-floor round' "$WORK/herd.out" | sed -n 's/.* pid[0-9]*_cpu_s=\([^ ]*\).*/\1/p' | median)"
     fi
     g1=$(grep -m1 '^herd round' "$WORK/herd.out" | grep -o 'goroutines_[^ ]*=[0-9]*' | awk -F= '{t += $2} END {print t+0}')
     put "$size" "herd N=$herd: goroutines per 10000 parked (5 agents)" "$(awk -v a="$g0" -v b="$g1" -v n="$n" 'BEGIN {printf "%.0f", (b-a)*10000/n}')"

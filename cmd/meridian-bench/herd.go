@@ -58,7 +58,7 @@ func herdMode() mode {
 			profDir := fs.String("profile-dir", "", "write a CPU profile of every -addrs agent from each flip into this `directory` (round<r>-<addr>.pprof; the agents need enable_debug)")
 			profSecs := fs.Int("profile-secs", 3, "length of each -profile-dir profile, in seconds")
 			pids := fs.String("pids", "", "comma-separated `pids` of the agents, to read their RSS and CPU seconds from /proc (Linux)")
-			floor := fs.Bool("floor", false, "then run the same rounds against a server in this process that parks the watches and answers them with bytes of the agents' answer length encoded once (RESULT mode=herd-floor after the agents'): the fastest Go's HTTP server wakes them on this machine")
+			floor := fs.Bool("floor", false, "then run the same rounds against a floor-server child that parks the watches and answers them with bytes of the agents' answer length encoded once (RESULT mode=herd-floor after the agents', with its CPU seconds): the fastest Go's HTTP server wakes them on this machine")
 			return func(ctx context.Context, out *output) error {
 				switch {
 				case c.n < 1 || c.n > 1000000:

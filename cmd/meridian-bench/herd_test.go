@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -58,9 +59,10 @@ func TestHerdOverH2C(t *testing.T) {
 	}
 }
 
-// TestHerdFloor: -floor runs the rounds again against the in-process
-// floor, after the agents' and with the agents' answer length; its
-// watchers all see every flip too, and the agents see none of its reads.
+// TestHerdFloor: -floor runs the rounds again against a floor-server
+// child, after the agents' and with the agents' answer length; its
+// watchers all see every flip too, its rounds carry the floor's CPU, and
+// the agents see none of its reads.
 func TestHerdFloor(t *testing.T) {
 	f := newFakeConsul()
 	a := f.start(t)
@@ -79,8 +81,8 @@ func TestHerdFloor(t *testing.T) {
 	if floor.mode != "herd-floor" || floor.n != 40 || floor.errors != 0 {
 		t.Errorf("floor RESULT = %+v, want mode=herd-floor n=40 errors=0", floor)
 	}
-	if got := strings.Count(errOut, "herd-floor round "); got != 2 {
-		t.Errorf("%d floor round lines on stderr, want 2:\n%s", got, errOut)
+	if got := strings.Count(errOut, "herd-floor round "); got != 2 || !regexp.MustCompile(`herd-floor round 0: .* pid[0-9]+_cpu_s=`).MatchString(errOut) {
+		t.Errorf("%d floor round lines on stderr, want 2 with the floor's CPU:\n%s\nstdout:\n%s", got, errOut, out)
 	}
 	// The agents had 20 connecting reads and at least 20 a round; the
 	// floor's reads went to the floor.
@@ -92,7 +94,7 @@ func TestHerdFloor(t *testing.T) {
 // TestHerdFloorAnswerLength: the floor's answers are as long as the
 // agents' and carry the registration, so the watchers find their marker.
 func TestHerdFloorAnswerLength(t *testing.T) {
-	f, err := startHerdFloor(1000)
+	f, err := startHerdFloor("127.0.0.1:0", 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,10 +38,10 @@ type herdFloor struct {
 	changed chan struct{} // closed, and replaced, when index moves
 }
 
-// startHerdFloor serves a floor on 127.0.0.1:0, over HTTP/1.1 and h2c, its
+// startHerdFloor serves a floor on addr, over HTTP/1.1 and h2c, its
 // answers padded to size bytes.
-func startHerdFloor(size int) (*herdFloor, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func startHerdFloor(addr string, size int) (*herdFloor, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
@@ -116,22 +122,98 @@ func (f *herdFloor) health(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(answer)
 }
 
-// measureFloor runs h's rounds again against a floor whose answers are as
-// long as the agents' (RESULT mode=herd-floor, rounds "herd-floor round"):
-// the same watchers, connections and protocol, so the two runs differ only
-// in what answers them. Its tool_cpu_s counts the floor server too, which
-// runs in the tool's process.
-func (h *herd) measureFloor(ctx context.Context, answerSize int) error {
-	f, err := startHerdFloor(answerSize)
-	if err != nil {
-		return err
+// floorServerMode serves the herd's floor until interrupted or until its
+// standard input closes (herd -floor starts it as a child, so that the
+// floor has its own open-files limit and CPU seconds, as an agent does).
+func floorServerMode() mode {
+	return mode{
+		name:    "floor-server",
+		summary: "serves the herd's floor on -addr: blocking health reads of any service parked until a registration, then answered with -size bytes encoded once (herd -floor starts one)",
+		examples: []string{
+			"-addr 127.0.0.1:8599 -size 1500",
+		},
+		setup: func(fs *flag.FlagSet, c *common) func(context.Context, *output) error {
+			fs.StringVar(&c.addr, "addr", "127.0.0.1:0", "`address` to listen on")
+			size := fs.Int("size", 1500, "answer length in `bytes`")
+			return func(ctx context.Context, out *output) error {
+				if *size < 2 || *size > 64<<20 {
+					return badFlag("-size must be 2 bytes to 64 MiB, got %d", *size)
+				}
+				f, err := startHerdFloor(c.addr, *size)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				fmt.Fprintf(out.stdout, "floor-server listening on %s\n", f.Addr())
+				stdinClosed := make(chan struct{})
+				go func() { _, _ = io.Copy(io.Discard, os.Stdin); close(stdinClosed) }()
+				select {
+				case <-ctx.Done():
+				case <-stdinClosed:
+				}
+				return nil
+			}
+		},
 	}
-	defer f.Close()
+}
+
+// childEnv, set to 1, marks a process the tool starts to run one of its
+// modes: in the tests the binary is the tests', which then runs the mode
+// rather than the tests (TestMain).
+const childEnv = "MERIDIAN_BENCH_CHILD"
+
+// measureFloor runs h's rounds again against a floor-server child whose
+// answers are as long as the agents' (RESULT mode=herd-floor, rounds
+// "herd-floor round" with the floor's CPU seconds as an agent's): the same
+// watchers, connections and protocol, so the two runs differ only in what
+// answers them.
+func (h *herd) measureFloor(ctx context.Context, answerSize int) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	cmd := exec.Command(exe, "floor-server", "-addr", "127.0.0.1:0", "-size", strconv.Itoa(max(answerSize, 2)))
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	// The floor's own errors go straight to this process's standard
+	// error: another writer would be copied into by a goroutine of exec's
+	// while the rounds write to it too.
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("floor: start %s floor-server: %w", exe, err)
+	}
+	defer func() {
+		stdin.Close() // the floor stops when its input closes
+		_ = cmd.Wait()
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		addr <- strings.TrimPrefix(strings.TrimSpace(line), "floor-server listening on ")
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	var a string
+	select {
+	case a = <-addr:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		return errors.New("floor: floor-server did not say its address within 10s")
+	}
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return fmt.Errorf("floor: floor-server said %q, not its address", a)
+	}
 	fh := *h
 	fh.label = "herd-floor"
-	fh.targets = []string{f.Addr()}
-	fh.w = &requester{base: "http://" + f.Addr(), client: newClient(1, 10*time.Second)}
+	fh.targets = []string{a}
+	fh.w = &requester{base: "http://" + a, client: newClient(1, 10*time.Second)}
 	defer fh.w.client.CloseIdleConnections()
-	fh.pids, fh.servers, fh.profDir, fh.token = nil, nil, "", ""
+	fh.pids, fh.servers, fh.profDir, fh.token = []int{cmd.Process.Pid}, nil, "", ""
 	return fh.measure(ctx)
 }

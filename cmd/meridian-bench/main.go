@@ -69,7 +69,7 @@ type mode struct {
 
 // modes lists the subcommands in the order usage shows them.
 func modes() []mode {
-	return []mode{getMode(), kvPutMode(), kvGetMode(), blockingMode(), herdMode(), registerMode(), fillMode(), syncMode(), slowlorisMode()}
+	return []mode{getMode(), kvPutMode(), kvGetMode(), blockingMode(), herdMode(), floorServerMode(), registerMode(), fillMode(), syncMode(), slowlorisMode()}
 }
 
 // run parses args (without the program name), runs the chosen mode and
