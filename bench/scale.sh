@@ -23,6 +23,9 @@
 #     CPU seconds; HERD_FLOOR=0 skips it),
 #   parks N on one client agent alone, which answers them from its streaming
 #     view (use_streaming_backend), and reports the servers' CPU per flip,
+#   takes the catalog's snapshot (meridian snapshot save: its size and
+#     time) and restarts a SIGKILLed follower, timing its start to serving
+#     ?stale reads at the datacenter's index again,
 #   runs 200 simulated agents' full syncs of 50 unchanged services, as an
 #     agent does (read, then register what differs) and blind (register all
 #     again), counting the Raft entries the leader applied (meridian-bench sync),
@@ -36,7 +39,7 @@
 # do not collide), CLIENT_HERD_NS (default "10 10000": N watchers on one
 # client agent, answered from its streaming view; "" to skip), READ_ROUNDS
 # (1: each read figure is the median of this many runs), PHASES (default
-# "read dns herd sync": which measurements follow the fill and the memory
+# "read dns herd snapshot sync": which measurements follow the fill and the memory
 # figures), BIN and BENCH (the meridian and meridian-bench binaries, built
 # from this tree unless BUILD=0, so another build can be measured with the
 # same script and load tool). The soft open-files limit is raised to the
@@ -52,7 +55,7 @@ HERD_FLOOR=${HERD_FLOOR:-1}
 CLIENT_HERD_NS=${CLIENT_HERD_NS-10 10000}
 READ_SECS=${READ_SECS:-10}
 READ_ROUNDS=${READ_ROUNDS:-1}
-PHASES=" ${PHASES:-read dns herd sync} "
+PHASES=" ${PHASES:-read dns herd snapshot sync} "
 BIN=${BIN:-/tmp/meridian-scale}
 BENCH=${BENCH:-/tmp/meridian-scale-bench}
 if [ "${BUILD:-1}" != 0 ]; then
@@ -230,6 +233,30 @@ for size in $SIZES; do
       END { if (k) printf "%.3f", sum/k }')
     put "$size" "one-client streaming herd N=$n: server CPU s per flip" "$cpu"
   done
+  fi
+
+  # The catalog's snapshot (meridian snapshot save from the leader: its
+  # state as a Raft snapshot holds it, streamed and checksummed), then a
+  # follower SIGKILLed and started again on its data dir: the time from its
+  # start until it answers a ?stale read of big from its own state at the
+  # index the datacenter had (its Raft snapshot restored and log replayed).
+  if phase snapshot; then
+  t0=$(date +%s.%N)
+  "$BIN" snapshot save -http-addr "$LEADER:8500" "$WORK/catalog.snap" >"$WORK/snap.out" 2>&1 || cat "$WORK/snap.out"
+  put "$size" "snapshot save: MiB, s" "$(awk -v b="$(stat -c %s "$WORK/catalog.snap" 2>/dev/null || echo 0)" 'BEGIN {printf "%.1f", b/1048576}'), $(echo "$(date +%s.%N) - $t0" | bc -l | xargs printf '%.2f')"
+  rm -f "$WORK/catalog.snap"
+  index_of() { curl -s -m 2 -o /dev/null -D - "http://$1:8500/v1/health/service/big?passing&stale" 2>/dev/null | awk 'tolower($1) == "x-consul-index:" {print $2+0}'; }
+  want=$(index_of "$LEADER")
+  for n in s1 s2 s3; do ip=$NET.1${n#s}; [ "$ip" != "$LEADER" ] && { F=$n; FIP=$ip; }; done
+  eval "kill -9 \$PID_$F"; eval "wait \$PID_$F" 2>/dev/null
+  t0=$(date +%s.%N)
+  start_agent "$F" "$FIP" 1
+  until [ "$(index_of "$FIP")" -ge "$want" ] 2>/dev/null; do
+    (( $(echo "$(date +%s.%N) - $t0 > 120" | bc) )) && { echo "   $F did not serve index $want within 120 s"; break; }
+    sleep 0.05
+  done
+  put "$size" "follower restart (SIGKILL) to serving reads, s" "$(echo "$(date +%s.%N) - $t0" | bc -l | xargs printf '%.2f')"
+  SPIDS="$PID_s1,$PID_s2,$PID_s3"
   fi
 
   # Anti-entropy of 200 agents with 50 unchanged services each.
