@@ -19,10 +19,10 @@ import (
 )
 
 // herdFloor is what the herd costs on this machine with nothing but Go's
-// HTTP server between the watchers and the answer (herd -floor): a server
-// in the tool's process that parks every blocking health read on one
-// channel and, when a registration moves its index, answers them all with
-// bytes it encoded once. No state, no Raft, no encoding per watcher: an
+// HTTP server between the watchers and the answer (floor-server, which
+// herd -floor starts): a server that parks every blocking health read on
+// one channel and, when a registration moves its index, answers them all
+// with bytes it encoded once. No state, no Raft, no encoding per watcher: an
 // agent cannot wake its watchers faster than this, so the floor's figures
 // are the limit the agents' are measured against.
 type herdFloor struct {

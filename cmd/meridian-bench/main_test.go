@@ -26,7 +26,6 @@ type result struct {
 
 var resultLine = regexp.MustCompile(`^RESULT mode=(\S+) rps=(\d+\.\d) p50_ms=(\d+\.\d{3}) p90_ms=(\d+\.\d{3}) p99_ms=(\d+\.\d{3}) errors=(\d+) n=(\d+)((?: \S+=\S+)*)$`)
 
-// runTool runs the command with args and a deadline, and returns its exit
 // TestMain lets the tests' binary stand for the tool where the tool starts
 // itself (herd -floor's floor-server): with childEnv set it is the tool.
 func TestMain(m *testing.M) {
@@ -36,6 +35,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// runTool runs the command with args and a deadline, and returns its exit
 // status, stdout and stderr.
 func runTool(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
