@@ -182,11 +182,17 @@ func (h *herd) measureFloor(ctx context.Context, answerSize int) error {
 	if err != nil {
 		return fmt.Errorf("floor: %w", err)
 	}
-	stdout, err := cmd.StdoutPipe()
+	// A pipe of our own, not StdoutPipe: Wait would close that one under
+	// the reader below.
+	stdout, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("floor: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	defer stdout.Close()
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
 		return fmt.Errorf("floor: start %s floor-server: %w", exe, err)
 	}
 	defer func() {
