@@ -338,14 +338,18 @@ func (t *Table) recompute() {
 		}
 	}
 	index := t.index
-	if !samePaths(paths, t.adPaths) {
+	moved := !samePaths(paths, t.adPaths)
+	if moved {
 		t.index++
 		index = t.index
 		t.adPaths = paths
+	}
+	// The snapshot is out before the wake: a woken Advertise reads it.
+	t.snapshot.Store(&routeSnapshot{routes: routes, linked: linked, gone: t.gone, index: index})
+	if moved {
 		close(t.changed)
 		t.changed = make(chan struct{})
 	}
-	t.snapshot.Store(&routeSnapshot{routes: routes, linked: linked, gone: t.gone, index: index})
 }
 
 // ForgetAfter is how long a datacenter reached through a relay stays known
